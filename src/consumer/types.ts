@@ -1,0 +1,74 @@
+import type { IHeaders, KafkaMessage } from 'kafkajs';
+import type { ChangeStreamDocument, ClientSession, Document, MongoClient } from 'mongodb';
+
+/**
+ * A change event as the relay published it, parsed back from Extended JSON into BSON types
+ * (ObjectId, Date, Decimal128, Timestamp, Binary, ...). It has the shape of the driver's
+ * `ChangeStreamDocument`; narrow it with `event.operationType`.
+ *
+ * Numbers: by default (`ejson.relaxed: false`) numbers arrive as BSON wrappers (`Int32`, `Double`, `Long`),
+ * which keeps their BSON type when written back to MongoDB and never loses 64-bit precision.
+ */
+export type ChangeEvent<TSchema extends Document = Document> = ChangeStreamDocument<TSchema>;
+
+/** The Kafka record a change came from. */
+export interface RecordMetadata {
+  readonly topic: string;
+  readonly partition: number;
+  /** Kafka offset (int64 as a decimal string, as kafkajs gives it). */
+  readonly offset: string;
+  /** The record key as UTF-8 (the change ID), or null when the record had none. */
+  readonly key: string | null;
+  /** Headers decoded as UTF-8; for a header that occurs several times, the last value. */
+  readonly headers: Readonly<Record<string, string>>;
+  /** Record timestamp in milliseconds since the epoch (decimal string). */
+  readonly timestamp: string;
+  /** The record exactly as kafkajs delivered it (bytes of key, value and headers). */
+  readonly message: KafkaMessage;
+}
+
+export interface HandlerContext {
+  /** The change ID: the record key, or the `change-id` header when the key is empty. */
+  readonly changeId: string;
+  readonly record: RecordMetadata;
+  /** 1 for the first call for this record, 2 for the first retry, ... */
+  readonly attempt: number;
+  /** Aborted when `stop()` is called: a long handler may give up early (the record is then not committed). */
+  readonly signal: AbortSignal;
+  /** Heartbeats to the consumer group. The helper already heartbeats during handlers; call it in tight loops if you like. */
+  heartbeat(): Promise<void>;
+}
+
+export interface TransactionalHandlerContext extends HandlerContext {
+  /**
+   * The session of the transaction the helper started. Pass it to every MongoDB operation
+   * (`{ session }`) that must commit together with the seen mark. Operations without it are
+   * not part of the transaction.
+   */
+  readonly session: ClientSession;
+  /** The client the session belongs to (the one the helper uses for the seen collection). */
+  readonly mongoClient: MongoClient;
+}
+
+export type ChangeHandler<TSchema extends Document, TContext extends HandlerContext> = (
+  event: ChangeEvent<TSchema>,
+  context: TContext,
+) => Promise<void> | void;
+
+/**
+ * `idempotent-handler` (default): handle, then write the seen mark. At-least-once: a crash between
+ * the two runs the handler again for that change, so the handler must be idempotent.
+ *
+ * `transactional`: the seen mark and the handler's writes through `context.session` commit in one
+ * MongoDB transaction, so their effect happens once. Needs a replica set or sharded cluster.
+ */
+export type ConsumerMode = 'idempotent-handler' | 'transactional';
+
+/** Why a record was sent to the dead-letter topic (the `dead-letter-reason` header). */
+export type DeadLetterReason = 'handler-failed' | 'no-change-id' | 'decode-failed';
+
+/** What happened to one record. */
+export type RecordOutcome = 'handled' | 'duplicate' | 'dead-lettered';
+
+/** Re-exported for callers building records by hand. */
+export type { IHeaders };

@@ -1,0 +1,18 @@
+/** Every metric name the relay exports, in one place (dashboards and alerts are tested against it). */
+export const METRIC_PREFIX = 'mongo_kafka_relay_';
+
+export const MetricName = {
+  eventsTotal: 'mongo_kafka_relay_events_total',
+  publishLatencySeconds: 'mongo_kafka_relay_publish_latency_seconds',
+  sourceLagSeconds: 'mongo_kafka_relay_source_lag_seconds',
+  inFlightEvents: 'mongo_kafka_relay_in_flight_events',
+  checkpointWritesTotal: 'mongo_kafka_relay_checkpoint_writes_total',
+  checkpointAgeSeconds: 'mongo_kafka_relay_checkpoint_age_seconds',
+  deadLetterTotal: 'mongo_kafka_relay_dead_letter_total',
+  publishErrorsTotal: 'mongo_kafka_relay_publish_errors_total',
+  streamRestartsTotal: 'mongo_kafka_relay_stream_restarts_total',
+  filteredEventsTotal: 'mongo_kafka_relay_filtered_events_total',
+  buildInfo: 'mongo_kafka_relay_build_info',
+  leaseOwner: 'mongo_kafka_relay_lease_owner',
+  up: 'mongo_kafka_relay_ready',
+} as const;

@@ -1,0 +1,111 @@
+/**
+ * The relay's Prometheus metrics on one registry (default Node.js process metrics included).
+ * Gauges that depend on "now" (lag, checkpoint age) are computed at scrape time, so they stay honest
+ * on a quiet stream without a timer.
+ */
+import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+import { MetricName } from './names.js';
+
+export class RelayMetrics {
+  readonly registry = new Registry();
+  readonly events: Counter<'ns' | 'operation_type'>;
+  readonly publishLatency: Histogram;
+  readonly inFlight: Gauge;
+  readonly checkpointWrites: Counter;
+  readonly deadLetters: Counter<'reason'>;
+  readonly publishErrors: Counter;
+  readonly streamRestarts: Counter<'reason'>;
+  readonly filtered: Counter<'operation_type'>;
+  readonly leaseOwner: Gauge<'owner' | 'checkpoint_id'>;
+  private newestClusterTimeSec: number | null = null;
+  private lastCheckpointAt: number | null = null;
+  private ready = false;
+
+  constructor(version: string) {
+    const registers = [this.registry];
+    collectDefaultMetrics({ register: this.registry });
+    this.events = new Counter({
+      name: MetricName.eventsTotal,
+      help: 'Changes published to Kafka and acknowledged.',
+      labelNames: ['ns', 'operation_type'],
+      registers,
+    });
+    this.publishLatency = new Histogram({
+      name: MetricName.publishLatencySeconds,
+      help: 'Time from reading a change to Kafka acknowledging it.',
+      buckets: [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30],
+      registers,
+    });
+    this.inFlight = new Gauge({ name: MetricName.inFlightEvents, help: 'Changes read and not yet acknowledged.', registers });
+    this.checkpointWrites = new Counter({ name: MetricName.checkpointWritesTotal, help: 'Checkpoint writes.', registers });
+    this.deadLetters = new Counter({
+      name: MetricName.deadLetterTotal,
+      help: 'Changes sent to the dead-letter topic instead of their topic.',
+      labelNames: ['reason'],
+      registers,
+    });
+    this.publishErrors = new Counter({ name: MetricName.publishErrorsTotal, help: 'Failed produce requests (each retried).', registers });
+    this.streamRestarts = new Counter({
+      name: MetricName.streamRestartsTotal,
+      help: 'Change stream reopenings, by reason.',
+      labelNames: ['reason'],
+      registers,
+    });
+    this.filtered = new Counter({
+      name: MetricName.filteredEventsTotal,
+      help: 'Changes filtered out by the relay (RELAY_OPERATION_TYPES); they still advance the checkpoint.',
+      labelNames: ['operation_type'],
+      registers,
+    });
+    this.leaseOwner = new Gauge({
+      name: MetricName.leaseOwner,
+      help: '1 for the relay that owns the checkpoint lease, labelled with the owner seen by this process.',
+      labelNames: ['owner', 'checkpoint_id'],
+      registers,
+    });
+    new Gauge({
+      name: MetricName.buildInfo,
+      help: 'Build information.',
+      labelNames: ['version'],
+      registers,
+    }).set({ version }, 1);
+    const self = this;
+    new Gauge({
+      name: MetricName.sourceLagSeconds,
+      help: 'Now minus the cluster time of the newest acknowledged change (or heartbeat position).',
+      registers,
+      collect() {
+        if (self.newestClusterTimeSec !== null) this.set(Math.max(0, Date.now() / 1000 - self.newestClusterTimeSec));
+      },
+    });
+    new Gauge({
+      name: MetricName.checkpointAgeSeconds,
+      help: 'Seconds since the checkpoint was last written.',
+      registers,
+      collect() {
+        if (self.lastCheckpointAt !== null) this.set((Date.now() - self.lastCheckpointAt) / 1000);
+      },
+    });
+    new Gauge({
+      name: MetricName.up,
+      help: '1 while the change stream is open and Kafka connected (what /readyz answers).',
+      registers,
+      collect() {
+        this.set(self.ready ? 1 : 0);
+      },
+    });
+  }
+
+  observeClusterTime(seconds: number): void {
+    if (this.newestClusterTimeSec === null || seconds > this.newestClusterTimeSec) this.newestClusterTimeSec = seconds;
+  }
+
+  checkpointWritten(at: Date): void {
+    this.checkpointWrites.inc();
+    this.lastCheckpointAt = at.getTime();
+  }
+
+  setReady(ready: boolean): void {
+    this.ready = ready;
+  }
+}

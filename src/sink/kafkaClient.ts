@@ -1,0 +1,42 @@
+/**
+ * The kafkajs client as the relay configures it: brokers, TLS, SASL, and kafkajs logs routed into pino.
+ * Shared by the sink and by `check-config`.
+ */
+import { Kafka, logLevel, type KafkaConfig, type SASLOptions, type LogEntry } from 'kafkajs';
+import type { Logger } from 'pino';
+import type { RelayConfig } from '../config/settings.js';
+
+export function createKafka(config: RelayConfig, logger: Logger): Kafka {
+  const kafkaConfig: KafkaConfig = {
+    clientId: config.kafka.clientId,
+    brokers: config.derived.brokers,
+    ssl: config.kafka.ssl,
+    connectionTimeout: 5000,
+    requestTimeout: 30000,
+    logLevel: logLevel.WARN,
+    logCreator: () => (entry: LogEntry) => logKafkaEntry(logger, entry),
+    retry: { retries: 3, initialRetryTime: 200, maxRetryTime: 2000 },
+  };
+  const sasl = saslOptions(config);
+  if (sasl) kafkaConfig.sasl = sasl;
+  return new Kafka(kafkaConfig);
+}
+
+function saslOptions(config: RelayConfig): SASLOptions | undefined {
+  const { saslMechanism, saslUsername: username, saslPassword: password } = config.kafka;
+  if (saslMechanism === 'none') return undefined;
+  return { mechanism: saslMechanism, username, password } as SASLOptions;
+}
+
+// The relay retries failed sends itself (capped backoff, with metrics and readiness), so kafkajs' own
+// retries are limited on purpose; its warning about that is expected and would only add noise.
+const EXPECTED_NOISE = /Limiting retries for the idempotent producer/;
+
+function logKafkaEntry(logger: Logger, { level, log }: LogEntry): void {
+  const { message, timestamp: _timestamp, logger: _name, ...rest } = log;
+  if (EXPECTED_NOISE.test(message)) return;
+  const child = { kafkajs: rest };
+  if (level === logLevel.ERROR) logger.error(child, `kafka: ${message}`);
+  else if (level === logLevel.WARN) logger.warn(child, `kafka: ${message}`);
+  else logger.debug(child, `kafka: ${message}`);
+}

@@ -1,0 +1,16 @@
+/** A level-less wake-up: wait() resolves at the next notify(). Used to park the pump at its bounds. */
+export class Signal {
+  private waiters: (() => void)[] = [];
+
+  wait(): Promise<void> {
+    return new Promise((resolve) => this.waiters.push(resolve));
+  }
+
+  notify(): void {
+    for (const w of this.waiters.splice(0)) w();
+  }
+}
+
+export function sleep(ms: number): Promise<void> {
+  return new Promise((resolve) => setTimeout(resolve, ms));
+}
