@@ -17,9 +17,12 @@ export class RelayMetrics {
   readonly streamRestarts: Counter<'reason'>;
   readonly filtered: Counter<'operation_type'>;
   readonly leaseOwner: Gauge<'owner' | 'checkpoint_id'>;
-  private newestClusterTimeSec: number | null = null;
-  private lastCheckpointAt: number | null = null;
-  private ready = false;
+  // Read at scrape time by the gauges below.
+  private readonly state = {
+    newestClusterTimeSec: null as number | null,
+    lastCheckpointAt: null as number | null,
+    ready: false,
+  };
 
   constructor(version: string) {
     const registers = [this.registry];
@@ -69,13 +72,13 @@ export class RelayMetrics {
       labelNames: ['version'],
       registers,
     }).set({ version }, 1);
-    const self = this;
+    const state = this.state;
     new Gauge({
       name: MetricName.sourceLagSeconds,
       help: 'Now minus the cluster time of the newest acknowledged change (or heartbeat position).',
       registers,
       collect() {
-        if (self.newestClusterTimeSec !== null) this.set(Math.max(0, Date.now() / 1000 - self.newestClusterTimeSec));
+        if (state.newestClusterTimeSec !== null) this.set(Math.max(0, Date.now() / 1000 - state.newestClusterTimeSec));
       },
     });
     new Gauge({
@@ -83,7 +86,7 @@ export class RelayMetrics {
       help: 'Seconds since the checkpoint was last written.',
       registers,
       collect() {
-        if (self.lastCheckpointAt !== null) this.set((Date.now() - self.lastCheckpointAt) / 1000);
+        if (state.lastCheckpointAt !== null) this.set((Date.now() - state.lastCheckpointAt) / 1000);
       },
     });
     new Gauge({
@@ -91,21 +94,22 @@ export class RelayMetrics {
       help: '1 while the change stream is open and Kafka connected (what /readyz answers).',
       registers,
       collect() {
-        this.set(self.ready ? 1 : 0);
+        this.set(state.ready ? 1 : 0);
       },
     });
   }
 
   observeClusterTime(seconds: number): void {
-    if (this.newestClusterTimeSec === null || seconds > this.newestClusterTimeSec) this.newestClusterTimeSec = seconds;
+    const s = this.state;
+    if (s.newestClusterTimeSec === null || seconds > s.newestClusterTimeSec) s.newestClusterTimeSec = seconds;
   }
 
   checkpointWritten(at: Date): void {
     this.checkpointWrites.inc();
-    this.lastCheckpointAt = at.getTime();
+    this.state.lastCheckpointAt = at.getTime();
   }
 
   setReady(ready: boolean): void {
-    this.ready = ready;
+    this.state.ready = ready;
   }
 }
