@@ -45,6 +45,7 @@ export class RelayApp {
     const { config, logger } = this;
     const d = config.derived;
     const server = new MetricsServer(this.metrics.registry, { ready: () => this.readiness() });
+    this.metrics.setReadinessProbe(() => this.readiness().ready);
     this.metricsPort = await server.listen(config.metrics.host, config.metrics.port);
     logger.info(
       {

@@ -21,7 +21,7 @@ export class RelayMetrics {
   private readonly state = {
     newestClusterTimeSec: null as number | null,
     lastCheckpointAt: null as number | null,
-    ready: false,
+    ready: (): boolean => false,
   };
 
   constructor(version: string) {
@@ -94,7 +94,7 @@ export class RelayMetrics {
       help: '1 while the change stream is open and Kafka connected (what /readyz answers).',
       registers,
       collect() {
-        this.set(state.ready ? 1 : 0);
+        this.set(state.ready() ? 1 : 0);
       },
     });
   }
@@ -109,7 +109,8 @@ export class RelayMetrics {
     this.state.lastCheckpointAt = at.getTime();
   }
 
-  setReady(ready: boolean): void {
-    this.state.ready = ready;
+  /** The readiness probe, also exported as a gauge. */
+  setReadinessProbe(probe: () => boolean): void {
+    this.state.ready = probe;
   }
 }
