@@ -2,6 +2,9 @@
 import { ExitCode, type ExitCodeValue } from './exitCodes.js';
 
 export class RelayExit extends Error {
+  /** Set once the message reached the log, so it is not logged twice. */
+  logged = false;
+
   constructor(
     message: string,
     readonly exitCode: ExitCodeValue,

@@ -225,6 +225,7 @@ export class RelayApp {
     if (this.fatal) return;
     this.fatal = error;
     this.logger.error({ exitCode: error.exitCode }, error.message);
+    error.logged = true;
     if (immediate) this.sink?.stop(Date.now()).catch(() => undefined);
     this.pump?.stop();
     this.wakeStop?.();

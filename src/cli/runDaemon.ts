@@ -30,7 +30,10 @@ export async function runDaemon(config: RelayConfig, logger: Logger): Promise<Ex
     await app.run();
     return ExitCode.ok;
   } catch (error) {
-    if (error instanceof RelayExit) return error.exitCode;
+    if (error instanceof RelayExit) {
+      if (!error.logged) logger.error({ exitCode: error.exitCode }, error.message);
+      return error.exitCode;
+    }
     logger.error({ err: error }, 'relay failed');
     return ExitCode.failure;
   } finally {

@@ -13,8 +13,13 @@ export interface BackoffPolicy {
 }
 
 /** Delay in ms before retry number `retry` (1 = the first retry, i.e. the second attempt). */
-export function backoffDelay(policy: BackoffPolicy, retry: number, random: () => number = Math.random): number {
-  if (!Number.isInteger(retry) || retry < 1) throw new RangeError(`retry must be an integer >= 1, got ${retry}`);
+export function backoffDelay(
+  policy: BackoffPolicy,
+  retry: number,
+  random: () => number = Math.random,
+): number {
+  if (!Number.isInteger(retry) || retry < 1)
+    throw new RangeError(`retry must be an integer >= 1, got ${retry}`);
   const exponential = policy.initialDelayMs * Math.pow(policy.multiplier, retry - 1);
   const capped = Math.min(policy.maxDelayMs, exponential);
   if (policy.jitter <= 0) return Math.round(capped);

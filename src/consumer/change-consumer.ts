@@ -70,7 +70,10 @@ export class ChangeConsumer<TSchema extends Document = Document> {
    */
   start(): Promise<void> {
     if (this.state !== 'new') {
-      return this.startPromise ?? Promise.reject(new Error('A ChangeConsumer can be started once; create another one'));
+      return (
+        this.startPromise ??
+        Promise.reject(new Error('A ChangeConsumer can be started once; create another one'))
+      );
     }
     this.state = 'starting';
     this.startPromise = this.doStart().then(
@@ -91,9 +94,17 @@ export class ChangeConsumer<TSchema extends Document = Document> {
     const client = await this.connectMongo();
     const collection = client.db(settings.seen.db).collection<SeenDocument>(settings.seen.collection);
     const store = new SeenStore(collection);
-    this.ttlOutcome = await store.ensureTtlIndex(settings.seen.expireAfterSeconds, settings.seen.onTtlMismatch);
-    const ttlLog = { seen: store.namespace, ...this.ttlOutcome, expireAfterSeconds: settings.seen.expireAfterSeconds };
-    if (this.ttlOutcome.action === 'updated') this.logger.warn(ttlLog, 'changed the TTL of the seen collection');
+    this.ttlOutcome = await store.ensureTtlIndex(
+      settings.seen.expireAfterSeconds,
+      settings.seen.onTtlMismatch,
+    );
+    const ttlLog = {
+      seen: store.namespace,
+      ...this.ttlOutcome,
+      expireAfterSeconds: settings.seen.expireAfterSeconds,
+    };
+    if (this.ttlOutcome.action === 'updated')
+      this.logger.warn(ttlLog, 'changed the TTL of the seen collection');
     else this.logger.info(ttlLog, 'seen collection TTL index ready');
 
     let delivery: DeliveryStrategy<TSchema>;
@@ -109,17 +120,26 @@ export class ChangeConsumer<TSchema extends Document = Document> {
       : new Kafka({
           ...options.kafka,
           logLevel: options.kafka.logLevel ?? logLevel.INFO,
-          logCreator: options.kafka.logCreator ?? kafkaLogCreator(childLogger(this.logger, { component: 'kafkajs' })),
+          logCreator:
+            options.kafka.logCreator ?? kafkaLogCreator(childLogger(this.logger, { component: 'kafkajs' })),
         });
 
     // Short internal retries: the dead-letter publisher has its own endless, logged, stop-aware retry.
-    this.producer = kafka.producer({ retry: { retries: 2, maxRetryTime: 5_000 }, ...options.deadLetter?.producerConfig });
+    this.producer = kafka.producer({
+      retry: { retries: 2, maxRetryTime: 5_000 },
+      ...options.deadLetter?.producerConfig,
+    });
     await this.producer.connect();
 
     const processor = new RecordProcessor<TSchema>({
       store,
       delivery,
-      deadLetters: new DeadLetterPublisher(this.producer, settings.deadLetterTopicFor, settings.outageBackoff, this.logger),
+      deadLetters: new DeadLetterPublisher(
+        this.producer,
+        settings.deadLetterTopicFor,
+        settings.outageBackoff,
+        this.logger,
+      ),
       metrics: this.metrics,
       logger: this.logger,
       settings,
@@ -130,7 +150,9 @@ export class ChangeConsumer<TSchema extends Document = Document> {
     consumer.on(consumer.events.CRASH, (event) => {
       this.logger.error(
         { err: errorMessage(event.payload.error), restart: event.payload.restart },
-        event.payload.restart ? 'kafka consumer crashed; kafkajs restarts it' : 'kafka consumer crashed and stopped',
+        event.payload.restart
+          ? 'kafka consumer crashed; kafkajs restarts it'
+          : 'kafka consumer crashed and stopped',
       );
     });
     await consumer.connect();
@@ -201,16 +223,22 @@ export class ChangeConsumer<TSchema extends Document = Document> {
   private async shutdown(): Promise<void> {
     this.abort.abort();
     // disconnect() stops the runner, waits for the batch in hand to return, then leaves the group.
-    await this.consumer?.disconnect().catch((error: unknown) =>
-      this.logger.warn({ err: errorMessage(error) }, 'kafka consumer disconnect failed'),
-    );
-    await this.producer?.disconnect().catch((error: unknown) =>
-      this.logger.warn({ err: errorMessage(error) }, 'dead-letter producer disconnect failed'),
-    );
+    await this.consumer
+      ?.disconnect()
+      .catch((error: unknown) =>
+        this.logger.warn({ err: errorMessage(error) }, 'kafka consumer disconnect failed'),
+      );
+    await this.producer
+      ?.disconnect()
+      .catch((error: unknown) =>
+        this.logger.warn({ err: errorMessage(error) }, 'dead-letter producer disconnect failed'),
+      );
     if (this.ownsMongoClient) {
       await this.mongoClient
         ?.close()
-        .catch((error: unknown) => this.logger.warn({ err: errorMessage(error) }, 'MongoDB client close failed'));
+        .catch((error: unknown) =>
+          this.logger.warn({ err: errorMessage(error) }, 'MongoDB client close failed'),
+        );
     }
     this.consumer = undefined;
     this.producer = undefined;

@@ -11,7 +11,12 @@ export interface DecodeOptions {
 }
 
 export type DecodedRecord<TSchema extends Document = Document> =
-  | { readonly ok: true; readonly changeId: string; readonly event: ChangeEvent<TSchema>; readonly record: RecordMetadata }
+  | {
+      readonly ok: true;
+      readonly changeId: string;
+      readonly event: ChangeEvent<TSchema>;
+      readonly record: RecordMetadata;
+    }
   | {
       readonly ok: false;
       readonly reason: 'no-change-id' | 'decode-failed';

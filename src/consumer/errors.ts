@@ -21,7 +21,9 @@ export class TtlIndexMismatchError extends Error {
     readonly configuredExpireAfterSeconds: number,
   ) {
     const existing =
-      existingExpireAfterSeconds === undefined ? 'no expireAfterSeconds' : `expireAfterSeconds=${existingExpireAfterSeconds}`;
+      existingExpireAfterSeconds === undefined
+        ? 'no expireAfterSeconds'
+        : `expireAfterSeconds=${existingExpireAfterSeconds}`;
     super(
       `Seen collection ${namespace} has index "${indexName}" on seenAt with ${existing}, ` +
         `but the consumer is configured with expireAfterSeconds=${configuredExpireAfterSeconds}. ` +

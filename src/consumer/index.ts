@@ -33,7 +33,12 @@ export {
   TtlIndexUpdateError,
 } from './errors.js';
 export { ConsumerMetricName } from './metrics.js';
-export { DEFAULT_TTL_INDEX_NAME, type SeenDocument, type TtlIndexOutcome, type TtlMismatchPolicy } from './seen-store.js';
+export {
+  DEFAULT_TTL_INDEX_NAME,
+  type SeenDocument,
+  type TtlIndexOutcome,
+  type TtlMismatchPolicy,
+} from './seen-store.js';
 export { buildDeadLetterMessage, defaultDeadLetterTopic, type DeadLetterTopicFor } from './dead-letter.js';
 export { decodeRecord, parseChangeEvent, changeIdOf, type DecodedRecord } from './decode.js';
 export { backoffDelay, backoffSchedule, type BackoffPolicy } from './backoff.js';

@@ -25,7 +25,12 @@ function existing<M>(registry: Registry, name: string, kind: new (...args: never
   return metric;
 }
 
-function counter<T extends string>(registry: Registry, name: string, help: string, labelNames: T[]): Counter<T> {
+function counter<T extends string>(
+  registry: Registry,
+  name: string,
+  help: string,
+  labelNames: T[],
+): Counter<T> {
   return (
     existing<Counter<T>>(registry, name, Counter) ??
     new Counter<T>({ name, help, labelNames, registers: [registry] })

@@ -81,13 +81,16 @@ export interface CommonConsumerOptions {
   heartbeatIntervalMs?: number;
 }
 
-export interface IdempotentHandlerConsumerOptions<TSchema extends Document = Document>
-  extends CommonConsumerOptions {
+export interface IdempotentHandlerConsumerOptions<
+  TSchema extends Document = Document,
+> extends CommonConsumerOptions {
   mode?: 'idempotent-handler';
   handler: ChangeHandler<TSchema, HandlerContext>;
 }
 
-export interface TransactionalConsumerOptions<TSchema extends Document = Document> extends CommonConsumerOptions {
+export interface TransactionalConsumerOptions<
+  TSchema extends Document = Document,
+> extends CommonConsumerOptions {
   mode: 'transactional';
   handler: ChangeHandler<TSchema, TransactionalHandlerContext>;
   /** Options of each transaction (read/write concern, ...). Default: the client's. */
@@ -95,8 +98,7 @@ export interface TransactionalConsumerOptions<TSchema extends Document = Documen
 }
 
 export type ChangeConsumerOptions<TSchema extends Document = Document> =
-  | IdempotentHandlerConsumerOptions<TSchema>
-  | TransactionalConsumerOptions<TSchema>;
+  IdempotentHandlerConsumerOptions<TSchema> | TransactionalConsumerOptions<TSchema>;
 
 export const DEFAULTS = {
   seenDb: 'mongo_kafka_relay',
@@ -162,15 +164,19 @@ export function resolveOptions(options: ChangeConsumerOptions<Document>): Resolv
     fail(`mode must be 'idempotent-handler' or 'transactional', got ${String(mode)}`);
   }
   if (typeof options.handler !== 'function') fail('handler must be a function');
-  if (!options.kafka || typeof options.kafka !== 'object') fail('kafka must be a kafkajs Kafka instance or config');
+  if (!options.kafka || typeof options.kafka !== 'object')
+    fail('kafka must be a kafkajs Kafka instance or config');
   if (!options.mongo || !('client' in options.mongo || 'uri' in options.mongo)) {
     fail('mongo must be { client: MongoClient } or { uri: string }');
   }
   const groupId = nonEmpty('groupId', options.groupId);
 
   const topicList: ReadonlyArray<string | RegExp> =
-    typeof options.topics === 'string' || options.topics instanceof RegExp ? [options.topics] : options.topics;
-  if (!Array.isArray(topicList) || topicList.length === 0) fail('topics must name at least one topic or pattern');
+    typeof options.topics === 'string' || options.topics instanceof RegExp
+      ? [options.topics]
+      : options.topics;
+  if (!Array.isArray(topicList) || topicList.length === 0)
+    fail('topics must name at least one topic or pattern');
   for (const topic of topicList) {
     if (!(topic instanceof RegExp)) nonEmpty('each topic', topic);
   }
@@ -200,7 +206,10 @@ export function resolveOptions(options: ChangeConsumerOptions<Document>): Resolv
 
   const outage = options.outageRetry ?? {};
   const outageBackoff: BackoffPolicy = {
-    initialDelayMs: nonNegative('outageRetry.initialDelayMs', outage.initialDelayMs ?? DEFAULTS.outageInitialDelayMs),
+    initialDelayMs: nonNegative(
+      'outageRetry.initialDelayMs',
+      outage.initialDelayMs ?? DEFAULTS.outageInitialDelayMs,
+    ),
     maxDelayMs: nonNegative('outageRetry.maxDelayMs', outage.maxDelayMs ?? DEFAULTS.outageMaxDelayMs),
     multiplier: 2,
     jitter: 0.2,

@@ -36,7 +36,9 @@ export function nextOffset(offset: string): string {
  * `partitionsConsumedConcurrently`. Inside a batch, records are processed strictly one after another:
  * process, resolve, commit offset+1, next. A stop or a rebalance ends the batch after the record in hand.
  */
-export function createEachBatchHandler<TSchema extends Document>(deps: PartitionRunnerDeps<TSchema>): EachBatchHandler {
+export function createEachBatchHandler<TSchema extends Document>(
+  deps: PartitionRunnerDeps<TSchema>,
+): EachBatchHandler {
   return async (payload: EachBatchPayload) => {
     const { batch, isRunning, isStale, resolveOffset } = payload;
     const { topic, partition } = batch;

@@ -43,17 +43,29 @@ export interface RecordScope {
 export class RecordProcessor<TSchema extends Document> {
   constructor(private readonly deps: RecordProcessorDeps<TSchema>) {}
 
-  async process(topic: string, partition: number, message: KafkaMessage, scope: RecordScope): Promise<RecordOutcome> {
+  async process(
+    topic: string,
+    partition: number,
+    message: KafkaMessage,
+    scope: RecordScope,
+  ): Promise<RecordOutcome> {
     const { store, metrics, settings } = this.deps;
     const decoded = decodeRecord<TSchema>(topic, partition, message, { relaxed: settings.relaxedEjson });
 
     if (!decoded.ok) {
       const { changeId } = decoded;
-      if (changeId !== null && (await this.outage('read the seen mark', () => store.isSeen(changeId), scope))) {
+      if (
+        changeId !== null &&
+        (await this.outage('read the seen mark', () => store.isSeen(changeId), scope))
+      ) {
         metrics.duplicates.inc({ topic });
         return 'duplicate';
       }
-      await this.deadLetter(decoded.record, { reason: decoded.reason, error: decoded.error, attempts: 0 }, scope);
+      await this.deadLetter(
+        decoded.record,
+        { reason: decoded.reason, error: decoded.error, attempts: 0 },
+        scope,
+      );
       if (changeId !== null) await this.markSeen(changeId, decoded.record, scope);
       return 'dead-lettered';
     }
@@ -116,7 +128,11 @@ export class RecordProcessor<TSchema extends Document> {
       return 'handled';
     }
 
-    await this.deadLetter(record, { reason: 'handler-failed', error: errorMessage(lastError), attempts }, scope);
+    await this.deadLetter(
+      record,
+      { reason: 'handler-failed', error: errorMessage(lastError), attempts },
+      scope,
+    );
     await this.markSeen(changeId, record, scope);
     return 'dead-lettered';
   }
@@ -146,11 +162,15 @@ export class RecordProcessor<TSchema extends Document> {
   }
 
   private outage<T>(what: string, operation: () => Promise<T>, scope: RecordScope): Promise<T> {
-    return retryUntilSuccess(operation, this.deps.settings.outageBackoff, scope.signal, (error, failures, nextDelayMs) =>
-      this.deps.logger.error(
-        { err: errorMessage(error), failures, nextDelayMs },
-        `could not ${what} in MongoDB; the partition waits and retries`,
-      ),
+    return retryUntilSuccess(
+      operation,
+      this.deps.settings.outageBackoff,
+      scope.signal,
+      (error, failures, nextDelayMs) =>
+        this.deps.logger.error(
+          { err: errorMessage(error), failures, nextDelayMs },
+          `could not ${what} in MongoDB; the partition waits and retries`,
+        ),
     );
   }
 }
