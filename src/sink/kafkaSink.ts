@@ -40,6 +40,16 @@ interface Pending {
   reject: (error: Error) => void;
 }
 
+const IDLE_PROBE_MS = 3000;
+
+function withTimeout<T>(work: Promise<T>, ms: number): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  return Promise.race([
+    work,
+    new Promise<T>((_, reject) => (timer = setTimeout(() => reject(new Error(`no answer within ${ms} ms`)), ms))),
+  ]).finally(() => clearTimeout(timer));
+}
+
 // The partitioner sees the kafkajs message object we built; this map carries its partition key.
 const partitionKeys = new WeakMap<Message, Buffer>();
 
@@ -59,6 +69,8 @@ export class KafkaSink {
   private stopping = false;
   private abandoned = false;
   private healthy = false;
+  private lastSuccess = 0;
+  private idleProbe: NodeJS.Timeout | null = null;
 
   constructor(
     kafka: Kafka,
@@ -83,6 +95,20 @@ export class KafkaSink {
     await this.admin.connect();
     this.setHealthy(true);
     this.loop = this.run();
+    // A quiet stream sends nothing, so readiness would never notice Kafka going away: ask the
+    // cluster for its metadata whenever nothing was acknowledged for a while.
+    this.idleProbe = setInterval(() => void this.probeWhenIdle(), IDLE_PROBE_MS);
+    this.idleProbe.unref();
+  }
+
+  private async probeWhenIdle(): Promise<void> {
+    if (Date.now() - this.lastSuccess < IDLE_PROBE_MS || this.queue.length > 0 || this.stopping) return;
+    try {
+      await withTimeout(this.admin.describeCluster(), IDLE_PROBE_MS);
+      this.setHealthy(true);
+    } catch {
+      this.setHealthy(false);
+    }
   }
 
   /** Resolves once Kafka acknowledged the record, or its dead-letter record. */
@@ -104,6 +130,7 @@ export class KafkaSink {
    */
   async stop(deadline: number): Promise<void> {
     this.stopping = true;
+    if (this.idleProbe) clearInterval(this.idleProbe);
     this.wake?.();
     const timer = setTimeout(() => {
       this.abandoned = true;
@@ -150,6 +177,7 @@ export class KafkaSink {
       try {
         await this.ensureTopics(batch);
         await this.producer.sendBatch({ topicMessages: toTopicMessages(batch), acks: -1 });
+        this.lastSuccess = Date.now();
         this.setHealthy(true);
         for (const p of batch) p.resolve(p.deadLettered ? 'dead-lettered' : 'published');
         return;
