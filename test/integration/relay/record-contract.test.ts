@@ -80,7 +80,7 @@ describe('relay: the Kafka record of every operation type', function () {
         total: BSON.Decimal128.fromString('10.50'),
         at: new Date('2024-01-02T03:04:05Z'),
       });
-      expect((byKey('update').updateDescription as { updatedFields: unknown }).updatedFields).to.deep.equal({ v: 2 });
+      expect((byKey('update').updateDescription as { updatedFields: unknown }).updatedFields).to.deep.equal({ v: new BSON.Int32(2) });
       expect(byKey('delete').documentKey).to.deep.equal({ _id: id });
       // Per-document order: the document's four changes sit in one partition, in write order.
       const docRecords = sorted.filter((r) => r.headers['document-key']);
