@@ -87,7 +87,8 @@ function describeProblem(message: string): string {
   const key = match[1];
   const leaf = leaves.get(key);
   let rest = match[2] ?? '';
-  if (leaf?.sensitive) rest = rest.replace(/: value was .*$/s, ': value was [redacted]');
+  // convict omits sensitive values; say so rather than leave the reader wondering.
+  if (leaf?.sensitive) rest = `${rest.replace(/: value was .*$/s, '')}: value was [redacted]`;
   rest = rest.replace(/: value was null$/, ': value is not set');
   return redactSecrets(`${leaf?.env ?? key} (${key}): ${rest}`);
 }

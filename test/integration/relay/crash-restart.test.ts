@@ -22,11 +22,18 @@ describe('relay: crashes and restarts', function () {
     ctx = await relayTestContext('sigkill');
     const env = ctx.env({ RELAY_WATCH: COLLS.map((c) => `${ctx.db}.${c}`).join(',') });
     let relay = await startRelayReady(env);
-    let writing = true;
-    const workload = new Workload(ctx.mongo, { db: ctx.db, collections: COLLS, documents: 40, changes: 1200, pauseMs: 1 });
-    const done = workload.run().finally(() => (writing = false));
     let kills = 0;
-    while (writing && kills < 4) {
+    // The writer keeps writing until the last kill, so every kill lands mid-stream.
+    const workload = new Workload(ctx.mongo, {
+      db: ctx.db,
+      collections: COLLS,
+      documents: 40,
+      changes: 100_000,
+      pauseMs: 1,
+      stop: () => kills >= 4,
+    });
+    const done = workload.run();
+    while (kills < 4) {
       await new Promise((r) => setTimeout(r, 700 + Math.random() * 900));
       await relay.kill('SIGKILL');
       kills += 1;
@@ -43,7 +50,8 @@ describe('relay: crashes and restarts', function () {
         { timeoutMs: 90_000, intervalMs: 500, message: () => `every change in Kafka (${formatReport('relay-kill', verifyDelivery(log, collectors.flatMap((c) => c.messages)))})` },
       );
       console.log(`      ${formatReport('relay-kill', report, { crashes: kills })}`);
-      expect(kills).to.be.greaterThan(1);
+      expect(kills).to.equal(4);
+      expect(report.changes).to.be.greaterThan(500);
       expect(report.orderViolations).to.equal(0);
       expect(report.conflictingDuplicates).to.equal(0);
       expect(report.unexpected).to.equal(0);
@@ -56,11 +64,18 @@ describe('relay: crashes and restarts', function () {
     ctx = await relayTestContext('graceful');
     const env = ctx.env({ RELAY_WATCH: COLLS.map((c) => `${ctx.db}.${c}`).join(',') });
     let relay = await startRelayReady(env);
-    let writing = true;
-    const workload = new Workload(ctx.mongo, { db: ctx.db, collections: COLLS, documents: 40, changes: 800, pauseMs: 1, seed: 7 });
-    const done = workload.run().finally(() => (writing = false));
     let stops = 0;
-    while (writing && stops < 3) {
+    const workload = new Workload(ctx.mongo, {
+      db: ctx.db,
+      collections: COLLS,
+      documents: 40,
+      changes: 100_000,
+      pauseMs: 1,
+      seed: 7,
+      stop: () => stops >= 3,
+    });
+    const done = workload.run();
+    while (stops < 3) {
       await new Promise((r) => setTimeout(r, 800));
       const code = await relay.kill('SIGTERM');
       expect(code, 'graceful stop exit code').to.equal(0);

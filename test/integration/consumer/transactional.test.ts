@@ -1,0 +1,127 @@
+import { expect } from 'chai';
+import { ObjectId } from 'mongodb';
+
+import { ConsumerMetricName, TransactionsUnsupportedError } from '../../../src/consumer/index.js';
+import { ChangeEventFactory, toRelayRecord } from '../../support/change-records.js';
+import {
+  ConsumerTestKit,
+  metricValue,
+  probeTransactions,
+  skipUnless,
+  waitFor,
+  type Capability,
+} from './helpers.js';
+
+describe("ChangeConsumer mode 'transactional' (integration)", function () {
+  const kit = new ConsumerTestKit();
+  const factory = new ChangeEventFactory({ db: 'shop', coll: 'orders' });
+  let transactions: Capability;
+
+  before(async () => {
+    await kit.setUp();
+    transactions = await probeTransactions(kit.client);
+  });
+  afterEach(() => kit.stopConsumers());
+  after(() => kit.tearDown());
+
+  it('commits the handler writes and the seen mark together, and rolls back a failed attempt (needs MongoDB transactions)', async function () {
+    skipUnless(this, transactions, 'transactions');
+    const topic = await kit.topic('txn');
+    const [a, b] = [1, 2].map((seq) => toRelayRecord(factory.insert({ _id: new ObjectId(), seq })));
+    await kit.produce(topic, [a!, b!, a!]);
+
+    const options = kit.baseOptions(topic);
+    const effects = kit.db.collection<{ _id: string; attempt: number }>(
+      `effects_${options.seen!.collection!}`,
+    );
+    await effects.insertOne({ _id: 'create-collection-outside-transactions', attempt: 0 });
+    let calls = 0;
+    await kit.start({
+      ...options,
+      mode: 'transactional',
+      handler: async (_event, { changeId, session, attempt }) => {
+        calls++;
+        await effects.insertOne({ _id: changeId, attempt }, { session });
+        // The first attempt for b writes, then fails: its write must not survive.
+        if (changeId === b!.key && attempt === 1) throw new Error('fail after writing');
+      },
+    });
+
+    await waitFor(
+      async () => (await metricValue(options.registry, ConsumerMetricName.duplicates, { topic })) === 1,
+      {
+        timeoutMs: 30_000,
+        message: 'the second copy of a counted as a duplicate',
+      },
+    );
+    expect(
+      await effects
+        .find({ _id: { $in: [a!.key, b!.key] } })
+        .sort({ _id: 1 })
+        .toArray(),
+    ).to.deep.equal(
+      [
+        { _id: a!.key, attempt: 1 },
+        { _id: b!.key, attempt: 2 },
+      ].sort((x, y) => (x._id < y._id ? -1 : 1)),
+    );
+    expect(calls).to.equal(3);
+    expect(await kit.db.collection(options.seen!.collection!).countDocuments()).to.equal(2);
+  });
+
+  it('aborts and counts a duplicate when the seen mark appears between the check and the transaction (needs MongoDB transactions)', async function () {
+    skipUnless(this, transactions, 'transactions');
+    const topic = await kit.topic('txn-race');
+    const record = toRelayRecord(factory.insert({ _id: new ObjectId(), seq: 1 }));
+    await kit.produce(topic, [record]);
+
+    const options = kit.baseOptions(topic);
+    const seen = kit.db.collection(options.seen!.collection!);
+    const effects = kit.db.collection<{ _id: string }>(`effects_${options.seen!.collection!}`);
+    await effects.insertOne({ _id: 'create-collection-outside-transactions' });
+    await kit.start({
+      ...options,
+      mode: 'transactional',
+      // Another delivery of the same change commits its seen mark while this one runs: this one must abort.
+      handler: async (_event, { changeId, session, attempt }) => {
+        await effects.insertOne({ _id: `${changeId}-${attempt}` }, { session });
+        if (attempt === 1) {
+          await seen.insertOne({
+            _id: changeId as never,
+            topic,
+            partition: 0,
+            offset: 0,
+            seenAt: new Date(),
+          });
+        }
+      },
+    });
+    await waitFor(
+      async () => (await metricValue(options.registry, ConsumerMetricName.duplicates, { topic })) === 1,
+      {
+        timeoutMs: 30_000,
+        message: 'the change counted as a duplicate',
+      },
+    );
+    expect(await effects.countDocuments({ _id: { $regex: `^${record.key}` } })).to.equal(0);
+    expect(await metricValue(options.registry, ConsumerMetricName.handled, { topic })).to.equal(0);
+  });
+
+  it('refuses to start, saying why and what to do, on a MongoDB without transactions (needs a MongoDB without transactions)', async function () {
+    if (transactions.available) {
+      console.log('      skipped: this MongoDB runs transactions, so there is no refusal to see');
+      this.skip();
+    }
+    const topic = await kit.topic('txn-refused');
+    const error = await kit
+      .start({ ...kit.baseOptions(topic), mode: 'transactional', handler: () => undefined })
+      .then(
+        () => undefined,
+        (e: unknown) => e,
+      );
+    expect(error).to.be.instanceOf(TransactionsUnsupportedError);
+    expect((error as Error).message)
+      .to.match(/replica set/)
+      .and.match(/idempotent-handler/);
+  });
+});
