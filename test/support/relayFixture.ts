@@ -15,13 +15,14 @@ export interface RelayTestContext {
   close(): Promise<void>;
 }
 
-export async function relayTestContext(name: string): Promise<RelayTestContext> {
+export async function relayTestContext(name: string, mongoUri?: string): Promise<RelayTestContext> {
   const suffix = `${Date.now().toString(36)}${randomBytes(2).toString('hex')}`;
   const db = `t_${name.replace(/[^a-z0-9]/gi, '_').slice(0, 20)}_${suffix}`;
   const topicPrefix = `relay-${suffix}`;
   const checkpointId = `test-${name.replace(/[^a-z0-9]/gi, '-')}-${suffix}`;
   const services = getServices();
-  const mongo = new MongoClient(services.mongoUri);
+  const uri = mongoUri ?? services.mongoUri;
+  const mongo = new MongoClient(uri);
   await mongo.connect();
   return {
     db,
@@ -29,7 +30,7 @@ export async function relayTestContext(name: string): Promise<RelayTestContext> 
     checkpointId,
     mongo,
     env: (overrides = {}) => ({
-      MONGODB_URI: services.mongoUri,
+      MONGODB_URI: uri,
       KAFKA_BROKERS: services.brokers,
       RELAY_WATCH: `${db}.*`,
       KAFKA_TOPIC: `${topicPrefix}.{db}.{coll}`,

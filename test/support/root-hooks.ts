@@ -13,6 +13,7 @@ import { setUpServices, tearDownServices } from './services.js';
 const SERVER_DIRS = [
   `${path.sep}test${path.sep}integration${path.sep}`,
   `${path.sep}test${path.sep}process${path.sep}`,
+  `${path.sep}test${path.sep}faults${path.sep}`,
 ];
 
 function files(suite: Suite, acc = new Set<string>()): Set<string> {

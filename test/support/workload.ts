@@ -25,6 +25,8 @@ export interface WorkloadOptions {
   /** Stop early when this returns true. */
   stop?: () => boolean;
   seed?: number;
+  /** Retry a write that failed (e.g. during a server restart) until it succeeds; ambiguous outcomes resolved. */
+  retryOnError?: boolean;
 }
 
 export class Workload {
@@ -48,19 +50,19 @@ export class Workload {
       const c = this.client.db(this.o.db).collection<{ _id: number; seq: number; pad?: string }>(coll);
       if (last === undefined) {
         const seq = this.nextSeq(key);
-        await c.insertOne({ _id: id, seq, pad: 'x'.repeat(50) });
+        await this.write(() => c.insertOne({ _id: id, seq, pad: 'x'.repeat(50) }));
         this.record(coll, id, 'insert', seq);
       } else {
         const r = rand();
         const seq = last + 1;
         if (r < 0.7) {
-          await c.updateOne({ _id: id }, { $set: { seq } });
+          await this.write(() => c.updateOne({ _id: id }, { $set: { seq } }));
           this.record(coll, id, 'update', seq);
         } else if (r < 0.9) {
-          await c.replaceOne({ _id: id }, { seq, pad: 'y'.repeat(40) });
+          await this.write(() => c.replaceOne({ _id: id }, { seq, pad: 'y'.repeat(40) }));
           this.record(coll, id, 'replace', seq);
         } else {
-          await c.deleteOne({ _id: id });
+          await this.write(() => c.deleteOne({ _id: id }));
           this.record(coll, id, 'delete', seq);
         }
       }
@@ -70,6 +72,20 @@ export class Workload {
   }
 
   private readonly lastSeq = new Map<string, number>();
+
+  /** One write; with retryOnError, repeated until MongoDB answers (a duplicate key means it was applied). */
+  private async write(op: () => Promise<unknown>): Promise<void> {
+    for (let attempt = 0; ; attempt++) {
+      try {
+        await op();
+        return;
+      } catch (error) {
+        if ((error as { code?: number }).code === 11000 && attempt > 0) return;
+        if (!this.o.retryOnError || attempt > 300) throw error;
+        await new Promise((r) => setTimeout(r, 200));
+      }
+    }
+  }
 
   private nextSeq(key: string): number {
     return (this.lastSeq.get(key) ?? -1) + 1;
