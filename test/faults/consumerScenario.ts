@@ -67,14 +67,14 @@ export async function runConsumerScenario(ctx: RelayTestContext, transactions: b
   await consumer.started;
   let kills = 0;
   const target = Math.min(CHANGES, 2000);
-  const workload = new Workload(ctx.mongo, {
+  const workload: Workload = new Workload(ctx.mongo, {
     db: ctx.db,
     collections: ['orders'],
     documents: 60,
     changes: 50 * target,
     pauseMs: 2,
     seed: 5,
-    stop: () => kills >= 3 && workload.log.length >= target,
+    stop: (): boolean => kills >= 3 && workload.log.length >= target,
   });
   const done = workload.run();
   while (kills < 3) {

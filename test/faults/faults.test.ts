@@ -32,14 +32,14 @@ describe('fault suite', function () {
     let relay = await startRelayReady(env);
     let crashes = 0;
     // Writing goes on until both the change count and the five crashes are reached.
-    const workload = new Workload(ctx.mongo, {
+    const workload: Workload = new Workload(ctx.mongo, {
       db: ctx.db,
       collections: COLLECTIONS,
       documents: 60,
       changes: 50 * CHANGES,
       pauseMs: 2,
       seed: 1,
-      stop: () => crashes >= 5 && workload.log.length >= CHANGES,
+      stop: (): boolean => crashes >= 5 && workload.log.length >= CHANGES,
     });
     const done = workload.run();
     while (crashes < 5) {
