@@ -1,4 +1,4 @@
-import { Kafka, logLevel, type Consumer, type KafkaConfig, type Producer } from 'kafkajs';
+import { Kafka, Partitioners, logLevel, type Consumer, type KafkaConfig, type Producer } from 'kafkajs';
 import { MongoClient, type Document } from 'mongodb';
 
 import { DeadLetterPublisher } from './dead-letter.js';
@@ -28,6 +28,7 @@ function isKafkaInstance(value: Kafka | KafkaConfig): value is Kafka {
  */
 export class ChangeConsumer<TSchema extends Document = Document> {
   private readonly settings: ResolvedOptions;
+  private readonly baseLogger: ConsumerLogger;
   private readonly logger: ConsumerLogger;
   private readonly metrics: ConsumerMetrics;
   private readonly abort = new AbortController();
@@ -42,7 +43,8 @@ export class ChangeConsumer<TSchema extends Document = Document> {
 
   constructor(private readonly options: ChangeConsumerOptions<TSchema>) {
     this.settings = resolveOptions(options as ChangeConsumerOptions<Document>);
-    this.logger = childLogger(options.logger ?? defaultLogger(), {
+    this.baseLogger = options.logger ?? defaultLogger();
+    this.logger = childLogger(this.baseLogger, {
       component: 'change-consumer',
       groupId: this.settings.groupId,
     });
@@ -121,12 +123,16 @@ export class ChangeConsumer<TSchema extends Document = Document> {
           ...options.kafka,
           logLevel: options.kafka.logLevel ?? logLevel.INFO,
           logCreator:
-            options.kafka.logCreator ?? kafkaLogCreator(childLogger(this.logger, { component: 'kafkajs' })),
+            options.kafka.logCreator ??
+            kafkaLogCreator(
+              childLogger(this.baseLogger, { component: 'kafkajs', groupId: settings.groupId }),
+            ),
         });
 
     // Short internal retries: the dead-letter publisher has its own endless, logged, stop-aware retry.
     this.producer = kafka.producer({
       retry: { retries: 2, maxRetryTime: 5_000 },
+      createPartitioner: Partitioners.DefaultPartitioner,
       ...options.deadLetter?.producerConfig,
     });
     await this.producer.connect();
@@ -156,7 +162,15 @@ export class ChangeConsumer<TSchema extends Document = Document> {
       );
     });
     await consumer.connect();
-    await consumer.subscribe({ topics: [...settings.topics], fromBeginning: settings.fromBeginning });
+    try {
+      await consumer.subscribe({ topics: [...settings.topics], fromBeginning: settings.fromBeginning });
+    } catch (error) {
+      throw new Error(
+        `Could not subscribe to ${settings.topics.map(String).join(', ')}: ${errorMessage(error)}. ` +
+          `Do the topics exist (the relay creates them with its first event)?`,
+        { cause: error },
+      );
+    }
     await consumer.run({
       autoCommit: false,
       eachBatchAutoResolve: false,

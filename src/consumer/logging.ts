@@ -26,7 +26,16 @@ export function childLogger(logger: ConsumerLogger, bindings: Record<string, unk
 export function kafkaLogCreator(logger: ConsumerLogger): logCreator {
   return () =>
     ({ namespace, level, log }: LogEntry) => {
-      const { message, ...extra } = log;
+      // kafkajs adds its own timestamp and logger name; pino has both already.
+      const {
+        message,
+        timestamp: _timestamp,
+        logger: _logger,
+        ...extra
+      } = log as LogEntry['log'] & {
+        timestamp?: unknown;
+        logger?: unknown;
+      };
       const fields = { kafkajs: namespace, ...extra };
       switch (level) {
         case logLevel.ERROR:

@@ -32,11 +32,16 @@ function saslOptions(config: RelayConfig): SASLOptions | undefined {
 // retries are limited on purpose; its warning about that is expected and would only add noise.
 const EXPECTED_NOISE = /Limiting retries for the idempotent producer/;
 
+// kafkajs logs every error response ("Response Produce(...)") at ERROR before it retries or throws;
+// whatever is not recovered reaches the relay as an exception and is logged there, with context.
+const ERROR_RESPONSE = /^Response \w+\(key: \d+/;
+
 function logKafkaEntry(logger: Logger, { level, log }: LogEntry): void {
   const { message, timestamp: _timestamp, logger: _name, ...rest } = log;
   if (EXPECTED_NOISE.test(message)) return;
   const child = { kafkajs: rest };
-  if (level === logLevel.ERROR) logger.error(child, `kafka: ${message}`);
+  if (level === logLevel.ERROR && ERROR_RESPONSE.test(message)) logger.debug(child, `kafka: ${message}`);
+  else if (level === logLevel.ERROR) logger.error(child, `kafka: ${message}`);
   else if (level === logLevel.WARN) logger.warn(child, `kafka: ${message}`);
   else logger.debug(child, `kafka: ${message}`);
 }
