@@ -11,10 +11,14 @@ import { Kafka, logLevel } from 'kafkajs';
 import { MongoClient } from 'mongodb';
 import { ENV_FILE, REPO_ROOT } from './services/state.js';
 
-const up = spawnSync(process.execPath, ['--import', 'tsx', path.join(REPO_ROOT, 'scripts/services/cli.ts'), 'up'], {
-  stdio: 'inherit',
-  cwd: REPO_ROOT,
-});
+const up = spawnSync(
+  process.execPath,
+  ['--import', 'tsx', path.join(REPO_ROOT, 'scripts/services/cli.ts'), 'up'],
+  {
+    stdio: 'inherit',
+    cwd: REPO_ROOT,
+  },
+);
 if (up.status !== 0) process.exit(up.status ?? 1);
 
 const services: Record<string, string> = {};
@@ -60,15 +64,26 @@ const writer = setInterval(() => {
   const write =
     n % 7 === 0
       ? orders.deleteOne({ _id: id })
-      : orders.updateOne({ _id: id }, { $set: { status: n % 2 ? 'paid' : 'new', total: n * 10 } }, { upsert: true });
+      : orders.updateOne(
+          { _id: id },
+          { $set: { status: n % 2 ? 'paid' : 'new', total: n * 10 } },
+          { upsert: true },
+        );
   write.catch((e: unknown) => console.error(`[writer] ${(e as Error).message}`));
 }, 500);
 
-const kafka = new Kafka({ brokers: env.KAFKA_BROKERS.split(','), clientId: 'dev-reader', logLevel: logLevel.NOTHING });
+const kafka = new Kafka({
+  brokers: env.KAFKA_BROKERS.split(','),
+  clientId: 'dev-reader',
+  logLevel: logLevel.NOTHING,
+});
 // The relay creates its topic on the first change; create it up front so the reader can subscribe.
 const admin = kafka.admin();
 await admin.connect();
-await admin.createTopics({ topics: [{ topic: 'mongo.demo.orders', numPartitions: 6 }], waitForLeaders: true });
+await admin.createTopics({
+  topics: [{ topic: 'mongo.demo.orders', numPartitions: 6 }],
+  waitForLeaders: true,
+});
 await admin.disconnect();
 const reader = kafka.consumer({ groupId: `dev-reader-${Date.now()}`, maxWaitTimeInMs: 200 });
 await reader.connect();
@@ -76,7 +91,9 @@ await reader.subscribe({ topics: ['mongo.demo.orders'], fromBeginning: false });
 await reader.run({
   eachMessage: async ({ topic, partition, message }) => {
     const h = (k: string) => message.headers?.[k]?.toString() ?? '';
-    console.log(`[kafka] ${topic}[${partition}]@${message.offset} ${h('operation-type')} ${h('document-key')} key=${message.key?.toString().slice(0, 24)}…`);
+    console.log(
+      `[kafka] ${topic}[${partition}]@${message.offset} ${h('operation-type')} ${h('document-key')} key=${message.key?.toString().slice(0, 24)}…`,
+    );
   },
 });
 console.log('[dev] writing a change to demo.orders every 500 ms; Ctrl-C to stop');

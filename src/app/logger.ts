@@ -12,13 +12,26 @@ export function createLogger(level: string, destination?: pino.DestinationStream
     base: { service: 'mongo-kafka-relay' },
     timestamp: pino.stdTimeFunctions.isoTime,
     redact: {
-      paths: ['uri', '*.uri', 'password', '*.password', '*.saslPassword', 'mongodb.uri', 'kafka.saslPassword', 'checkpoint.uri'],
+      paths: [
+        'uri',
+        '*.uri',
+        'password',
+        '*.password',
+        '*.saslPassword',
+        'mongodb.uri',
+        'kafka.saslPassword',
+        'checkpoint.uri',
+      ],
       censor: '[redacted]',
     },
     serializers: {
       err: (err: unknown) => {
         const s = pino.stdSerializers.err(err as Error);
-        return { ...s, message: redactSecrets(s.message ?? ''), stack: s.stack ? redactSecrets(s.stack) : undefined };
+        return {
+          ...s,
+          message: redactSecrets(s.message ?? ''),
+          stack: s.stack ? redactSecrets(s.stack) : undefined,
+        };
       },
     },
     hooks: {

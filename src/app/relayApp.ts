@@ -6,12 +6,23 @@ import { MongoClient, MongoServerSelectionError } from 'mongodb';
 import type { Logger } from 'pino';
 import type { RelayConfig } from '../config/settings.js';
 import { redactUri } from '../config/redact.js';
-import { CheckpointStore, LeaseHeldError, LeaseLostError, type CheckpointDoc } from '../checkpoint/checkpointStore.js';
+import {
+  CheckpointStore,
+  LeaseHeldError,
+  LeaseLostError,
+  type CheckpointDoc,
+} from '../checkpoint/checkpointStore.js';
 import { Checkpointer } from '../checkpoint/checkpointer.js';
 import { LeaseKeeper } from '../checkpoint/leaseKeeper.js';
 import { RelayMetrics } from '../metrics/relayMetrics.js';
 import { MetricsServer } from '../metrics/httpServer.js';
-import { ChangeSource, FatalStreamError, HistoryLostError, describePosition, type StartPosition } from '../source/changeSource.js';
+import {
+  ChangeSource,
+  FatalStreamError,
+  HistoryLostError,
+  describePosition,
+  type StartPosition,
+} from '../source/changeSource.js';
 import { buildStreamPipeline } from '../source/streamPipeline.js';
 import { formatTarget } from '../source/watchTargets.js';
 import { formatClusterTime, clusterTimeOfToken } from '../source/resumeToken.js';
@@ -63,7 +74,9 @@ export class RelayApp {
     );
     const mongo = new MongoClient(config.mongodb.uri, { appName: 'mongo-kafka-relay' });
     const sameStore = d.checkpointUri === config.mongodb.uri;
-    const storeClient = sameStore ? mongo : new MongoClient(d.checkpointUri, { appName: 'mongo-kafka-relay-checkpoint' });
+    const storeClient = sameStore
+      ? mongo
+      : new MongoClient(d.checkpointUri, { appName: 'mongo-kafka-relay-checkpoint' });
     try {
       await connectMongo(mongo, config.mongodb.uri);
       if (!sameStore) await connectMongo(storeClient, d.checkpointUri);
@@ -79,15 +92,27 @@ export class RelayApp {
   requestStop(reason: string): void {
     if (this.stopRequested) return;
     this.stopRequested = true;
-    this.logger.info({ reason }, 'stopping: no more reads; waiting for in-flight events and the last checkpoint');
+    this.logger.info(
+      { reason },
+      'stopping: no more reads; waiting for in-flight events and the last checkpoint',
+    );
     this.pump?.stop();
     this.wakeStop?.();
   }
 
-  private async runConnected(mongo: MongoClient, storeClient: MongoClient, sameStore: boolean): Promise<void> {
+  private async runConnected(
+    mongo: MongoClient,
+    storeClient: MongoClient,
+    sameStore: boolean,
+  ): Promise<void> {
     const { config, logger } = this;
     const d = config.derived;
-    const store = new CheckpointStore(storeClient, config.checkpoint.database, config.checkpoint.collection, d.checkpointId);
+    const store = new CheckpointStore(
+      storeClient,
+      config.checkpoint.database,
+      config.checkpoint.collection,
+      d.checkpointId,
+    );
     const lease = new LeaseKeeper(store, config.lease, logger, (owner, mine) => {
       this.metrics.leaseOwner.reset();
       this.metrics.leaseOwner.set({ owner, checkpoint_id: d.checkpointId }, mine ? 1 : 0);
@@ -117,15 +142,21 @@ export class RelayApp {
           onFatal: (error) => this.fail(new RelayExit(error.message, ExitCode.lease), true),
         },
       );
-      checkpointer.persisted = checkpoint?.token ? { token: checkpoint.token, clusterTime: checkpoint.clusterTime } : null;
+      checkpointer.persisted = checkpoint?.token
+        ? { token: checkpoint.token, clusterTime: checkpoint.clusterTime }
+        : null;
       checkpointer.start();
-      lease.startRenewing((error: LeaseLostError) => this.fail(new RelayExit(error.message, ExitCode.lease), true));
+      lease.startRenewing((error: LeaseLostError) =>
+        this.fail(new RelayExit(error.message, ExitCode.lease), true),
+      );
       const source = new ChangeSource(mongo, start, {
         scope: d.scope,
         pipeline: buildStreamPipeline(
           d.scope,
           d.targets,
-          sameStore ? { checkpointDb: config.checkpoint.database, checkpointColl: config.checkpoint.collection } : null,
+          sameStore
+            ? { checkpointDb: config.checkpoint.database, checkpointColl: config.checkpoint.collection }
+            : null,
           d.pipeline,
         ),
         fullDocument: config.relay.fullDocument,
@@ -142,7 +173,11 @@ export class RelayApp {
     }
   }
 
-  private async pumpUntilStopped(source: ChangeSource, sink: KafkaSink, checkpointer: Checkpointer): Promise<void> {
+  private async pumpUntilStopped(
+    source: ChangeSource,
+    sink: KafkaSink,
+    checkpointer: Checkpointer,
+  ): Promise<void> {
     const { config, logger } = this;
     const pump = new Pump({
       source,
@@ -155,7 +190,8 @@ export class RelayApp {
       metrics: this.metrics,
       logger,
       mayPublish: () => this.lease?.mayPublish() ?? false,
-      onFatal: (error) => this.fail(new RelayExit(`publishing failed: ${(error as Error).message}`, ExitCode.failure), false),
+      onFatal: (error) =>
+        this.fail(new RelayExit(`publishing failed: ${(error as Error).message}`, ExitCode.failure), false),
     });
     this.pump = pump;
     if (this.stopRequested) pump.stop();
@@ -190,7 +226,7 @@ export class RelayApp {
           this.fail(
             new RelayExit(
               `the change stream failed and cannot be resumed: ${error.message}. Check RELAY_WATCH, RELAY_PIPELINE, ` +
-                'RELAY_FULL_DOCUMENT* and the MongoDB user\'s privileges (changeStream, find); the relay resumes from its checkpoint when restarted.',
+                "RELAY_FULL_DOCUMENT* and the MongoDB user's privileges (changeStream, find); the relay resumes from its checkpoint when restarted.",
               ExitCode.failure,
             ),
             false,
@@ -217,7 +253,9 @@ export class RelayApp {
         abandonedInFlight: pump.window.inFlight,
         checkpoint: checkpointer.persisted?.token._data ?? null,
       },
-      drainedInTime ? 'stopped: every read event acknowledged and checkpointed' : 'stopped at the shutdown timeout; unacknowledged events will be re-read after restart',
+      drainedInTime
+        ? 'stopped: every read event acknowledged and checkpointed'
+        : 'stopped at the shutdown timeout; unacknowledged events will be re-read after restart',
     );
   }
 
@@ -298,7 +336,10 @@ export class RelayApp {
         return sink;
       } catch (error) {
         const delay = Math.min(config.kafka.retryMaxMs, 500 * 2 ** Math.min(attempt - 1, 10));
-        logger.warn({ err: error, retryInMs: delay, brokers: config.derived.brokers }, 'cannot connect to Kafka; retrying');
+        logger.warn(
+          { err: error, retryInMs: delay, brokers: config.derived.brokers },
+          'cannot connect to Kafka; retrying',
+        );
         await Promise.race([sleep(delay), new Promise<void>((resolve) => (this.wakeStop = resolve))]);
       }
     }
@@ -324,13 +365,18 @@ async function connectMongo(client: MongoClient, uri: string): Promise<void> {
       error instanceof MongoServerSelectionError
         ? 'check that the host is reachable and the connection string is right'
         : 'check the connection string and credentials';
-    throw new RelayExit(`cannot connect to MongoDB at ${redactUri(uri)}: ${(error as Error).message}; ${hint}`, ExitCode.failure);
+    throw new RelayExit(
+      `cannot connect to MongoDB at ${redactUri(uri)}: ${(error as Error).message}; ${hint}`,
+      ExitCode.failure,
+    );
   }
 }
 
 async function raceDeadline(work: Promise<unknown>, deadline: number): Promise<boolean> {
   let timer: NodeJS.Timeout | undefined;
-  const timeout = new Promise<false>((resolve) => (timer = setTimeout(() => resolve(false), Math.max(0, deadline - Date.now()))));
+  const timeout = new Promise<false>(
+    (resolve) => (timer = setTimeout(() => resolve(false), Math.max(0, deadline - Date.now()))),
+  );
   try {
     return await Promise.race([work.then(() => true), timeout]);
   } finally {

@@ -87,14 +87,27 @@ export class CheckpointStore {
   }
 
   /** Take the lease if it is free, expired, or already ours. */
-  async acquireLease(owner: Omit<LeaseInfo, 'acquiredAt' | 'renewedAt' | 'expiresAt'>, ttlMs: number): Promise<AcquireResult> {
+  async acquireLease(
+    owner: Omit<LeaseInfo, 'acquiredAt' | 'renewedAt' | 'expiresAt'>,
+    ttlMs: number,
+  ): Promise<AcquireResult> {
     const now = new Date();
-    const lease: LeaseInfo = { ...owner, acquiredAt: now, renewedAt: now, expiresAt: new Date(now.getTime() + ttlMs) };
+    const lease: LeaseInfo = {
+      ...owner,
+      acquiredAt: now,
+      renewedAt: now,
+      expiresAt: new Date(now.getTime() + ttlMs),
+    };
     try {
       const result = await this.collection.updateOne(
         {
           _id: this.checkpointId,
-          $or: [{ lease: null }, { lease: { $exists: false } }, { 'lease.expiresAt': { $lt: now } }, { 'lease.owner': owner.owner }],
+          $or: [
+            { lease: null },
+            { lease: { $exists: false } },
+            { 'lease.expiresAt': { $lt: now } },
+            { 'lease.owner': owner.owner },
+          ],
         },
         { $set: { lease } },
         { upsert: true },
@@ -117,12 +130,16 @@ export class CheckpointStore {
       { _id: this.checkpointId, 'lease.owner': owner },
       { $set: { 'lease.renewedAt': now, 'lease.expiresAt': expiresAt } },
     );
-    if (result.matchedCount === 0) throw new LeaseLostError(this.checkpointId, (await this.read())?.lease ?? null);
+    if (result.matchedCount === 0)
+      throw new LeaseLostError(this.checkpointId, (await this.read())?.lease ?? null);
     return expiresAt;
   }
 
   async releaseLease(owner: string): Promise<void> {
-    await this.collection.updateOne({ _id: this.checkpointId, 'lease.owner': owner }, { $set: { lease: null } });
+    await this.collection.updateOne(
+      { _id: this.checkpointId, 'lease.owner': owner },
+      { $set: { lease: null } },
+    );
   }
 
   /** The fenced checkpoint write. */
@@ -138,27 +155,42 @@ export class CheckpointStore {
           fingerprint: w.fingerprint,
           watch: w.watch,
         },
-        $inc: { 'counts.published': w.published, 'counts.filtered': w.filtered, 'counts.deadLettered': w.deadLettered },
+        $inc: {
+          'counts.published': w.published,
+          'counts.filtered': w.filtered,
+          'counts.deadLettered': w.deadLettered,
+        },
       },
     );
-    if (result.matchedCount === 0) throw new LeaseLostError(this.checkpointId, (await this.read())?.lease ?? null);
+    if (result.matchedCount === 0)
+      throw new LeaseLostError(this.checkpointId, (await this.read())?.lease ?? null);
     return writtenAt;
   }
 
   /** Refuses while another process holds a live lease, unless forced. */
   async assertNotLeased(force: boolean): Promise<void> {
     const lease = (await this.read())?.lease;
-    if (!force && lease && lease.expiresAt.getTime() > Date.now()) throw new LeaseHeldError(this.checkpointId, lease);
+    if (!force && lease && lease.expiresAt.getTime() > Date.now())
+      throw new LeaseHeldError(this.checkpointId, lease);
   }
 
   /** Operator action (CLI): move the position. Counts and fingerprint are kept. */
-  async setToken(token: ResumeToken, clusterTime: Timestamp | null, setBy: string, force: boolean): Promise<void> {
+  async setToken(
+    token: ResumeToken,
+    clusterTime: Timestamp | null,
+    setBy: string,
+    force: boolean,
+  ): Promise<void> {
     await this.assertNotLeased(force);
     await this.collection.updateOne(
       { _id: this.checkpointId },
       {
         $set: { token, clusterTime, writtenAt: new Date(), setBy },
-        $setOnInsert: { counts: { published: 0, filtered: 0, deadLettered: 0 }, fingerprint: null, watch: null },
+        $setOnInsert: {
+          counts: { published: 0, filtered: 0, deadLettered: 0 },
+          fingerprint: null,
+          watch: null,
+        },
       },
       { upsert: true },
     );

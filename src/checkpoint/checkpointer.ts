@@ -124,7 +124,12 @@ export class Checkpointer {
       this.delayTimer = null;
     }
     const write = this.store
-      .write(this.owner, { token: position.token, clusterTime: position.clusterTime, ...counts, ...this.identity })
+      .write(this.owner, {
+        token: position.token,
+        clusterTime: position.clusterTime,
+        ...counts,
+        ...this.identity,
+      })
       .then(
         (writtenAt) => {
           this.failures = 0;

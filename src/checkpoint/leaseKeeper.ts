@@ -34,7 +34,10 @@ export class LeaseKeeper {
   /** Resolves once we hold the lease. With whenHeld=exit, throws LeaseHeldError instead of waiting. */
   async acquire(cancelled: () => boolean): Promise<void> {
     for (;;) {
-      const result = await this.store.acquireLease({ owner: this.owner, host: this.host, pid: process.pid }, this.options.ttlMs);
+      const result = await this.store.acquireLease(
+        { owner: this.owner, host: this.host, pid: process.pid },
+        this.options.ttlMs,
+      );
       if (result.acquired) {
         this.expiresAt = Date.now() + this.options.ttlMs;
         this.onOwnerSeen(this.owner, true);

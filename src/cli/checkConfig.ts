@@ -26,10 +26,14 @@ export async function runChecks(config: RelayConfig, json: boolean): Promise<boo
     results.push(r);
     if (!json) process.stdout.write(`${r.ok ? 'ok  ' : 'FAIL'} ${r.check}: ${r.detail} (${r.ms} ms)\n`);
   };
-  if (!json) process.stdout.write(`ok   configuration: checkpoint ${config.derived.checkpointId}, watch ${config.derived.targets.map(formatTarget).join(',')}\n`);
+  if (!json)
+    process.stdout.write(
+      `ok   configuration: checkpoint ${config.derived.checkpointId}, watch ${config.derived.targets.map(formatTarget).join(',')}\n`,
+    );
   await checkMongo(config, print);
   await checkKafka(config, print);
-  if (json) process.stdout.write(`${JSON.stringify({ ok: results.every((r) => r.ok), checks: results }, null, 2)}\n`);
+  if (json)
+    process.stdout.write(`${JSON.stringify({ ok: results.every((r) => r.ok), checks: results }, null, 2)}\n`);
   return results.every((r) => r.ok);
 }
 
@@ -48,7 +52,10 @@ async function timed(check: string, report: Report, work: () => Promise<string>)
 }
 
 async function checkMongo(config: RelayConfig, report: Report): Promise<void> {
-  const client = new MongoClient(config.mongodb.uri, { serverSelectionTimeoutMS: 5000, appName: 'mongo-kafka-relay-check' });
+  const client = new MongoClient(config.mongodb.uri, {
+    serverSelectionTimeoutMS: 5000,
+    appName: 'mongo-kafka-relay-check',
+  });
   try {
     const reachable = await timed(`mongodb ping ${redactUri(config.mongodb.uri)}`, report, async () => {
       await client.connect();
@@ -64,13 +71,19 @@ async function checkMongo(config: RelayConfig, report: Report): Promise<void> {
         ? client
         : new MongoClient(config.derived.checkpointUri, { serverSelectionTimeoutMS: 5000 });
     try {
-      await timed(`checkpoint store ${config.checkpoint.database}.${config.checkpoint.collection}`, report, async () => {
-        const coll = storeClient.db(config.checkpoint.database).collection<{ _id: string; at: Date }>(config.checkpoint.collection);
-        const probeId = `${config.derived.checkpointId}.check-config`;
-        await coll.replaceOne({ _id: probeId }, { at: new Date() }, { upsert: true });
-        await coll.deleteOne({ _id: probeId });
-        return 'writable';
-      });
+      await timed(
+        `checkpoint store ${config.checkpoint.database}.${config.checkpoint.collection}`,
+        report,
+        async () => {
+          const coll = storeClient
+            .db(config.checkpoint.database)
+            .collection<{ _id: string; at: Date }>(config.checkpoint.collection);
+          const probeId = `${config.derived.checkpointId}.check-config`;
+          await coll.replaceOne({ _id: probeId }, { at: new Date() }, { upsert: true });
+          await coll.deleteOne({ _id: probeId });
+          return 'writable';
+        },
+      );
     } finally {
       if (storeClient !== client) await storeClient.close();
     }
@@ -108,7 +121,8 @@ async function checkKafka(config: RelayConfig, report: Report): Promise<void> {
     const existing = new Set(await admin.listTopics());
     const router = new TopicRouter(config.kafka.topic, config.derived.scope);
     const topics = new Set<string>([config.kafka.deadLetterTopic]);
-    for (const t of config.derived.targets) if (t.kind === 'collection') topics.add(router.topicFor({ db: t.db, coll: t.coll }));
+    for (const t of config.derived.targets)
+      if (t.kind === 'collection') topics.add(router.topicFor({ db: t.db, coll: t.coll }));
     for (const topic of topics) {
       await timed(`topic ${topic}`, report, async () => {
         if (existing.has(topic)) return 'exists';
@@ -117,7 +131,12 @@ async function checkKafka(config: RelayConfig, report: Report): Promise<void> {
       });
     }
     if (config.derived.targets.some((t) => t.kind !== 'collection')) {
-      report({ check: 'topics of database/deployment targets', ok: true, detail: `named ${config.kafka.topic} per collection as changes arrive`, ms: 0 });
+      report({
+        check: 'topics of database/deployment targets',
+        ok: true,
+        detail: `named ${config.kafka.topic} per collection as changes arrive`,
+        ms: 0,
+      });
     }
   } finally {
     await admin.disconnect().catch(() => undefined);
@@ -128,6 +147,8 @@ function withTimeout<T>(work: Promise<T>, ms: number): Promise<T> {
   let timer: NodeJS.Timeout | undefined;
   return Promise.race([
     work,
-    new Promise<T>((_, reject) => (timer = setTimeout(() => reject(new Error(`no answer within ${ms} ms`)), ms))),
+    new Promise<T>(
+      (_, reject) => (timer = setTimeout(() => reject(new Error(`no answer within ${ms} ms`)), ms)),
+    ),
   ]).finally(() => clearTimeout(timer));
 }

@@ -7,7 +7,10 @@ import { formatClusterTime, clusterTimeOfToken } from '../source/resumeToken.js'
 import { RelayExit } from '../app/errors.js';
 import { ExitCode } from '../app/exitCodes.js';
 
-export async function withStore<T>(config: RelayConfig, work: (store: CheckpointStore) => Promise<T>): Promise<T> {
+export async function withStore<T>(
+  config: RelayConfig,
+  work: (store: CheckpointStore) => Promise<T>,
+): Promise<T> {
   const uri = config.derived.checkpointUri;
   const client = new MongoClient(uri, { serverSelectionTimeoutMS: 5000, appName: 'mongo-kafka-relay-cli' });
   try {
@@ -20,7 +23,12 @@ export async function withStore<T>(config: RelayConfig, work: (store: Checkpoint
       );
     }
     return await work(
-      new CheckpointStore(client, config.checkpoint.database, config.checkpoint.collection, config.derived.checkpointId),
+      new CheckpointStore(
+        client,
+        config.checkpoint.database,
+        config.checkpoint.collection,
+        config.derived.checkpointId,
+      ),
     );
   } finally {
     await client.close();
@@ -54,7 +62,12 @@ export function describeCheckpoint(store: CheckpointStore, doc: CheckpointDoc | 
     watch: doc?.watch ?? null,
     setBy: doc?.setBy ?? null,
     lease: lease
-      ? { owner: lease.owner, host: lease.host, expiresAt: lease.expiresAt.toISOString(), live: lease.expiresAt.getTime() > Date.now() }
+      ? {
+          owner: lease.owner,
+          host: lease.host,
+          expiresAt: lease.expiresAt.toISOString(),
+          live: lease.expiresAt.getTime() > Date.now(),
+        }
       : null,
   };
 }
@@ -80,7 +93,9 @@ export function printCheckpoint(view: CheckpointView, json: boolean): void {
     if (view.watch) lines.push(`watch        ${view.watch.join(',')}`);
   }
   lines.push(
-    view.lease ? `lease        ${view.lease.live ? 'held' : 'expired'}: ${view.lease.owner} (until ${view.lease.expiresAt})` : 'lease        free',
+    view.lease
+      ? `lease        ${view.lease.live ? 'held' : 'expired'}: ${view.lease.owner} (until ${view.lease.expiresAt})`
+      : 'lease        free',
   );
   process.stdout.write(`${lines.join('\n')}\n`);
 }

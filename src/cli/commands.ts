@@ -27,7 +27,9 @@ const configOption = (): Option =>
 export function registerOperatorCommands(program: Command): void {
   program
     .command('resume-from-token')
-    .description("set this stream's checkpoint to <token> and start; the first change published is the one after it")
+    .description(
+      "set this stream's checkpoint to <token> and start; the first change published is the one after it",
+    )
     .argument('<token>', 'resume token: the hex _data string, or {"_data":"<hex>"}')
     .addOption(configOption())
     .option('--no-start', 'only set the checkpoint')
@@ -77,9 +79,13 @@ export function registerOperatorCommands(program: Command): void {
         );
       }
       const config = loadConfig({ configFile: opts.config });
-      const existed = await withStore(config, (store) => leaseChecked(() => store.clear(opts.force ?? false)));
+      const existed = await withStore(config, (store) =>
+        leaseChecked(() => store.clear(opts.force ?? false)),
+      );
       process.stdout.write(
-        existed ? `checkpoint ${config.derived.checkpointId} cleared\n` : `checkpoint ${config.derived.checkpointId} did not exist\n`,
+        existed
+          ? `checkpoint ${config.derived.checkpointId} cleared\n`
+          : `checkpoint ${config.derived.checkpointId} did not exist\n`,
       );
     });
 
@@ -91,8 +97,12 @@ export function registerOperatorCommands(program: Command): void {
     .option('--url <url>', 'daemon metrics endpoint (default: http://METRICS_HOST:METRICS_PORT)')
     .action(async (opts: CommonOptions & { url?: string }) => {
       const config = loadConfig({ configFile: opts.config });
-      const checkpoint = await withStore(config, async (store) => describeCheckpoint(store, await store.read()));
-      const url = opts.url ?? `http://${config.metrics.host === '0.0.0.0' ? '127.0.0.1' : config.metrics.host}:${config.metrics.port}`;
+      const checkpoint = await withStore(config, async (store) =>
+        describeCheckpoint(store, await store.read()),
+      );
+      const url =
+        opts.url ??
+        `http://${config.metrics.host === '0.0.0.0' ? '127.0.0.1' : config.metrics.host}:${config.metrics.port}`;
       const daemon = await fetchDaemonStatus(url);
       if (opts.json) {
         process.stdout.write(`${JSON.stringify({ checkpoint, daemon }, null, 2)}\n`);
@@ -118,7 +128,8 @@ function parseTokenArgument(text: string): { _data: string } {
   try {
     return parseResumeToken(text);
   } catch (error) {
-    if (error instanceof TokenFormatError) throw new RelayExit(`invalid token: ${error.message}`, ExitCode.usage);
+    if (error instanceof TokenFormatError)
+      throw new RelayExit(`invalid token: ${error.message}`, ExitCode.usage);
     throw error;
   }
 }

@@ -27,7 +27,14 @@ export async function fetchDaemonStatus(url: string): Promise<DaemonStatus> {
     const text = await (await fetch(`${url}/metrics`, { signal: AbortSignal.timeout(3000) })).text();
     return { url, reachable: true, ready: ready.status === 200, readiness, metrics: sumSeries(text) };
   } catch (error) {
-    return { url, reachable: false, ready: null, readiness: null, metrics: null, error: (error as Error).message };
+    return {
+      url,
+      reachable: false,
+      ready: null,
+      readiness: null,
+      metrics: null,
+      error: (error as Error).message,
+    };
   }
 }
 
@@ -49,7 +56,9 @@ export function printDaemonStatus(s: DaemonStatus): void {
     process.stdout.write(`daemon       not reachable at ${s.url} (${s.error ?? 'no answer'})\n`);
     return;
   }
-  const lines = [`daemon       ${s.ready ? 'ready' : 'NOT ready'} at ${s.url} ${JSON.stringify(s.readiness)}`];
+  const lines = [
+    `daemon       ${s.ready ? 'ready' : 'NOT ready'} at ${s.url} ${JSON.stringify(s.readiness)}`,
+  ];
   for (const [name, value] of Object.entries(s.metrics ?? {})) lines.push(`  ${name} ${value}`);
   process.stdout.write(`${lines.join('\n')}\n`);
 }

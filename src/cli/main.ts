@@ -15,7 +15,9 @@ import { registerOperatorCommands } from './commands.js';
 
 export function buildProgram(): Command {
   const program = new Command('mongo-kafka-relay')
-    .description('Relays MongoDB change streams to Kafka, keyed by change ID, with the resume token persisted after every event.')
+    .description(
+      'Relays MongoDB change streams to Kafka, keyed by change ID, with the resume token persisted after every event.',
+    )
     .version(VERSION)
     .exitOverride()
     .showHelpAfterError();
@@ -55,7 +57,9 @@ function exitCodeFor(error: unknown): number {
     process.stderr.write(`mongo-kafka-relay: ${redactSecrets(error.message)}\n`);
     return error.exitCode;
   }
-  process.stderr.write(`mongo-kafka-relay: ${redactSecrets(error instanceof Error ? error.message : String(error))}\n`);
+  process.stderr.write(
+    `mongo-kafka-relay: ${redactSecrets(error instanceof Error ? error.message : String(error))}\n`,
+  );
   return ExitCode.failure;
 }
 

@@ -4,7 +4,8 @@
  */
 
 export function requiredString(value: unknown): asserts value is string {
-  if (typeof value !== 'string' || value.trim() === '') throw new Error('is required: set it to a non-empty string');
+  if (typeof value !== 'string' || value.trim() === '')
+    throw new Error('is required: set it to a non-empty string');
 }
 
 export function mongoUri(value: unknown): void {
@@ -26,7 +27,9 @@ export function brokerList(value: unknown): void {
   const brokers = value.split(',').map((b) => b.trim());
   const bad = brokers.filter((b) => !HOST_PORT.test(b) || Number(b.slice(b.lastIndexOf(':') + 1)) > 65535);
   if (bad.length > 0) {
-    throw new Error(`must be a comma-separated list of host:port (bad entries: ${bad.map((b) => JSON.stringify(b)).join(', ')})`);
+    throw new Error(
+      `must be a comma-separated list of host:port (bad entries: ${bad.map((b) => JSON.stringify(b)).join(', ')})`,
+    );
   }
 }
 
@@ -34,16 +37,20 @@ export function brokerList(value: unknown): void {
 export function topicTemplate(value: unknown): void {
   requiredString(value);
   const unknownPlaceholder = value.match(/\{(?!db\}|coll\})[^}]*\}/);
-  if (unknownPlaceholder) throw new Error(`may only use the placeholders {db} and {coll} (found ${unknownPlaceholder[0]})`);
+  if (unknownPlaceholder)
+    throw new Error(`may only use the placeholders {db} and {coll} (found ${unknownPlaceholder[0]})`);
   const literal = value.replace(/\{db\}|\{coll\}/g, 'x');
   if (!/^[A-Za-z0-9._-]{1,249}$/.test(literal)) {
-    throw new Error('must give a valid Kafka topic name: letters, digits, ".", "_" and "-" besides {db} and {coll}');
+    throw new Error(
+      'must give a valid Kafka topic name: letters, digits, ".", "_" and "-" besides {db} and {coll}',
+    );
   }
 }
 
 export function topicName(value: unknown): void {
   requiredString(value);
-  if (!/^[A-Za-z0-9._-]{1,249}$/.test(value)) throw new Error('must be a Kafka topic name: 1-249 of [A-Za-z0-9._-]');
+  if (!/^[A-Za-z0-9._-]{1,249}$/.test(value))
+    throw new Error('must be a Kafka topic name: 1-249 of [A-Za-z0-9._-]');
 }
 
 export function positiveInt(value: unknown): void {
@@ -68,10 +75,12 @@ export function replicationFactor(value: unknown): void {
 
 export function oneOf(allowed: readonly string[]): (value: unknown) => void {
   return (value) => {
-    if (typeof value !== 'string' || !allowed.includes(value)) throw new Error(`must be one of: ${allowed.join(', ')}`);
+    if (typeof value !== 'string' || !allowed.includes(value))
+      throw new Error(`must be one of: ${allowed.join(', ')}`);
   };
 }
 
 export function stringList(value: unknown): void {
-  if (!Array.isArray(value) || value.some((v) => typeof v !== 'string')) throw new Error('must be a list of strings');
+  if (!Array.isArray(value) || value.some((v) => typeof v !== 'string'))
+    throw new Error('must be a list of strings');
 }

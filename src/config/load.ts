@@ -26,12 +26,16 @@ interface SchemaLeaf {
 }
 
 /** key path ("relay.watch") -> its schema entry, for messages that name the environment variable too. */
-export function schemaLeaves(node: object = schema, prefix = ''): Map<string, SchemaLeaf & { doc?: string; default?: unknown }> {
+export function schemaLeaves(
+  node: object = schema,
+  prefix = '',
+): Map<string, SchemaLeaf & { doc?: string; default?: unknown }> {
   const out = new Map<string, SchemaLeaf & { doc?: string; default?: unknown }>();
   for (const [key, value] of Object.entries(node)) {
     const path = prefix ? `${prefix}.${key}` : key;
     if (value && typeof value === 'object' && 'doc' in value) out.set(path, value as SchemaLeaf);
-    else if (value && typeof value === 'object') for (const [k, v] of schemaLeaves(value, path)) out.set(k, v);
+    else if (value && typeof value === 'object')
+      for (const [k, v] of schemaLeaves(value, path)) out.set(k, v);
   }
   return out;
 }
@@ -65,14 +69,21 @@ function readConfigFile(file: string): object {
   try {
     text = readFileSync(file, 'utf8');
   } catch (e) {
-    throw new ConfigError([`--config ${file}: cannot be read (${(e as NodeJS.ErrnoException).code ?? (e as Error).message})`]);
+    throw new ConfigError([
+      `--config ${file}: cannot be read (${(e as NodeJS.ErrnoException).code ?? (e as Error).message})`,
+    ]);
   }
   try {
-    const parsed: unknown = ['.yaml', '.yml'].includes(extname(file).toLowerCase()) ? YAML.parse(text) : JSON.parse(text);
-    if (typeof parsed !== 'object' || parsed === null || Array.isArray(parsed)) throw new Error('the top level must be an object');
+    const parsed: unknown = ['.yaml', '.yml'].includes(extname(file).toLowerCase())
+      ? YAML.parse(text)
+      : JSON.parse(text);
+    if (typeof parsed !== 'object' || parsed === null || Array.isArray(parsed))
+      throw new Error('the top level must be an object');
     return parsed;
   } catch (e) {
-    throw new ConfigError([`--config ${file}: is not valid ${extname(file) || 'JSON'} (${(e as Error).message})`]);
+    throw new ConfigError([
+      `--config ${file}: is not valid ${extname(file) || 'JSON'} (${(e as Error).message})`,
+    ]);
   }
 }
 

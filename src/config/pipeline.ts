@@ -5,7 +5,16 @@ import { BSON, type Document } from 'mongodb';
  * ObjectIds can be matched. Stages that would break the change stream contract are refused here,
  * before anything connects.
  */
-const FORBIDDEN_STAGES = new Set(['$out', '$merge', '$group', '$sort', '$limit', '$skip', '$lookup', '$changeStream']);
+const FORBIDDEN_STAGES = new Set([
+  '$out',
+  '$merge',
+  '$group',
+  '$sort',
+  '$limit',
+  '$skip',
+  '$lookup',
+  '$changeStream',
+]);
 
 export function parsePipeline(value: unknown): Document[] {
   let stages: unknown = value;
@@ -26,7 +35,8 @@ export function parsePipeline(value: unknown): Document[] {
     if (keys.length !== 1 || name === undefined || !name.startsWith('$')) {
       throw new Error(`stage ${i} must have exactly one key naming the stage, like "$match"`);
     }
-    if (FORBIDDEN_STAGES.has(name)) throw new Error(`stage ${i}: ${name} is not allowed in a change stream pipeline`);
+    if (FORBIDDEN_STAGES.has(name))
+      throw new Error(`stage ${i}: ${name} is not allowed in a change stream pipeline`);
   });
   return stages as Document[];
 }

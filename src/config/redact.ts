@@ -3,7 +3,8 @@
  * connection string goes through redactSecrets().
  */
 const URI_CREDENTIALS = /\b((?:mongodb(?:\+srv)?|kafka|https?):\/\/)([^@/\s"']+)@/gi;
-const URI_SECRET_PARAMS = /([?&](?:password|authMechanismProperties|tlsCertificateKeyFilePassword|sslPEMKeyPassword)=)[^&\s"']*/gi;
+const URI_SECRET_PARAMS =
+  /([?&](?:password|authMechanismProperties|tlsCertificateKeyFilePassword|sslPEMKeyPassword)=)[^&\s"']*/gi;
 
 export function redactSecrets(text: string): string {
   return text.replace(URI_CREDENTIALS, '$1***:***@').replace(URI_SECRET_PARAMS, '$1***');

@@ -7,7 +7,12 @@ import { schemaLeaves } from './load.js';
 export function configReferenceMarkdown(): string {
   const rows = ['| Variable | Key | Default | Description |', '| --- | --- | --- | --- |'];
   for (const [key, leaf] of schemaLeaves()) {
-    const def = leaf.default === null ? '*(required)*' : leaf.default === '' ? '*(empty)*' : `\`${String(leaf.default)}\``;
+    const def =
+      leaf.default === null
+        ? '*(required)*'
+        : leaf.default === ''
+          ? '*(empty)*'
+          : `\`${String(leaf.default)}\``;
     rows.push(`| \`${leaf.env ?? ''}\` | \`${key}\` | ${def} | ${(leaf.doc ?? '').replace(/\|/g, '\\|')} |`);
   }
   return rows.join('\n');

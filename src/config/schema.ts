@@ -55,8 +55,12 @@ export const schema = {
       doc: 'Comma-separated operation types to publish (empty: all). Others are filtered by the relay and still advance the checkpoint.',
       format: (v: unknown) => {
         if (typeof v !== 'string') throw new Error('must be a comma-separated list of operation types');
-        const bad = v.split(',').map((s) => s.trim()).filter((s) => s !== '' && !/^[a-zA-Z]+$/.test(s));
-        if (bad.length > 0) throw new Error(`must be a comma-separated list of operation types (bad: ${bad.join(', ')})`);
+        const bad = v
+          .split(',')
+          .map((s) => s.trim())
+          .filter((s) => s !== '' && !/^[a-zA-Z]+$/.test(s));
+        if (bad.length > 0)
+          throw new Error(`must be a comma-separated list of operation types (bad: ${bad.join(', ')})`);
       },
       default: '',
       env: 'RELAY_OPERATION_TYPES',
@@ -64,7 +68,10 @@ export const schema = {
     startAt: {
       doc: 'Where to start when no checkpoint exists: "now", a cluster time "<seconds>[.<increment>]", or an ISO-8601 date.',
       format: (v: unknown) => {
-        if (typeof v !== 'string' || !(v === 'now' || /^\d+(\.\d+)?$/.test(v) || !Number.isNaN(Date.parse(v)))) {
+        if (
+          typeof v !== 'string' ||
+          !(v === 'now' || /^\d+(\.\d+)?$/.test(v) || !Number.isNaN(Date.parse(v)))
+        ) {
           throw new Error('must be "now", "<seconds>[.<increment>]" or an ISO-8601 date');
         }
       },
@@ -212,7 +219,12 @@ export const schema = {
       default: null as string | null,
       env: 'KAFKA_BROKERS',
     },
-    clientId: { doc: 'Kafka client id.', format: f.requiredString, default: 'mongo-kafka-relay', env: 'KAFKA_CLIENT_ID' },
+    clientId: {
+      doc: 'Kafka client id.',
+      format: f.requiredString,
+      default: 'mongo-kafka-relay',
+      env: 'KAFKA_CLIENT_ID',
+    },
     topic: {
       doc: 'Topic name template; {db} and {coll} are replaced by the event namespace.',
       format: f.topicTemplate,
@@ -278,10 +290,25 @@ export const schema = {
     },
   },
   metrics: {
-    host: { doc: 'Address of the metrics and probe endpoint.', format: f.requiredString, default: '127.0.0.1', env: 'METRICS_HOST' },
-    port: { doc: 'Port of the metrics and probe endpoint (0: any free port).', format: f.port, default: 9464, env: 'METRICS_PORT' },
+    host: {
+      doc: 'Address of the metrics and probe endpoint.',
+      format: f.requiredString,
+      default: '127.0.0.1',
+      env: 'METRICS_HOST',
+    },
+    port: {
+      doc: 'Port of the metrics and probe endpoint (0: any free port).',
+      format: f.port,
+      default: 9464,
+      env: 'METRICS_PORT',
+    },
   },
   log: {
-    level: { doc: 'Log level.', format: f.oneOf(LOG_LEVELS), default: 'info' as (typeof LOG_LEVELS)[number], env: 'LOG_LEVEL' },
+    level: {
+      doc: 'Log level.',
+      format: f.oneOf(LOG_LEVELS),
+      default: 'info' as (typeof LOG_LEVELS)[number],
+      env: 'LOG_LEVEL',
+    },
   },
 } satisfies convict.Schema<unknown>;

@@ -12,7 +12,13 @@ import {
   type WatchTarget,
 } from '../source/watchTargets.js';
 import { parsePipeline } from './pipeline.js';
-import type { BEFORE_CHANGE_MODES, CHECKPOINT_MODES, FULL_DOCUMENT_MODES, LOG_LEVELS, SASL_MECHANISMS } from './schema.js';
+import type {
+  BEFORE_CHANGE_MODES,
+  CHECKPOINT_MODES,
+  FULL_DOCUMENT_MODES,
+  LOG_LEVELS,
+  SASL_MECHANISMS,
+} from './schema.js';
 
 export interface RawConfig {
   mongodb: { uri: string };
@@ -105,7 +111,10 @@ export function deriveSettings(raw: RawConfig): RelayConfig {
       `RELAY_LEASE_RENEW_MS (lease.renewMs): must be at most half of RELAY_LEASE_TTL_MS (${raw.lease.ttlMs}): value was ${raw.lease.renewMs}`,
     );
   }
-  if (raw.kafka.saslMechanism !== 'none' && (raw.kafka.saslUsername === '' || raw.kafka.saslPassword === '')) {
+  if (
+    raw.kafka.saslMechanism !== 'none' &&
+    (raw.kafka.saslUsername === '' || raw.kafka.saslPassword === '')
+  ) {
     throw new Error(
       `KAFKA_SASL_USERNAME / KAFKA_SASL_PASSWORD: must both be set when KAFKA_SASL_MECHANISM is ${raw.kafka.saslMechanism}`,
     );
@@ -137,5 +146,8 @@ function initialPosition(startAt: string, token: string): InitialPosition {
       time: new BSON.Timestamp({ t: Number(clusterTime[1]), i: Number(clusterTime[2] ?? 0) }),
     };
   }
-  return { kind: 'clusterTime', time: new BSON.Timestamp({ t: Math.floor(Date.parse(startAt) / 1000), i: 0 }) };
+  return {
+    kind: 'clusterTime',
+    time: new BSON.Timestamp({ t: Math.floor(Date.parse(startAt) / 1000), i: 0 }),
+  };
 }

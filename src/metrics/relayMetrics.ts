@@ -39,15 +39,27 @@ export class RelayMetrics {
       buckets: [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30],
       registers,
     });
-    this.inFlight = new Gauge({ name: MetricName.inFlightEvents, help: 'Changes read and not yet acknowledged.', registers });
-    this.checkpointWrites = new Counter({ name: MetricName.checkpointWritesTotal, help: 'Checkpoint writes.', registers });
+    this.inFlight = new Gauge({
+      name: MetricName.inFlightEvents,
+      help: 'Changes read and not yet acknowledged.',
+      registers,
+    });
+    this.checkpointWrites = new Counter({
+      name: MetricName.checkpointWritesTotal,
+      help: 'Checkpoint writes.',
+      registers,
+    });
     this.deadLetters = new Counter({
       name: MetricName.deadLetterTotal,
       help: 'Changes sent to the dead-letter topic instead of their topic.',
       labelNames: ['reason'],
       registers,
     });
-    this.publishErrors = new Counter({ name: MetricName.publishErrorsTotal, help: 'Failed produce requests (each retried).', registers });
+    this.publishErrors = new Counter({
+      name: MetricName.publishErrorsTotal,
+      help: 'Failed produce requests (each retried).',
+      registers,
+    });
     this.streamRestarts = new Counter({
       name: MetricName.streamRestartsTotal,
       help: 'Change stream reopenings, by reason.',
@@ -78,7 +90,8 @@ export class RelayMetrics {
       help: 'Now minus the cluster time of the newest acknowledged change (or heartbeat position).',
       registers,
       collect() {
-        if (state.newestClusterTimeSec !== null) this.set(Math.max(0, Date.now() / 1000 - state.newestClusterTimeSec));
+        if (state.newestClusterTimeSec !== null)
+          this.set(Math.max(0, Date.now() / 1000 - state.newestClusterTimeSec));
       },
     });
     new Gauge({

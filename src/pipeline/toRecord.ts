@@ -4,7 +4,12 @@
  * (namespace + document key) that keeps each document's changes in one partition.
  */
 import { BSON, type ChangeStreamDocument, type Timestamp } from 'mongodb';
-import { DeadLetterHeader, RecordHeader, contentTypeFor, type ExtendedJsonFormat } from '../contract/record.js';
+import {
+  DeadLetterHeader,
+  RecordHeader,
+  contentTypeFor,
+  type ExtendedJsonFormat,
+} from '../contract/record.js';
 import type { ResumeToken } from '../source/resumeToken.js';
 import type { TopicRouter } from './topicRouter.js';
 
@@ -40,7 +45,11 @@ export function toRecord(
   options: RecordOptions,
 ): OutboundRecord {
   const fields = event as unknown as EventFields;
-  const ns = fields.ns ? (fields.ns.coll !== undefined ? `${fields.ns.db}.${fields.ns.coll}` : fields.ns.db) : '';
+  const ns = fields.ns
+    ? fields.ns.coll !== undefined
+      ? `${fields.ns.db}.${fields.ns.coll}`
+      : fields.ns.db
+    : '';
   const headers: Record<string, string> = {
     [RecordHeader.changeId]: token._data,
     [RecordHeader.operationType]: fields.operationType,
@@ -52,7 +61,8 @@ export function toRecord(
     documentKey = BSON.EJSON.stringify(fields.documentKey, { relaxed: false });
     headers[RecordHeader.documentKey] = documentKey;
   }
-  if (fields.clusterTime) headers[RecordHeader.clusterTime] = `${fields.clusterTime.high}.${fields.clusterTime.low}`;
+  if (fields.clusterTime)
+    headers[RecordHeader.clusterTime] = `${fields.clusterTime.high}.${fields.clusterTime.low}`;
   const value = BSON.EJSON.stringify(event, { relaxed: options.format === 'relaxed' });
   const partitionKey =
     options.partitionBy === 'change-id' ? Buffer.from(token._data) : Buffer.from(`${ns}\u0000${documentKey}`);
@@ -71,7 +81,12 @@ export function toRecord(
 }
 
 /** What goes to the dead-letter topic instead of an event Kafka cannot take: enough to find it again. */
-export function deadLetterFor(record: OutboundRecord, reason: string, detail: string, deadLetterTopic: string): OutboundRecord {
+export function deadLetterFor(
+  record: OutboundRecord,
+  reason: string,
+  detail: string,
+  deadLetterTopic: string,
+): OutboundRecord {
   const value = JSON.stringify({
     changeId: record.key,
     ns: record.ns,
@@ -83,7 +98,11 @@ export function deadLetterFor(record: OutboundRecord, reason: string, detail: st
     reason,
     detail,
   });
-  const headers = { ...record.headers, [DeadLetterHeader.reason]: reason, [RecordHeader.contentType]: 'application/json' };
+  const headers = {
+    ...record.headers,
+    [DeadLetterHeader.reason]: reason,
+    [RecordHeader.contentType]: 'application/json',
+  };
   return {
     ...record,
     topic: deadLetterTopic,

@@ -46,17 +46,21 @@ function withTimeout<T>(work: Promise<T>, ms: number): Promise<T> {
   let timer: NodeJS.Timeout | undefined;
   return Promise.race([
     work,
-    new Promise<T>((_, reject) => (timer = setTimeout(() => reject(new Error(`no answer within ${ms} ms`)), ms))),
+    new Promise<T>(
+      (_, reject) => (timer = setTimeout(() => reject(new Error(`no answer within ${ms} ms`)), ms)),
+    ),
   ]).finally(() => clearTimeout(timer));
 }
 
 // The partitioner sees the kafkajs message object we built; this map carries its partition key.
 const partitionKeys = new WeakMap<Message, Buffer>();
 
-const partitioner: ICustomPartitioner = () => ({ partitionMetadata, message }) => {
-  const key = partitionKeys.get(message) ?? (message.key ? Buffer.from(message.key) : Buffer.alloc(0));
-  return partitionFor(key, partitionMetadata.length);
-};
+const partitioner: ICustomPartitioner =
+  () =>
+  ({ partitionMetadata, message }) => {
+    const key = partitionKeys.get(message) ?? (message.key ? Buffer.from(message.key) : Buffer.alloc(0));
+    return partitionFor(key, partitionMetadata.length);
+  };
 
 export class KafkaSink {
   private readonly producer: Producer;
@@ -117,7 +121,11 @@ export class KafkaSink {
     return new Promise((resolve, reject) => {
       const pending: Pending = { record, deadLettered: false, resolve, reject };
       if (record.size > this.options.maxMessageBytes) {
-        this.replaceWithDeadLetter(pending, 'too-large', `${record.size} bytes > KAFKA_MAX_MESSAGE_BYTES ${this.options.maxMessageBytes}`);
+        this.replaceWithDeadLetter(
+          pending,
+          'too-large',
+          `${record.size} bytes > KAFKA_MAX_MESSAGE_BYTES ${this.options.maxMessageBytes}`,
+        );
       }
       this.queue.push(pending);
       this.wake?.();
@@ -132,11 +140,14 @@ export class KafkaSink {
     this.stopping = true;
     if (this.idleProbe) clearInterval(this.idleProbe);
     this.wake?.();
-    const timer = setTimeout(() => {
-      this.abandoned = true;
-      this.wake?.();
-      this.cancelBackoff?.();
-    }, Math.max(0, deadline - Date.now()));
+    const timer = setTimeout(
+      () => {
+        this.abandoned = true;
+        this.wake?.();
+        this.cancelBackoff?.();
+      },
+      Math.max(0, deadline - Date.now()),
+    );
     try {
       await this.loop;
     } finally {
@@ -207,7 +218,11 @@ export class KafkaSink {
     }
     const only = batch[0]!;
     if (only.deadLettered) {
-      only.reject(new Error(`even the dead-letter record for ${only.record.key} is too large for Kafka: ${(error as Error).message}`));
+      only.reject(
+        new Error(
+          `even the dead-letter record for ${only.record.key} is too large for Kafka: ${(error as Error).message}`,
+        ),
+      );
       return;
     }
     this.replaceWithDeadLetter(only, 'too-large', (error as Error).message);
@@ -216,7 +231,13 @@ export class KafkaSink {
 
   private replaceWithDeadLetter(p: Pending, reason: string, detail: string): void {
     this.options.logger.error(
-      { changeId: p.record.key, ns: p.record.ns, size: p.record.size, reason, deadLetterTopic: this.options.deadLetterTopic },
+      {
+        changeId: p.record.key,
+        ns: p.record.ns,
+        size: p.record.size,
+        reason,
+        deadLetterTopic: this.options.deadLetterTopic,
+      },
       'event cannot be published to Kafka; a dead-letter record names it',
     );
     p.record = deadLetterFor(p.record, reason, detail, this.options.deadLetterTopic);
@@ -285,4 +306,3 @@ function isTooLarge(error: unknown, depth = 0): boolean {
   if (e.type === 'MESSAGE_TOO_LARGE' || e.type === 'RECORD_LIST_TOO_LARGE') return true;
   return isTooLarge(e.cause, depth + 1) || (e.errors ?? []).some((inner) => isTooLarge(inner, depth + 1));
 }
-

@@ -32,7 +32,9 @@ export class HistoryLostError extends Error {
     readonly position: StartPosition,
     override readonly cause: unknown,
   ) {
-    super(`the change stream cannot resume: its position is no longer in the oplog (${(cause as Error).message})`);
+    super(
+      `the change stream cannot resume: its position is no longer in the oplog (${(cause as Error).message})`,
+    );
     this.name = 'HistoryLostError';
   }
 }
@@ -122,7 +124,8 @@ export class ChangeSource {
       watchOptions.fullDocumentBeforeChange = this.options.fullDocumentBeforeChange;
     }
     if ('startAfter' in this.position) watchOptions.startAfter = this.position.startAfter;
-    if ('startAtOperationTime' in this.position) watchOptions.startAtOperationTime = this.position.startAtOperationTime;
+    if ('startAtOperationTime' in this.position)
+      watchOptions.startAtOperationTime = this.position.startAtOperationTime;
     const stream =
       scope.level === 'collection'
         ? this.client.db(scope.db).collection(scope.coll).watch(pipeline, watchOptions)
@@ -169,7 +172,8 @@ export class ChangeSource {
 
 export function describePosition(p: StartPosition): string {
   if ('startAfter' in p) return `after token ${p.startAfter._data}`;
-  if ('startAtOperationTime' in p) return `at cluster time ${p.startAtOperationTime.high}.${p.startAtOperationTime.low}`;
+  if ('startAtOperationTime' in p)
+    return `at cluster time ${p.startAtOperationTime.high}.${p.startAtOperationTime.low}`;
   return 'now';
 }
 

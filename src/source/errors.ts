@@ -23,11 +23,13 @@ export function classifyStreamError(error: unknown): StreamErrorClass {
     // Servers before 4.4 reported a vanished resume point as a generic error with this message.
     if (/resume (point|token) may no longer be in the oplog/i.test(error.message)) return 'history-lost';
     if (typeof error.code === 'number' && TRANSIENT_CODES.has(error.code)) return 'transient';
-    if (error.hasErrorLabel('ResumableChangeStreamError') || error.hasErrorLabel('RetryableWriteError')) return 'transient';
+    if (error.hasErrorLabel('ResumableChangeStreamError') || error.hasErrorLabel('RetryableWriteError'))
+      return 'transient';
     return 'fatal';
   }
   if (error instanceof MongoNetworkError || error instanceof MongoServerSelectionError) return 'transient';
-  if (error instanceof MongoError && /(topology|connection|pool).*(closed|cleared)/i.test(error.message)) return 'transient';
+  if (error instanceof MongoError && /(topology|connection|pool).*(closed|cleared)/i.test(error.message))
+    return 'transient';
   return 'fatal';
 }
 

@@ -20,7 +20,9 @@ export function parseResumeToken(input: string): ResumeToken {
     try {
       parsed = JSON.parse(text);
     } catch {
-      throw new TokenFormatError(`"${abbreviate(text)}" is not valid JSON; give the hex _data string or {"_data":"<hex>"}`);
+      throw new TokenFormatError(
+        `"${abbreviate(text)}" is not valid JSON; give the hex _data string or {"_data":"<hex>"}`,
+      );
     }
     if (typeof parsed !== 'object' || parsed === null || Object.keys(parsed).join() !== '_data') {
       throw new TokenFormatError('a resume token object must have exactly one field, "_data"');

@@ -20,7 +20,11 @@ export function buildStreamPipeline(
   const stages: Document[] = [];
   if (targets.length > 1) {
     const branches: Document[] = targets.map((t) =>
-      t.kind === 'collection' ? { 'ns.db': t.db, 'ns.coll': t.coll } : t.kind === 'database' ? { 'ns.db': t.db } : {},
+      t.kind === 'collection'
+        ? { 'ns.db': t.db, 'ns.coll': t.coll }
+        : t.kind === 'database'
+          ? { 'ns.db': t.db }
+          : {},
     );
     // An invalidate event carries no ns; it must never be filtered away or the stream would end unseen.
     branches.push({ operationType: 'invalidate' });

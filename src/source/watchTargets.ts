@@ -42,8 +42,10 @@ function parseOne(part: string): WatchTarget {
   }
   const db = part.slice(0, dot);
   const coll = part.slice(dot + 1);
-  if (BAD_DB_CHARS.test(db)) throw new WatchTargetError(`target "${part}": "${db}" is not a valid database name`);
-  if (SYSTEM_DBS.has(db)) throw new WatchTargetError(`target "${part}": the system database "${db}" cannot be watched`);
+  if (BAD_DB_CHARS.test(db))
+    throw new WatchTargetError(`target "${part}": "${db}" is not a valid database name`);
+  if (SYSTEM_DBS.has(db))
+    throw new WatchTargetError(`target "${part}": the system database "${db}" cannot be watched`);
   if (coll === '*') return { kind: 'database', db };
   if (coll.includes('$') || coll.includes('\0') || coll.startsWith('system.')) {
     throw new WatchTargetError(`target "${part}": "${coll}" is not a watchable collection name`);

@@ -58,7 +58,10 @@ function kill(child: ChildProcess): Promise<void> {
   });
 }
 
-export async function runConsumerScenario(ctx: RelayTestContext, transactions: boolean): Promise<ConsumerScenarioReport> {
+export async function runConsumerScenario(
+  ctx: RelayTestContext,
+  transactions: boolean,
+): Promise<ConsumerScenarioReport> {
   const mode = transactions ? 'transactional' : 'idempotent-handler';
   await startRelayReady(ctx.env({ RELAY_WATCH: `${ctx.db}.orders` }));
   // The consumer subscribes before the relay's first record would create the topic.
@@ -97,7 +100,11 @@ export async function runConsumerScenario(ctx: RelayTestContext, transactions: b
         counts = new Map((await handled.find().toArray()).map((d) => [d._id, d.count]));
         return [...ids].every((id) => counts.has(id));
       },
-      { timeoutMs: 180_000, intervalMs: 1000, message: () => `every change handled (${counts.size}/${ids.size})` },
+      {
+        timeoutMs: 180_000,
+        intervalMs: 1000,
+        message: () => `every change handled (${counts.size}/${ids.size})`,
+      },
     );
     const report: ConsumerScenarioReport = {
       changes: ids.size,

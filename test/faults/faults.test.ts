@@ -57,8 +57,17 @@ describe('fault suite', function () {
     ctx = await relayTestContext('f-kafka-outage');
     const kafka = await startDedicatedKafka();
     try {
-      const relay = await startRelayReady(relayEnvFor(ctx, { KAFKA_BROKERS: kafka.brokers, KAFKA_RETRY_MAX_MS: '1000' }));
-      const workload = new Workload(ctx.mongo, { db: ctx.db, collections: COLLECTIONS, documents: 60, changes: CHANGES, pauseMs: 3, seed: 2 });
+      const relay = await startRelayReady(
+        relayEnvFor(ctx, { KAFKA_BROKERS: kafka.brokers, KAFKA_RETRY_MAX_MS: '1000' }),
+      );
+      const workload = new Workload(ctx.mongo, {
+        db: ctx.db,
+        collections: COLLECTIONS,
+        documents: 60,
+        changes: CHANGES,
+        pauseMs: 3,
+        seed: 2,
+      });
       const done = workload.run();
       let outages = 0;
       for (let i = 0; i < 2; i++) {
@@ -69,7 +78,13 @@ describe('fault suite', function () {
         await kafka.start();
       }
       const log = await done;
-      await readBackAndJudge('kafka-outage', ctx, log, { outages, relay_restarts: relay.child.exitCode === null ? 0 : 1 }, kafka.brokers);
+      await readBackAndJudge(
+        'kafka-outage',
+        ctx,
+        log,
+        { outages, relay_restarts: relay.child.exitCode === null ? 0 : 1 },
+        kafka.brokers,
+      );
       expect(relay.child.exitCode, 'the relay kept running').to.equal(null);
     } finally {
       await killAllRelays();
@@ -96,13 +111,24 @@ describe('fault suite', function () {
       const relay = await startRelayReady(relayEnvFor(ctx));
       const writer = new MongoClient(mongo.uri, { retryWrites: true });
       await writer.connect();
-      const workload = new Workload(writer, { db: ctx.db, collections: COLLECTIONS, documents: 60, changes: CHANGES, pauseMs: 3, seed: 3, retryOnError: true });
+      const workload = new Workload(writer, {
+        db: ctx.db,
+        collections: COLLECTIONS,
+        documents: 60,
+        changes: CHANGES,
+        pauseMs: 3,
+        seed: 3,
+        retryOnError: true,
+      });
       const done = workload.run();
       await sleep(2000);
       await mongo.restart();
       const log = await done;
       await writer.close();
-      await readBackAndJudge('mongo-restart', ctx, log, { restarts: 1, relay_exits: relay.child.exitCode === null ? 0 : 1 });
+      await readBackAndJudge('mongo-restart', ctx, log, {
+        restarts: 1,
+        relay_exits: relay.child.exitCode === null ? 0 : 1,
+      });
     } finally {
       await killAllRelays();
       await ctx?.close().catch(() => undefined);
@@ -115,7 +141,14 @@ describe('fault suite', function () {
     ctx = await relayTestContext('f-second-relay');
     const env = relayEnvFor(ctx, { RELAY_LEASE_TTL_MS: '4000', RELAY_LEASE_RENEW_MS: '1000' });
     const first = await startRelayReady(env);
-    const workload = new Workload(ctx.mongo, { db: ctx.db, collections: COLLECTIONS, documents: 60, changes: CHANGES, pauseMs: 2, seed: 4 });
+    const workload = new Workload(ctx.mongo, {
+      db: ctx.db,
+      collections: COLLECTIONS,
+      documents: 60,
+      changes: CHANGES,
+      pauseMs: 2,
+      seed: 4,
+    });
     const done = workload.run();
     await sleep(1000);
     const second: RelayProcess = await startRelay(env);

@@ -5,14 +5,22 @@
 import { expect } from 'chai';
 import { collectTopic, kafkaClient } from '../support/kafka.js';
 import type { RelayTestContext } from '../support/relayFixture.js';
-import { verifyDelivery, formatReport, type DeliveryReport, type WrittenChange } from '../support/workload.js';
+import {
+  verifyDelivery,
+  formatReport,
+  type DeliveryReport,
+  type WrittenChange,
+} from '../support/workload.js';
 import { waitFor } from '../support/wait.js';
 
 export const COLLECTIONS = ['orders', 'customers', 'stock'];
 /** A few thousand changes per scenario: enough to land faults mid-stream, small enough for CI. */
 export const CHANGES = Number(process.env.FAULTS_CHANGES ?? 3000);
 
-export function relayEnvFor(ctx: RelayTestContext, extra: Record<string, string> = {}): Record<string, string> {
+export function relayEnvFor(
+  ctx: RelayTestContext,
+  extra: Record<string, string> = {},
+): Record<string, string> {
   return ctx.env({ RELAY_WATCH: COLLECTIONS.map((c) => `${ctx.db}.${c}`).join(','), ...extra });
 }
 
@@ -25,13 +33,18 @@ export async function readBackAndJudge(
   brokers?: string,
 ): Promise<DeliveryReport> {
   const kafka = brokers ? kafkaClient(`faults-${name}`, brokers) : undefined;
-  const collectors = await Promise.all(COLLECTIONS.map((c) => collectTopic(ctx.topic(c), kafka ? { kafka } : {})));
+  const collectors = await Promise.all(
+    COLLECTIONS.map((c) => collectTopic(ctx.topic(c), kafka ? { kafka } : {})),
+  );
   try {
     let report = verifyDelivery(log, []);
     try {
       report = await waitFor(
         () => {
-          report = verifyDelivery(log, collectors.flatMap((c) => c.messages));
+          report = verifyDelivery(
+            log,
+            collectors.flatMap((c) => c.messages),
+          );
           return report.lost === 0 && report;
         },
         { timeoutMs: 180_000, intervalMs: 1000, message: () => formatReport(name, report, extra) },

@@ -37,7 +37,9 @@ describe('plumbing: MongoDB change stream -> kafkajs producer -> kafkajs consume
       const collector = await collectTopic(topic, { kafka });
       try {
         const got = await collector.waitForCount(4);
-        const events = got.map((m) => BSON.EJSON.parse(m.value!) as { operationType: string; ns: object; documentKey: object });
+        const events = got.map(
+          (m) => BSON.EJSON.parse(m.value!) as { operationType: string; ns: object; documentKey: object },
+        );
         expect(events.map((e) => e.operationType)).to.deep.equal(['insert', 'update', 'replace', 'delete']);
         for (const e of events) {
           expect(e.ns).to.deep.equal({ db, coll: 'things' });

@@ -24,13 +24,18 @@ describe('CLI (mongo-kafka-relay) against the real services', function () {
     expect(view).to.include({ checkpointId: ctx.checkpointId, token, clusterTime: `${0x65f1a2b3}.1` });
     expect(view.lagSeconds).to.be.a('number');
     const human = await runCli(['token', 'show'], env);
-    expect(human.stdout).to.match(/token\s+8265F1A2B3/).and.to.match(/lag\s+\d+ s behind now/);
+    expect(human.stdout)
+      .to.match(/token\s+8265F1A2B3/)
+      .and.to.match(/lag\s+\d+ s behind now/);
     const refused = await runCli(['token', 'clear'], env);
     expect(refused.code).to.equal(2);
     expect(refused.stderr).to.contain('--yes');
     const clear = await runCli(['token', 'clear', '--yes'], env);
     expect(clear.code).to.equal(0);
-    const after = JSON.parse((await runCli(['token', 'show', '--json'], env)).stdout) as Record<string, unknown>;
+    const after = JSON.parse((await runCli(['token', 'show', '--json'], env)).stdout) as Record<
+      string,
+      unknown
+    >;
     expect(after).to.include({ exists: false, token: null });
   });
 
@@ -43,7 +48,10 @@ describe('CLI (mongo-kafka-relay) against the real services', function () {
   }
 
   it('resume-from-token <token of change k> publishes k+1... and not k', async () => {
-    const env = ctx.env({ RELAY_WATCH: `${ctx.db}.resume`, RELAY_CHECKPOINT_ID: `${ctx.checkpointId}-resume` });
+    const env = ctx.env({
+      RELAY_WATCH: `${ctx.db}.resume`,
+      RELAY_CHECKPOINT_ID: `${ctx.checkpointId}-resume`,
+    });
     const coll = ctx.mongo.db(ctx.db).collection<{ _id: number }>('resume');
     const watch = coll.watch();
     await watch.tryNext();
@@ -54,13 +62,18 @@ describe('CLI (mongo-kafka-relay) against the real services', function () {
     const k = 3;
     const noStart = await runCli(['resume-from-token', tokens[k - 1]!, '--no-start'], env);
     expect(noStart.code, noStart.stderr).to.equal(0);
-    const relay = await startRelay({ ...env, METRICS_PORT: String(await freePort()) }, ['resume-from-token', tokens[k - 1]!]);
+    const relay = await startRelay({ ...env, METRICS_PORT: String(await freePort()) }, [
+      'resume-from-token',
+      tokens[k - 1]!,
+    ]);
     await relay.waitForLog((l) => l.msg === 'change stream open', 60_000);
     const collector = await collectTopic(ctx.topic('resume'));
     try {
       const got = await collector.waitForCount(6 - k, 60_000);
       await new Promise((r) => setTimeout(r, 1500));
-      const ids = collector.messages.map((m) => (BSON.EJSON.parse(m.value!) as { documentKey: { _id: number } }).documentKey._id).sort();
+      const ids = collector.messages
+        .map((m) => (BSON.EJSON.parse(m.value!) as { documentKey: { _id: number } }).documentKey._id)
+        .sort();
       expect(ids).to.deep.equal([4, 5, 6]);
       expect(got.map((m) => m.key)).to.not.include(tokens[k - 1]);
     } finally {
@@ -69,7 +82,10 @@ describe('CLI (mongo-kafka-relay) against the real services', function () {
   });
 
   it('token set refuses while a live relay holds the lease, unless --force', async () => {
-    const env = ctx.env({ RELAY_WATCH: `${ctx.db}.leased`, RELAY_CHECKPOINT_ID: `${ctx.checkpointId}-leased` });
+    const env = ctx.env({
+      RELAY_WATCH: `${ctx.db}.leased`,
+      RELAY_CHECKPOINT_ID: `${ctx.checkpointId}-leased`,
+    });
     await startRelayReady(env);
     const token = '8265F1A2B3000000012B022C0100296E5A1004';
     const refused = await runCli(['token', 'set', token], env);
@@ -81,13 +97,19 @@ describe('CLI (mongo-kafka-relay) against the real services', function () {
 
   it('status shows the checkpoint and the running daemon readiness and key metrics', async () => {
     const port = await freePort();
-    const env = ctx.env({ RELAY_WATCH: `${ctx.db}.status`, RELAY_CHECKPOINT_ID: `${ctx.checkpointId}-status`, METRICS_PORT: String(port) });
+    const env = ctx.env({
+      RELAY_WATCH: `${ctx.db}.status`,
+      RELAY_CHECKPOINT_ID: `${ctx.checkpointId}-status`,
+      METRICS_PORT: String(port),
+    });
     await startRelayReady(env);
     await ctx.mongo.db(ctx.db).collection<{ _id: number }>('status').insertOne({ _id: 1 });
     const status = await waitFor(
       async () => {
         const r = await runCli(['status', '--json'], env);
-        const parsed = JSON.parse(r.stdout) as { daemon: { ready: boolean; metrics: Record<string, number> } };
+        const parsed = JSON.parse(r.stdout) as {
+          daemon: { ready: boolean; metrics: Record<string, number> };
+        };
         return parsed.daemon.metrics?.mongo_kafka_relay_events_total === 1 && parsed;
       },
       { timeoutMs: 30_000, message: 'status to show one event' },
@@ -115,14 +137,24 @@ describe('CLI (mongo-kafka-relay) against the real services', function () {
 
   it('check-config fails clearly on a bad MongoDB URI, without printing its password', async () => {
     const port = await freePort();
-    const r = await runCli(['check-config'], ctx.env({ MONGODB_URI: `mongodb://relay:S3CRET@127.0.0.1:${port}/?serverSelectionTimeoutMS=1000` }));
+    const r = await runCli(
+      ['check-config'],
+      ctx.env({ MONGODB_URI: `mongodb://relay:S3CRET@127.0.0.1:${port}/?serverSelectionTimeoutMS=1000` }),
+    );
     expect(r.code).to.equal(1);
     expect(r.stdout).to.match(/^FAIL mongodb ping mongodb:\/\/\*\*\*:\*\*\*@127\.0\.0\.1/m);
     expect(r.stdout + r.stderr).not.to.contain('S3CRET');
   });
 
   it('prints help for every command and exits 0', async () => {
-    for (const args of [['--help'], ['start', '--help'], ['token', 'show', '--help'], ['check-config', '--help'], ['resume-from-token', '--help'], ['status', '--help']]) {
+    for (const args of [
+      ['--help'],
+      ['start', '--help'],
+      ['token', 'show', '--help'],
+      ['check-config', '--help'],
+      ['resume-from-token', '--help'],
+      ['status', '--help'],
+    ]) {
       const r = await runCli(args, {});
       expect(r.code, args.join(' ')).to.equal(0);
       expect(r.stdout).to.contain('Usage: mongo-kafka-relay');

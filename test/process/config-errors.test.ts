@@ -38,37 +38,99 @@ interface Case {
 }
 
 const cases: Case[] = [
-  { name: 'MONGODB_URI missing', env: { MONGODB_URI: undefined }, expect: [/MONGODB_URI \(mongodb\.uri\): is required/] },
+  {
+    name: 'MONGODB_URI missing',
+    env: { MONGODB_URI: undefined },
+    expect: [/MONGODB_URI \(mongodb\.uri\): is required/],
+  },
   {
     name: 'MONGODB_URI not a MongoDB URI, without echoing its secret',
     env: { MONGODB_URI: 'postgres://admin:TOPSECRET@db/x' },
     expect: [/MONGODB_URI \(mongodb\.uri\): must be a MongoDB connection string/, /value was \[redacted\]/],
   },
-  { name: 'RELAY_WATCH missing', env: { RELAY_WATCH: '' }, expect: [/RELAY_WATCH \(relay\.watch\): is required/] },
-  { name: 'RELAY_WATCH without a database', env: { RELAY_WATCH: 'orders' }, expect: [/RELAY_WATCH.*must be db\.coll, db\.\* or \*.*value was "orders"/] },
-  { name: 'RELAY_WATCH on a system database', env: { RELAY_WATCH: 'admin.users' }, expect: [/RELAY_WATCH.*system database "admin"/] },
-  { name: 'RELAY_PIPELINE not JSON', env: { RELAY_PIPELINE: '[{"$match":' }, expect: [/RELAY_PIPELINE \(relay\.pipeline\): must be a JSON array/] },
-  { name: 'RELAY_PIPELINE with $out', env: { RELAY_PIPELINE: '[{"$out":"x"}]' }, expect: [/RELAY_PIPELINE.*\$out is not allowed/] },
+  {
+    name: 'RELAY_WATCH missing',
+    env: { RELAY_WATCH: '' },
+    expect: [/RELAY_WATCH \(relay\.watch\): is required/],
+  },
+  {
+    name: 'RELAY_WATCH without a database',
+    env: { RELAY_WATCH: 'orders' },
+    expect: [/RELAY_WATCH.*must be db\.coll, db\.\* or \*.*value was "orders"/],
+  },
+  {
+    name: 'RELAY_WATCH on a system database',
+    env: { RELAY_WATCH: 'admin.users' },
+    expect: [/RELAY_WATCH.*system database "admin"/],
+  },
+  {
+    name: 'RELAY_PIPELINE not JSON',
+    env: { RELAY_PIPELINE: '[{"$match":' },
+    expect: [/RELAY_PIPELINE \(relay\.pipeline\): must be a JSON array/],
+  },
+  {
+    name: 'RELAY_PIPELINE with $out',
+    env: { RELAY_PIPELINE: '[{"$out":"x"}]' },
+    expect: [/RELAY_PIPELINE.*\$out is not allowed/],
+  },
   {
     name: 'RELAY_FULL_DOCUMENT unknown',
     env: { RELAY_FULL_DOCUMENT: 'sometimes' },
-    expect: [/RELAY_FULL_DOCUMENT \(relay\.fullDocument\): must be one of: default, updateLookup, whenAvailable, required: value was "sometimes"/],
+    expect: [
+      /RELAY_FULL_DOCUMENT \(relay\.fullDocument\): must be one of: default, updateLookup, whenAvailable, required: value was "sometimes"/,
+    ],
   },
-  { name: 'KAFKA_BROKERS not host:port', env: { KAFKA_BROKERS: 'kafka' }, expect: [/KAFKA_BROKERS.*host:port.*"kafka"/] },
-  { name: 'KAFKA_TOPIC with an unknown placeholder', env: { KAFKA_TOPIC: 'cdc.{database}' }, expect: [/KAFKA_TOPIC.*\{db\} and \{coll\}.*\{database\}/] },
-  { name: 'METRICS_PORT out of range', env: { METRICS_PORT: '70000' }, expect: [/METRICS_PORT \(metrics\.port\): must be a TCP port.*70000/] },
-  { name: 'RELAY_CHECKPOINT_MODE unknown', env: { RELAY_CHECKPOINT_MODE: 'lazy' }, expect: [/RELAY_CHECKPOINT_MODE.*strict, batched.*"lazy"/] },
-  { name: 'RELAY_MAX_IN_FLIGHT zero', env: { RELAY_MAX_IN_FLIGHT: '0' }, expect: [/RELAY_MAX_IN_FLIGHT.*at least 1/] },
-  { name: 'LOG_LEVEL unknown', env: { LOG_LEVEL: 'loud' }, expect: [/LOG_LEVEL \(log\.level\): must be one of/] },
+  {
+    name: 'KAFKA_BROKERS not host:port',
+    env: { KAFKA_BROKERS: 'kafka' },
+    expect: [/KAFKA_BROKERS.*host:port.*"kafka"/],
+  },
+  {
+    name: 'KAFKA_TOPIC with an unknown placeholder',
+    env: { KAFKA_TOPIC: 'cdc.{database}' },
+    expect: [/KAFKA_TOPIC.*\{db\} and \{coll\}.*\{database\}/],
+  },
+  {
+    name: 'METRICS_PORT out of range',
+    env: { METRICS_PORT: '70000' },
+    expect: [/METRICS_PORT \(metrics\.port\): must be a TCP port.*70000/],
+  },
+  {
+    name: 'RELAY_CHECKPOINT_MODE unknown',
+    env: { RELAY_CHECKPOINT_MODE: 'lazy' },
+    expect: [/RELAY_CHECKPOINT_MODE.*strict, batched.*"lazy"/],
+  },
+  {
+    name: 'RELAY_MAX_IN_FLIGHT zero',
+    env: { RELAY_MAX_IN_FLIGHT: '0' },
+    expect: [/RELAY_MAX_IN_FLIGHT.*at least 1/],
+  },
+  {
+    name: 'LOG_LEVEL unknown',
+    env: { LOG_LEVEL: 'loud' },
+    expect: [/LOG_LEVEL \(log\.level\): must be one of/],
+  },
   {
     name: 'SASL without a password',
     env: { KAFKA_SASL_MECHANISM: 'scram-sha-256', KAFKA_SASL_USERNAME: 'relay' },
     expect: [/KAFKA_SASL_USERNAME \/ KAFKA_SASL_PASSWORD: must both be set/],
   },
-  { name: 'lease renewal slower than half the TTL', env: { RELAY_LEASE_TTL_MS: '4000', RELAY_LEASE_RENEW_MS: '3000' }, expect: [/RELAY_LEASE_RENEW_MS.*at most half/] },
-  { name: 'a config file that is not valid YAML', args: ['--config', badYaml], expect: [/--config .*bad\.yaml: is not valid \.yaml/] },
+  {
+    name: 'lease renewal slower than half the TTL',
+    env: { RELAY_LEASE_TTL_MS: '4000', RELAY_LEASE_RENEW_MS: '3000' },
+    expect: [/RELAY_LEASE_RENEW_MS.*at most half/],
+  },
+  {
+    name: 'a config file that is not valid YAML',
+    args: ['--config', badYaml],
+    expect: [/--config .*bad\.yaml: is not valid \.yaml/],
+  },
   { name: 'a config file with an unknown key', args: ['--config', unknownKey], expect: [/relay\.wach/] },
-  { name: 'a bad value in a config file', args: ['--config', badValueFile], expect: [/RELAY_CHECKPOINT_MODE \(checkpoint\.mode\).*"sometimes"/] },
+  {
+    name: 'a bad value in a config file',
+    args: ['--config', badValueFile],
+    expect: [/RELAY_CHECKPOINT_MODE \(checkpoint\.mode\).*"sometimes"/],
+  },
   {
     name: 'several bad keys at once, each named',
     env: { RELAY_FULL_DOCUMENT: 'x', KAFKA_BROKERS: 'y', METRICS_PORT: '-1' },
@@ -77,7 +139,6 @@ const cases: Case[] = [
 ];
 
 describe('configuration errors (mongo-kafka-relay start)', function () {
-
   for (const c of cases) {
     it(`${c.name}: exits 3 with a message naming the key, the value and what is allowed`, async () => {
       const env = { ...goodEnv(), ...c.env };
@@ -97,7 +158,10 @@ describe('configuration errors (mongo-kafka-relay start)', function () {
     expect(topics.filter((t) => t.startsWith(TOPIC_PREFIX))).to.deep.equal([]);
     const client = new MongoClient(getServices().mongoUri);
     try {
-      const doc = await client.db('mongo_kafka_relay').collection('checkpoints').findOne({ _id: CHECKPOINT_ID as never });
+      const doc = await client
+        .db('mongo_kafka_relay')
+        .collection('checkpoints')
+        .findOne({ _id: CHECKPOINT_ID as never });
       expect(doc).to.equal(null);
     } finally {
       await client.close();

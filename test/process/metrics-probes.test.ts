@@ -21,17 +21,29 @@ describe('metrics and probes', function () {
   it('/readyz is 503 before the stream opens, 200 while streaming, 503 after Kafka goes away; /metrics counts every event', async () => {
     const port = await freePort();
     // Hold the lease elsewhere first, so the relay is alive but not streaming yet.
-    const env = ctx.env({ KAFKA_BROKERS: kafka.brokers, RELAY_WATCH: `${ctx.db}.items`, METRICS_PORT: String(port), KAFKA_RETRY_MAX_MS: '500' });
+    const env = ctx.env({
+      KAFKA_BROKERS: kafka.brokers,
+      RELAY_WATCH: `${ctx.db}.items`,
+      METRICS_PORT: String(port),
+      KAFKA_RETRY_MAX_MS: '500',
+    });
     const blocker = await startRelay({ ...env, METRICS_PORT: String(await freePort()) });
     await blocker.waitForLog((l) => l.msg === 'change stream open', 60_000);
     const relay = await startRelay(env);
-    await relay.waitForLog((l) => String(l.msg).includes('waiting for it to stop or expire'), 60_000, 'the relay to wait for the lease');
+    await relay.waitForLog(
+      (l) => String(l.msg).includes('waiting for it to stop or expire'),
+      60_000,
+      'the relay to wait for the lease',
+    );
     const before = await fetch(`http://127.0.0.1:${port}/readyz`);
     expect(before.status).to.equal(503);
     expect(await before.json()).to.include({ ready: false, changeStreamOpen: false });
     expect((await fetch(`http://127.0.0.1:${port}/healthz`)).status).to.equal(200);
     await blocker.kill('SIGTERM');
-    await waitFor(async () => (await fetch(`http://127.0.0.1:${port}/readyz`)).status === 200, { timeoutMs: 60_000, message: 'ready' });
+    await waitFor(async () => (await fetch(`http://127.0.0.1:${port}/readyz`)).status === 200, {
+      timeoutMs: 60_000,
+      message: 'ready',
+    });
     const N = 25;
     const items = ctx.mongo.db(ctx.db).collection<{ _id: number }>('items');
     for (let i = 0; i < N; i++) await items.insertOne({ _id: i });
@@ -42,7 +54,9 @@ describe('metrics and probes', function () {
       },
       { timeoutMs: 60_000, message: `events_total to reach ${N}` },
     );
-    expect(metrics.get(`mongo_kafka_relay_events_total{ns="${ctx.db}.items",operation_type="insert"}`)).to.equal(N);
+    expect(
+      metrics.get(`mongo_kafka_relay_events_total{ns="${ctx.db}.items",operation_type="insert"}`),
+    ).to.equal(N);
     for (const name of [
       'mongo_kafka_relay_publish_latency_seconds_count',
       'mongo_kafka_relay_source_lag_seconds',
@@ -52,10 +66,15 @@ describe('metrics and probes', function () {
       'mongo_kafka_relay_publish_errors_total',
       'process_resident_memory_bytes',
     ]) {
-      expect([...metrics.keys()].some((k) => k === name || k.startsWith(`${name}{`)), name).to.equal(true);
+      expect(
+        [...metrics.keys()].some((k) => k === name || k.startsWith(`${name}{`)),
+        name,
+      ).to.equal(true);
     }
     expect(metrics.get('mongo_kafka_relay_publish_latency_seconds_count')).to.equal(N);
-    expect([...metrics.keys()].some((k) => k.startsWith('mongo_kafka_relay_build_info{version="'))).to.equal(true);
+    expect([...metrics.keys()].some((k) => k.startsWith('mongo_kafka_relay_build_info{version="'))).to.equal(
+      true,
+    );
     const text = await relay.metrics();
     for (const name of ['mongo_kafka_relay_dead_letter_total', 'mongo_kafka_relay_stream_restarts_total']) {
       expect(text).to.contain(`# TYPE ${name} counter`);
@@ -67,6 +86,9 @@ describe('metrics and probes', function () {
       message: '/readyz 503 after Kafka went away',
     });
     await kafka.start();
-    await waitFor(async () => (await fetch(`http://127.0.0.1:${port}/readyz`)).status === 200, { timeoutMs: 90_000, message: 'ready again' });
+    await waitFor(async () => (await fetch(`http://127.0.0.1:${port}/readyz`)).status === 200, {
+      timeoutMs: 90_000,
+      message: 'ready again',
+    });
   });
 });

@@ -44,9 +44,16 @@ export async function relayTestContext(name: string, mongoUri?: string): Promise
       ...overrides,
     }),
     topic: (coll) => `${topicPrefix}.${db}.${coll}`,
-    readCheckpoint: () => mongo.db('mongo_kafka_relay').collection('checkpoints').findOne({ _id: checkpointId as never }),
+    readCheckpoint: () =>
+      mongo
+        .db('mongo_kafka_relay')
+        .collection('checkpoints')
+        .findOne({ _id: checkpointId as never }),
     close: async () => {
-      await mongo.db(db).dropDatabase().catch(() => undefined);
+      await mongo
+        .db(db)
+        .dropDatabase()
+        .catch(() => undefined);
       await mongo.close();
     },
   };

@@ -65,11 +65,20 @@ export async function runCli(
 }
 
 /** Starts `mongo-kafka-relay start` with `env` on top of the services' variables. */
-export async function startRelay(env: Record<string, string | undefined>, args: string[] = []): Promise<RelayProcess> {
+export async function startRelay(
+  env: Record<string, string | undefined>,
+  args: string[] = [],
+): Promise<RelayProcess> {
   const metricsPort = env.METRICS_PORT ? Number(env.METRICS_PORT) : await freePort();
   const child = spawn(process.execPath, ['--import', 'tsx', CLI, ...(args.length ? args : ['start'])], {
     cwd: REPO_ROOT,
-    env: { ...cleanEnv(), LOG_LEVEL: 'info', METRICS_HOST: '127.0.0.1', ...env, METRICS_PORT: String(metricsPort) },
+    env: {
+      ...cleanEnv(),
+      LOG_LEVEL: 'info',
+      METRICS_HOST: '127.0.0.1',
+      ...env,
+      METRICS_PORT: String(metricsPort),
+    },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   const logs: LogLine[] = [];
@@ -92,7 +101,9 @@ export async function startRelay(env: Record<string, string | undefined>, args: 
   });
   child.stderr!.on('data', (d: Buffer) => stderr.push(d.toString()));
   const exited = new Promise<number>((resolve) =>
-    child.on('exit', (code, signal) => resolve(code ?? 128 + (signal === 'SIGKILL' ? 9 : signal === 'SIGTERM' ? 15 : 1))),
+    child.on('exit', (code, signal) =>
+      resolve(code ?? 128 + (signal === 'SIGKILL' ? 9 : signal === 'SIGTERM' ? 15 : 1)),
+    ),
   );
   running.add(child);
   void exited.then(() => running.delete(child));
@@ -106,7 +117,8 @@ export async function startRelay(env: Record<string, string | undefined>, args: 
     waitForLog: (predicate, timeoutMs = 30_000, what = 'a log line') =>
       waitFor(() => logs.find(predicate), {
         timeoutMs,
-        message: () => `${what}; stderr: ${stderr.join('').slice(-2000)}; last logs: ${stdout.slice(-5).join('\n')}`,
+        message: () =>
+          `${what}; stderr: ${stderr.join('').slice(-2000)}; last logs: ${stdout.slice(-5).join('\n')}`,
       }),
     kill: async (signal) => {
       if (child.exitCode === null && child.signalCode === null) child.kill(signal);
@@ -121,10 +133,14 @@ export async function startRelay(env: Record<string, string | undefined>, args: 
 export async function startRelayReady(env: Record<string, string | undefined>): Promise<RelayProcess> {
   const relay = await startRelay(env);
   await relay.waitForLog((l) => l.msg === 'change stream open', 60_000, 'the change stream to open');
-  await waitFor(async () => (await fetch(`http://127.0.0.1:${relay.metricsPort}/readyz`).catch(() => null))?.status === 200, {
-    timeoutMs: 30_000,
-    message: 'the relay to report ready',
-  });
+  await waitFor(
+    async () =>
+      (await fetch(`http://127.0.0.1:${relay.metricsPort}/readyz`).catch(() => null))?.status === 200,
+    {
+      timeoutMs: 30_000,
+      message: 'the relay to report ready',
+    },
+  );
   return relay;
 }
 

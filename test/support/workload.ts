@@ -126,13 +126,19 @@ export interface DeliveryReport {
  * next delete of that document. Order is checked per document on first appearance of each change ID,
  * in partition order.
  */
-export function verifyDelivery(log: readonly WrittenChange[], records: readonly ReadRecord[]): DeliveryReport {
+export function verifyDelivery(
+  log: readonly WrittenChange[],
+  records: readonly ReadRecord[],
+): DeliveryReport {
   const byKey = new Map<string, string>();
   let duplicates = 0;
   let conflicting = 0;
   const firsts: ReadRecord[] = [];
   const sorted = [...records].sort(
-    (a, b) => a.topic.localeCompare(b.topic) || a.partition - b.partition || Number(BigInt(a.offset) - BigInt(b.offset)),
+    (a, b) =>
+      a.topic.localeCompare(b.topic) ||
+      a.partition - b.partition ||
+      Number(BigInt(a.offset) - BigInt(b.offset)),
   );
   for (const r of sorted) {
     const key = r.key ?? '';
@@ -176,7 +182,15 @@ export function verifyDelivery(log: readonly WrittenChange[], records: readonly 
   for (const seqs of perDocSeqs.values()) {
     for (let i = 1; i < seqs.length; i++) if (seqs[i]! < seqs[i - 1]!) orderViolations += 1;
   }
-  return { changes: log.length, lost, duplicates, orderViolations, conflictingDuplicates: conflicting, unexpected, lostExamples };
+  return {
+    changes: log.length,
+    lost,
+    duplicates,
+    orderViolations,
+    conflictingDuplicates: conflicting,
+    unexpected,
+    lostExamples,
+  };
 }
 
 /**
@@ -221,7 +235,12 @@ function identify(ev: ChangeEventLike): { key: string; doc: string; seq: number 
 }
 
 export function formatReport(name: string, r: DeliveryReport, extra: Record<string, number> = {}): string {
-  const parts = [`changes=${r.changes}`, `lost=${r.lost}`, `duplicates=${r.duplicates}`, `order_violations=${r.orderViolations}`];
+  const parts = [
+    `changes=${r.changes}`,
+    `lost=${r.lost}`,
+    `duplicates=${r.duplicates}`,
+    `order_violations=${r.orderViolations}`,
+  ];
   for (const [k, v] of Object.entries(extra)) parts.push(`${k}=${v}`);
   return `faults: ${name} ${parts.join(' ')}`;
 }

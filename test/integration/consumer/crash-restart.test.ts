@@ -107,7 +107,7 @@ describe('ChangeConsumer killed mid-stream and restarted (integration, child pro
       CONSUMER_DB: TEST_DB,
       SEEN_COLLECTION: `seen_${suffix}`,
       HANDLED_COLLECTION: `handled_${suffix}`,
-      HANDLER_DELAY_MS: '25',
+      HANDLER_DELAY_MS: '40',
     };
 
     const first = new ConsumerProcess(env);

@@ -17,8 +17,15 @@ describe('ChangeConsumer ordering across concurrent partitions (integration)', f
     const topic = await kit.topic('ordering', partitions);
     const factory = new ChangeEventFactory({ db: 'shop', coll: 'orders' });
 
-    // 24 documents with 5 changes each, interleaved; the relay's partitioner puts each document in one partition.
-    const documents = Array.from({ length: 24 }, () => new ObjectId());
+    // 6 documents per partition (by the relay's partitioner), 5 changes each, interleaved.
+    const perPartition = new Map<number, ObjectId[]>();
+    while ([...perPartition.values()].filter((ids) => ids.length >= 6).length < partitions) {
+      const _id = new ObjectId();
+      const { partition } = toRelayRecord(factory.insert({ _id }), { partitions });
+      const ids = perPartition.get(partition) ?? [];
+      if (ids.length < 6) perPartition.set(partition, [...ids, _id]);
+    }
+    const documents = [...perPartition.values()].flat();
     const records: RelayRecord[] = [];
     const expectedPerPartition = new Map<number, string[]>();
     for (let version = 0; version < 5; version++) {

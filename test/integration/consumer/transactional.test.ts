@@ -69,7 +69,7 @@ describe("ChangeConsumer mode 'transactional' (integration)", function () {
     expect(await kit.db.collection(options.seen!.collection!).countDocuments()).to.equal(2);
   });
 
-  it('aborts and counts a duplicate when the seen mark appears between the check and the transaction (needs MongoDB transactions)', async function () {
+  it('aborts and counts a duplicate when another delivery commits the seen mark before the transaction (needs MongoDB transactions)', async function () {
     skipUnless(this, transactions, 'transactions');
     const topic = await kit.topic('txn-race');
     const record = toRelayRecord(factory.insert({ _id: new ObjectId(), seq: 1 }));
@@ -79,32 +79,35 @@ describe("ChangeConsumer mode 'transactional' (integration)", function () {
     const seen = kit.db.collection(options.seen!.collection!);
     const effects = kit.db.collection<{ _id: string }>(`effects_${options.seen!.collection!}`);
     await effects.insertOne({ _id: 'create-collection-outside-transactions' });
+    let calls = 0;
+    let otherDelivery: Promise<unknown> | undefined;
     await kit.start({
       ...options,
       mode: 'transactional',
-      // Another delivery of the same change commits its seen mark while this one runs: this one must abort.
-      handler: async (_event, { changeId, session, attempt }) => {
-        await effects.insertOne({ _id: `${changeId}-${attempt}` }, { session });
-        if (attempt === 1) {
-          await seen.insertOne({
-            _id: changeId as never,
-            topic,
-            partition: 0,
-            offset: 0,
-            seenAt: new Date(),
-          });
-        }
+      retry: { attempts: 3, initialDelayMs: 1_000, maxDelayMs: 1_000 },
+      handler: async (_event, { changeId, session }) => {
+        calls++;
+        await effects.insertOne({ _id: changeId }, { session });
+        // While this attempt fails and waits for its retry, another delivery of the change commits its
+        // seen mark (after this transaction was aborted, so the two never wait on each other).
+        otherDelivery = new Promise((resolve) => setTimeout(resolve, 200)).then(() =>
+          seen.insertOne({ _id: changeId as never, topic, partition: 0, offset: 0, seenAt: new Date() }),
+        );
+        throw new Error('first attempt fails');
       },
     });
     await waitFor(
       async () => (await metricValue(options.registry, ConsumerMetricName.duplicates, { topic })) === 1,
       {
         timeoutMs: 30_000,
-        message: 'the change counted as a duplicate',
+        message: 'the retry aborted on the seen mark and counted as a duplicate',
       },
     );
-    expect(await effects.countDocuments({ _id: { $regex: `^${record.key}` } })).to.equal(0);
+    await otherDelivery;
+    expect(calls, 'the retry aborted before calling the handler').to.equal(1);
+    expect(await effects.countDocuments({ _id: record.key })).to.equal(0);
     expect(await metricValue(options.registry, ConsumerMetricName.handled, { topic })).to.equal(0);
+    expect(await metricValue(options.registry, ConsumerMetricName.deadLettered, { topic })).to.equal(0);
   });
 
   it('refuses to start, saying why and what to do, on a MongoDB without transactions (needs a MongoDB without transactions)', async function () {

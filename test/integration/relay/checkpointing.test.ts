@@ -13,7 +13,9 @@ describe('relay: checkpointing', function () {
 
   it('strict mode persists the token of every published event (a write per event, the last token equals the last record key)', async function () {
     ctx = await relayTestContext('strict');
-    const relay = await startRelayReady(ctx.env({ RELAY_WATCH: `${ctx.db}.items`, RELAY_CHECKPOINT_MODE: 'strict' }));
+    const relay = await startRelayReady(
+      ctx.env({ RELAY_WATCH: `${ctx.db}.items`, RELAY_CHECKPOINT_MODE: 'strict' }),
+    );
     const items = ctx.mongo.db(ctx.db).collection<{ _id: number }>('items');
     for (let i = 0; i < 50; i++) await items.insertOne({ _id: i });
     const collector = await collectTopic(ctx.topic('items'));
@@ -21,7 +23,9 @@ describe('relay: checkpointing', function () {
       const records = await collector.waitForCount(50, 60_000);
       const lastKey = [...records].sort((a, b) => Number(a.offset) - Number(b.offset)).map((r) => r.key);
       const newest = records.reduce((a, b) => ((a.key ?? '') > (b.key ?? '') ? a : b));
-      await waitFor(async () => (await ctx.readCheckpoint())?.token?._data === newest.key, { message: 'checkpoint at the last event' });
+      await waitFor(async () => (await ctx.readCheckpoint())?.token?._data === newest.key, {
+        message: 'checkpoint at the last event',
+      });
       const metrics = parseMetrics(await relay.metrics());
       expect(sumMetric(metrics, 'mongo_kafka_relay_events_total')).to.equal(50);
       expect(sumMetric(metrics, 'mongo_kafka_relay_checkpoint_writes_total')).to.be.at.least(50);
@@ -65,7 +69,9 @@ describe('relay: checkpointing', function () {
 
   it('advances the checkpoint over events the relay filters out (RELAY_OPERATION_TYPES)', async function () {
     ctx = await relayTestContext('filtered');
-    const relay = await startRelayReady(ctx.env({ RELAY_WATCH: `${ctx.db}.items`, RELAY_OPERATION_TYPES: 'insert' }));
+    const relay = await startRelayReady(
+      ctx.env({ RELAY_WATCH: `${ctx.db}.items`, RELAY_OPERATION_TYPES: 'insert' }),
+    );
     const items = ctx.mongo.db(ctx.db).collection<{ _id: number; v?: number }>('items');
     const watch = items.watch();
     await watch.tryNext();
@@ -95,10 +101,13 @@ describe('relay: checkpointing', function () {
         RELAY_HEARTBEAT_MS: '500',
       }),
     );
-    const first = await waitFor(async () => (await ctx.readCheckpoint())?.token?._data as string | undefined, {
-      timeoutMs: 20_000,
-      message: 'a first heartbeat checkpoint',
-    });
+    const first = await waitFor(
+      async () => (await ctx.readCheckpoint())?.token?._data as string | undefined,
+      {
+        timeoutMs: 20_000,
+        message: 'a first heartbeat checkpoint',
+      },
+    );
     const noise = ctx.mongo.db(ctx.db).collection<{ _id: number }>('noise');
     for (let i = 0; i < 5; i++) await noise.insertOne({ _id: i });
     const later = await waitFor(
@@ -116,13 +125,18 @@ describe('relay: checkpointing', function () {
     ctx = await relayTestContext('fingerprint');
     const first = await startRelayReady(ctx.env({ RELAY_WATCH: `${ctx.db}.a` }));
     await ctx.mongo.db(ctx.db).collection<{ _id: number }>('a').insertOne({ _id: 1 });
-    await waitFor(async () => (await ctx.readCheckpoint())?.counts?.published === 1, { timeoutMs: 20_000, message: 'first checkpoint' });
+    await waitFor(async () => (await ctx.readCheckpoint())?.counts?.published === 1, {
+      timeoutMs: 20_000,
+      message: 'first checkpoint',
+    });
     expect(await first.kill('SIGTERM')).to.equal(0);
     const { runCli } = await import('../../support/relayProcess.js');
     const refused = await runCli(['start'], ctx.env({ RELAY_WATCH: `${ctx.db}.b` }));
     expect(refused.code).to.equal(3);
     expect(refused.stderr + refused.stdout).to.contain('another watch configuration');
-    const allowed = await startRelayReady(ctx.env({ RELAY_WATCH: `${ctx.db}.b`, RELAY_ALLOW_WATCH_CHANGE: 'true' }));
+    const allowed = await startRelayReady(
+      ctx.env({ RELAY_WATCH: `${ctx.db}.b`, RELAY_ALLOW_WATCH_CHANGE: 'true' }),
+    );
     expect(allowed.logs.some((l) => l.msg.includes('RELAY_ALLOW_WATCH_CHANGE=true'))).to.equal(true);
   });
 });

@@ -44,10 +44,24 @@ describe('relay: crashes and restarts', function () {
     try {
       const report = await waitFor(
         () => {
-          const r = verifyDelivery(log, collectors.flatMap((c) => c.messages));
+          const r = verifyDelivery(
+            log,
+            collectors.flatMap((c) => c.messages),
+          );
           return r.lost === 0 && r;
         },
-        { timeoutMs: 90_000, intervalMs: 500, message: () => `every change in Kafka (${formatReport('relay-kill', verifyDelivery(log, collectors.flatMap((c) => c.messages)))})` },
+        {
+          timeoutMs: 90_000,
+          intervalMs: 500,
+          message: () =>
+            `every change in Kafka (${formatReport(
+              'relay-kill',
+              verifyDelivery(
+                log,
+                collectors.flatMap((c) => c.messages),
+              ),
+            )})`,
+        },
       );
       console.log(`      ${formatReport('relay-kill', report, { crashes: kills })}`);
       expect(kills).to.equal(4);
@@ -79,7 +93,9 @@ describe('relay: crashes and restarts', function () {
       await new Promise((r) => setTimeout(r, 800));
       const code = await relay.kill('SIGTERM');
       expect(code, 'graceful stop exit code').to.equal(0);
-      expect(relay.logs.some((l) => l.msg.startsWith('stopped: every read event acknowledged'))).to.equal(true);
+      expect(relay.logs.some((l) => l.msg.startsWith('stopped: every read event acknowledged'))).to.equal(
+        true,
+      );
       stops += 1;
       relay = await startRelayReady(env);
     }
@@ -88,7 +104,10 @@ describe('relay: crashes and restarts', function () {
     try {
       const report = await waitFor(
         () => {
-          const r = verifyDelivery(log, collectors.flatMap((c) => c.messages));
+          const r = verifyDelivery(
+            log,
+            collectors.flatMap((c) => c.messages),
+          );
           return r.lost === 0 && r;
         },
         { timeoutMs: 90_000, intervalMs: 500, message: 'every change in Kafka' },

@@ -1,7 +1,14 @@
 import { expect } from 'chai';
 import { collectTopic } from '../../support/kafka.js';
 import { relayTestContext, type RelayTestContext } from '../../support/relayFixture.js';
-import { killAllRelays, startRelayReady, startRelay, runCli, parseMetrics, sumMetric } from '../../support/relayProcess.js';
+import {
+  killAllRelays,
+  startRelayReady,
+  startRelay,
+  runCli,
+  parseMetrics,
+  sumMetric,
+} from '../../support/relayProcess.js';
 import { waitFor } from '../../support/wait.js';
 
 /** A real token of this deployment with its cluster time replaced by 1.1: a position older than any oplog. */
@@ -52,8 +59,14 @@ describe('relay: failures with a documented outcome', function () {
     const env = ctx.env({ RELAY_WATCH: `${ctx.db}.items`, RELAY_ON_HISTORY_LOST: 'restart-from-now' });
     expect((await runCli(['token', 'set', ancientToken(real)], env)).code).to.equal(0);
     const relay = await startRelay(env);
-    await relay.waitForLog((l) => l.level === 50 && l.msg.includes('history lost'), 60_000, 'the history-lost error line');
-    await waitFor(async () => (await fetch(`http://127.0.0.1:${relay.metricsPort}/readyz`)).status === 200, { timeoutMs: 30_000 });
+    await relay.waitForLog(
+      (l) => l.level === 50 && l.msg.includes('history lost'),
+      60_000,
+      'the history-lost error line',
+    );
+    await waitFor(async () => (await fetch(`http://127.0.0.1:${relay.metricsPort}/readyz`)).status === 200, {
+      timeoutMs: 30_000,
+    });
     await items.insertOne({ _id: 2 });
     const collector = await collectTopic(ctx.topic('items'));
     try {
@@ -68,7 +81,9 @@ describe('relay: failures with a documented outcome', function () {
 
   it('sends an event larger than Kafka accepts to the dead-letter topic, counts it, and moves on', async function () {
     ctx = await relayTestContext('too-large');
-    const relay = await startRelayReady(ctx.env({ RELAY_WATCH: `${ctx.db}.docs`, KAFKA_MAX_MESSAGE_BYTES: '20000' }));
+    const relay = await startRelayReady(
+      ctx.env({ RELAY_WATCH: `${ctx.db}.docs`, KAFKA_MAX_MESSAGE_BYTES: '20000' }),
+    );
     const docs = ctx.mongo.db(ctx.db).collection<{ _id: number; blob: string }>('docs');
     await docs.insertOne({ _id: 1, blob: 'x'.repeat(100) });
     await docs.insertOne({ _id: 2, blob: 'y'.repeat(50_000) });
@@ -83,12 +98,18 @@ describe('relay: failures with a documented outcome', function () {
       ]);
       const [dl] = await dead.waitForCount(1, 30_000);
       const body = JSON.parse(dl!.value!) as Record<string, unknown>;
-      expect(body).to.include({ ns: `${ctx.db}.docs`, reason: 'too-large', documentKey: '{"_id":{"$numberInt":"2"}}' });
+      expect(body).to.include({
+        ns: `${ctx.db}.docs`,
+        reason: 'too-large',
+        documentKey: '{"_id":{"$numberInt":"2"}}',
+      });
       expect(body.size).to.be.greaterThan(50_000);
       expect(dl!.key).to.equal(body.changeId);
       const metrics = parseMetrics(await relay.metrics());
       expect(metrics.get('mongo_kafka_relay_dead_letter_total{reason="too-large"}')).to.equal(1);
-      await waitFor(async () => (await ctx.readCheckpoint())?.counts?.deadLettered === 1, { message: 'the dead-lettered event checkpointed' });
+      await waitFor(async () => (await ctx.readCheckpoint())?.counts?.deadLettered === 1, {
+        message: 'the dead-lettered event checkpointed',
+      });
     } finally {
       await main.stop();
       await dead.stop();
@@ -106,5 +127,4 @@ describe('relay: failures with a documented outcome', function () {
     const metrics = parseMetrics(await owner.metrics());
     expect(sumMetric(metrics, 'mongo_kafka_relay_lease_owner')).to.equal(1);
   });
-
 });

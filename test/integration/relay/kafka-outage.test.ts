@@ -35,7 +35,13 @@ describe('relay: Kafka outage (a dedicated broker is stopped and started mid-str
     );
     const pid = relay.child.pid;
     let writing = true;
-    const workload = new Workload(ctx.mongo, { db: ctx.db, collections: ['items'], documents: 30, changes: 1500, pauseMs: 3 });
+    const workload = new Workload(ctx.mongo, {
+      db: ctx.db,
+      collections: ['items'],
+      documents: 30,
+      changes: 1500,
+      pauseMs: 3,
+    });
     const done = workload.run().finally(() => (writing = false));
     await new Promise((r) => setTimeout(r, 1000));
     await kafka.stop();
@@ -53,9 +59,10 @@ describe('relay: Kafka outage (a dedicated broker is stopped and started mid-str
       rssSamples.push(sumMetric(m, 'process_resident_memory_bytes'));
       await new Promise((r) => setTimeout(r, 500));
     }
-    expect((await ctx.readCheckpoint())?.token?._data, 'checkpoint does not move while Kafka is down').to.equal(
-      checkpointDuringOutage,
-    );
+    expect(
+      (await ctx.readCheckpoint())?.token?._data,
+      'checkpoint does not move while Kafka is down',
+    ).to.equal(checkpointDuringOutage);
     await kafka.start();
     const log = await done;
     expect(writing).to.equal(false);
@@ -66,9 +73,15 @@ describe('relay: Kafka outage (a dedicated broker is stopped and started mid-str
           const r = verifyDelivery(log, collector.messages);
           return r.lost === 0 && r;
         },
-        { timeoutMs: 120_000, intervalMs: 500, message: () => formatReport('kafka-outage', verifyDelivery(log, collector.messages)) },
+        {
+          timeoutMs: 120_000,
+          intervalMs: 500,
+          message: () => formatReport('kafka-outage', verifyDelivery(log, collector.messages)),
+        },
       );
-      console.log(`      ${formatReport('kafka-outage', report)} max_in_flight_seen=${Math.max(...inFlightSamples)}`);
+      console.log(
+        `      ${formatReport('kafka-outage', report)} max_in_flight_seen=${Math.max(...inFlightSamples)}`,
+      );
       expect(report.orderViolations).to.equal(0);
       expect(relay.child.pid).to.equal(pid);
       expect(relay.child.exitCode, 'the relay never exited').to.equal(null);
@@ -77,10 +90,13 @@ describe('relay: Kafka outage (a dedicated broker is stopped and started mid-str
       expect(Math.max(...rssSamples)).to.be.lessThan(400 * 1024 * 1024);
       const m = parseMetrics(await relay.metrics());
       expect(sumMetric(m, 'mongo_kafka_relay_publish_errors_total')).to.be.greaterThan(0);
-      await waitFor(async () => (await fetch(`http://127.0.0.1:${relay.metricsPort}/readyz`)).status === 200, {
-        timeoutMs: 30_000,
-        message: '/readyz back to 200',
-      });
+      await waitFor(
+        async () => (await fetch(`http://127.0.0.1:${relay.metricsPort}/readyz`)).status === 200,
+        {
+          timeoutMs: 30_000,
+          message: '/readyz back to 200',
+        },
+      );
     } finally {
       await collector.stop();
     }

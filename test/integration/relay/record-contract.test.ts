@@ -1,7 +1,6 @@
 import { expect } from 'chai';
 import { BSON } from 'mongodb';
 import { collectTopic, kafkaClient } from '../../support/kafka.js';
-import { getServices } from '../../support/services.js';
 import { relayTestContext, type RelayTestContext } from '../../support/relayFixture.js';
 import { killAllRelays, startRelayReady, type RelayProcess } from '../../support/relayProcess.js';
 import { partitionFor } from '../../../src/pipeline/murmur2.js';
@@ -20,13 +19,17 @@ describe('relay: the Kafka record of every operation type', function () {
   });
 
   it('publishes insert, update, replace, delete, drop and invalidate keyed by change ID, with headers and the document partition', async () => {
-    const orders = ctx.mongo.db(ctx.db).collection<{ _id: BSON.ObjectId; total: BSON.Decimal128; at?: Date; v?: number }>(
-      'orders',
-    );
+    const orders = ctx.mongo
+      .db(ctx.db)
+      .collection<{ _id: BSON.ObjectId; total: BSON.Decimal128; at?: Date; v?: number }>('orders');
     const id = new BSON.ObjectId();
     const watch = orders.watch([], { fullDocument: 'updateLookup' }); // an independent reader of the truth
     await watch.tryNext(); // open it now: a change stream starts at its first command, not at watch()
-    await orders.insertOne({ _id: id, total: BSON.Decimal128.fromString('10.50'), at: new Date('2024-01-02T03:04:05Z') });
+    await orders.insertOne({
+      _id: id,
+      total: BSON.Decimal128.fromString('10.50'),
+      at: new Date('2024-01-02T03:04:05Z'),
+    });
     await orders.updateOne({ _id: id }, { $set: { v: 2 } });
     await orders.replaceOne({ _id: id }, { total: BSON.Decimal128.fromString('11.00'), v: 3 });
     await orders.deleteOne({ _id: id });
@@ -41,7 +44,9 @@ describe('relay: the Kafka record of every operation type', function () {
     const collector = await collectTopic(ctx.topic('orders'));
     try {
       const got = await collector.waitForCount(truth.length, 60_000);
-      const sorted = [...got].sort((a, b) => Number(a.offset) - Number(b.offset) || a.partition - b.partition);
+      const sorted = [...got].sort(
+        (a, b) => Number(a.offset) - Number(b.offset) || a.partition - b.partition,
+      );
       const ops = truth.map((e) => e.operationType);
       expect(ops).to.deep.equal(['insert', 'update', 'replace', 'delete', 'drop', 'invalidate']);
       const admin = kafkaClient().admin();
@@ -57,7 +62,9 @@ describe('relay: the Kafka record of every operation type', function () {
         expect(value.operationType).to.equal(ev.operationType);
         expect(rec!.headers['change-id']).to.equal(changeId);
         expect(rec!.headers['operation-type']).to.equal(ev.operationType);
-        expect(rec!.headers['content-type']).to.match(/^application\/vnd\.mongodb\.change-event\+json; format=relaxed$/);
+        expect(rec!.headers['content-type']).to.match(
+          /^application\/vnd\.mongodb\.change-event\+json; format=relaxed$/,
+        );
         if (ev.operationType !== 'invalidate') {
           expect(rec!.headers.ns).to.equal(`${ctx.db}.orders`);
           expect(value.ns).to.deep.equal({ db: ctx.db, coll: 'orders' });
@@ -67,25 +74,33 @@ describe('relay: the Kafka record of every operation type', function () {
         if ('documentKey' in ev) {
           const dk = BSON.EJSON.stringify(ev.documentKey, { relaxed: false });
           expect(rec!.headers['document-key']).to.equal(dk);
-          expect(rec!.partition).to.equal(partitionFor(Buffer.from(`${ctx.db}.orders\u0000${dk}`), partitions));
+          expect(rec!.partition).to.equal(
+            partitionFor(Buffer.from(`${ctx.db}.orders\u0000${dk}`), partitions),
+          );
         }
       }
       const byKey = (op: string) =>
-        BSON.EJSON.parse(got.find((r) => r.headers['operation-type'] === op)!.value!, { relaxed: false }) as Record<
-          string,
-          unknown
-        >;
+        BSON.EJSON.parse(got.find((r) => r.headers['operation-type'] === op)!.value!, {
+          relaxed: false,
+        }) as Record<string, unknown>;
       expect(byKey('insert').fullDocument).to.deep.equal({
         _id: id,
         total: BSON.Decimal128.fromString('10.50'),
         at: new Date('2024-01-02T03:04:05Z'),
       });
-      expect((byKey('update').updateDescription as { updatedFields: unknown }).updatedFields).to.deep.equal({ v: new BSON.Int32(2) });
+      expect((byKey('update').updateDescription as { updatedFields: unknown }).updatedFields).to.deep.equal({
+        v: new BSON.Int32(2),
+      });
       expect(byKey('delete').documentKey).to.deep.equal({ _id: id });
       // Per-document order: the document's four changes sit in one partition, in write order.
       const docRecords = sorted.filter((r) => r.headers['document-key']);
       expect(new Set(docRecords.map((r) => r.partition)).size).to.equal(1);
-      expect(docRecords.map((r) => r.headers['operation-type'])).to.deep.equal(['insert', 'update', 'replace', 'delete']);
+      expect(docRecords.map((r) => r.headers['operation-type'])).to.deep.equal([
+        'insert',
+        'update',
+        'replace',
+        'delete',
+      ]);
     } finally {
       await collector.stop();
     }
@@ -97,12 +112,15 @@ describe('relay: the Kafka record of every operation type', function () {
     const collector = await collectTopic(ctx.topic('orders'));
     try {
       await collector.waitForCount(7, 60_000);
-      const last = collector.messages.find((m) => m.headers['operation-type'] === 'insert' && m.headers['document-key'] === '{"_id":{"$numberInt":"1"}}');
+      const last = collector.messages.find(
+        (m) =>
+          m.headers['operation-type'] === 'insert' &&
+          m.headers['document-key'] === '{"_id":{"$numberInt":"1"}}',
+      );
       expect(last).to.not.equal(undefined);
       expect(relay.child.exitCode).to.equal(null);
     } finally {
       await collector.stop();
     }
   });
-
 });

@@ -12,7 +12,8 @@ describe('murmur2', () => {
     ['abc', 479470107],
   ];
   for (const [input, expected] of vectors) {
-    it(`hashes "${input}" like the Java client`, () => expect(murmur2(Buffer.from(input))).to.equal(expected));
+    it(`hashes "${input}" like the Java client`, () =>
+      expect(murmur2(Buffer.from(input))).to.equal(expected));
   }
 
   it('maps a key to a partition within range, deterministically', () => {

@@ -7,13 +7,17 @@ const README = readFileSync(path.resolve(import.meta.dirname, '../../../README.m
 
 describe('README', () => {
   it('holds the configuration reference generated from the schema (npm run docs:config)', () => {
-    const section = /<!-- config-reference:start -->\n([\s\S]*?)\n<!-- config-reference:end -->/.exec(README)?.[1];
+    const section = /<!-- config-reference:start -->\n([\s\S]*?)\n<!-- config-reference:end -->/.exec(
+      README,
+    )?.[1];
     expect(section?.trim()).to.equal(configReferenceMarkdown().trim());
   });
 
   it('gives the two quickstart commands, the second being the CI test command', () => {
     expect(README).to.contain('npm ci && npm run dev');
     expect(README).to.match(/^npm test\s/m);
-    expect(readFileSync(path.resolve(import.meta.dirname, '../../../.ci/run'), 'utf8')).to.match(/^npm test$/m);
+    expect(readFileSync(path.resolve(import.meta.dirname, '../../../.ci/run'), 'utf8')).to.match(
+      /^npm test$/m,
+    );
   });
 });

@@ -8,7 +8,9 @@ describe('secret redaction', () => {
     expect(redactSecrets('connect mongodb://admin:s3cret@db1:27017,db2/?replicaSet=rs0&password=x')).to.equal(
       'connect mongodb://***:***@db1:27017,db2/?replicaSet=rs0&password=***',
     );
-    expect(redactSecrets('mongodb+srv://u:p@cluster0.example.net/db')).to.equal('mongodb+srv://***:***@cluster0.example.net/db');
+    expect(redactSecrets('mongodb+srv://u:p@cluster0.example.net/db')).to.equal(
+      'mongodb+srv://***:***@cluster0.example.net/db',
+    );
   });
 
   it('keeps secrets out of every log line: messages, errors and known fields', () => {

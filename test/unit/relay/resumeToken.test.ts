@@ -9,7 +9,15 @@ describe('resume tokens', () => {
     expect(parseResumeToken(` {"_data":"${hex.toLowerCase()}"} `)).to.deep.equal({ _data: hex });
   });
 
-  for (const bad of ['', 'xyz', '82ABC', '{"_data": 5}', '{"_data":"82AB","x":1}', '{not json', '82G5F1A2B300000001']) {
+  for (const bad of [
+    '',
+    'xyz',
+    '82ABC',
+    '{"_data": 5}',
+    '{"_data":"82AB","x":1}',
+    '{not json',
+    '82G5F1A2B300000001',
+  ]) {
     it(`rejects ${JSON.stringify(bad)} with a message saying what a token looks like`, () => {
       expect(() => parseResumeToken(bad)).to.throw(/resume token|_data|JSON/);
     });

@@ -41,7 +41,9 @@ describe('toRecord (the Kafka record contract)', () => {
 
   it('partitions by namespace + document key, or by change ID on request', () => {
     const byDoc = toRecord(event, token, router, { format: 'relaxed', partitionBy: 'document' });
-    expect(byDoc.partitionKey.toString()).to.equal('shop.orders\u0000{"_id":{"$oid":"64b7f0c2a1b2c3d4e5f60718"}}');
+    expect(byDoc.partitionKey.toString()).to.equal(
+      'shop.orders\u0000{"_id":{"$oid":"64b7f0c2a1b2c3d4e5f60718"}}',
+    );
     const byId = toRecord(event, token, router, { format: 'relaxed', partitionBy: 'change-id' });
     expect(byId.partitionKey.toString()).to.equal(token._data);
   });
@@ -63,7 +65,12 @@ describe('toRecord (the Kafka record contract)', () => {
     const dl = deadLetterFor(r, 'too-large', 'too big', 'dlq');
     expect(dl.topic).to.equal('dlq');
     expect(dl.key).to.equal(token._data);
-    expect(JSON.parse(dl.value)).to.deep.include({ changeId: token._data, ns: 'shop.orders', reason: 'too-large', size: r.size });
+    expect(JSON.parse(dl.value)).to.deep.include({
+      changeId: token._data,
+      ns: 'shop.orders',
+      reason: 'too-large',
+      size: r.size,
+    });
     expect(dl.headers['dead-letter-reason']).to.equal('too-large');
   });
 });

@@ -1,12 +1,20 @@
 import { expect } from 'chai';
-import { parseWatchTargets, streamScope, targetsInclude, formatTarget } from '../../../src/source/watchTargets.js';
+import {
+  parseWatchTargets,
+  streamScope,
+  targetsInclude,
+  formatTarget,
+} from '../../../src/source/watchTargets.js';
 import { buildStreamPipeline } from '../../../src/source/streamPipeline.js';
 
 describe('watch targets', () => {
   describe('parseWatchTargets', () => {
     it('reads collections, whole databases and the whole deployment', () => {
       expect(parseWatchTargets('shop.orders, shop.*')).to.deep.equal([{ kind: 'database', db: 'shop' }]);
-      expect(parseWatchTargets('shop.orders,crm.people').map(formatTarget)).to.deep.equal(['shop.orders', 'crm.people']);
+      expect(parseWatchTargets('shop.orders,crm.people').map(formatTarget)).to.deep.equal([
+        'shop.orders',
+        'crm.people',
+      ]);
       expect(parseWatchTargets('*')).to.deep.equal([{ kind: 'deployment' }]);
     });
 
@@ -30,7 +38,11 @@ describe('watch targets', () => {
 
   describe('streamScope', () => {
     it('uses a collection stream for one collection', () => {
-      expect(streamScope(parseWatchTargets('a.b'))).to.deep.equal({ level: 'collection', db: 'a', coll: 'b' });
+      expect(streamScope(parseWatchTargets('a.b'))).to.deep.equal({
+        level: 'collection',
+        db: 'a',
+        coll: 'b',
+      });
     });
     it('uses a database stream for several collections of one database', () => {
       expect(streamScope(parseWatchTargets('a.b,a.c'))).to.deep.equal({ level: 'database', db: 'a' });
@@ -48,7 +60,9 @@ describe('watch targets', () => {
       const user = [{ $match: { operationType: 'insert' } }];
       const stages = buildStreamPipeline(streamScope(targets), targets, own, user);
       expect(stages[0]).to.deep.equal({
-        $match: { $or: [{ 'ns.db': 'a', 'ns.coll': 'b' }, { 'ns.db': 'c' }, { operationType: 'invalidate' }] },
+        $match: {
+          $or: [{ 'ns.db': 'a', 'ns.coll': 'b' }, { 'ns.db': 'c' }, { operationType: 'invalidate' }],
+        },
       });
       expect(stages[1]).to.deep.equal({ $match: { $nor: [{ 'ns.db': 'mongo_kafka_relay' }] } });
       expect(stages[2]).to.deep.equal(user[0]);
