@@ -13,7 +13,7 @@ import {
   type CheckpointDoc,
 } from '../checkpoint/checkpointStore.js';
 import { Checkpointer } from '../checkpoint/checkpointer.js';
-import { LeaseKeeper } from '../checkpoint/leaseKeeper.js';
+import { LeaseKeeper, LeaseNotHeldError } from '../checkpoint/leaseKeeper.js';
 import { RelayMetrics } from '../metrics/relayMetrics.js';
 import { MetricsServer } from '../metrics/httpServer.js';
 import {

@@ -8,6 +8,16 @@ import { randomUUID } from 'node:crypto';
 import type { Logger } from 'pino';
 import { LeaseHeldError, LeaseLostError, type CheckpointStore, type LeaseInfo } from './checkpointStore.js';
 
+/** Raised when an event is about to be published without a valid lease (expired before renewal). */
+export class LeaseNotHeldError extends Error {
+  constructor() {
+    super(
+      'the lease of this checkpoint is no longer held (it could not be renewed in time); refusing to publish',
+    );
+    this.name = 'LeaseNotHeldError';
+  }
+}
+
 export interface LeaseOptions {
   ttlMs: number;
   renewMs: number;

@@ -10,6 +10,7 @@ import { clusterTimeOfToken } from '../source/resumeToken.js';
 import type { KafkaSink, PublishOutcome } from '../sink/kafkaSink.js';
 import { ShutdownError } from '../sink/kafkaSink.js';
 import type { Checkpointer } from '../checkpoint/checkpointer.js';
+import { LeaseNotHeldError } from '../checkpoint/leaseKeeper.js';
 import type { RelayMetrics } from '../metrics/relayMetrics.js';
 import { Signal } from '../util/signal.js';
 import { AckWindow, type AckSlot, type Position } from './ackWindow.js';
@@ -92,7 +93,7 @@ export class Pump {
       return;
     }
     if (!this.o.mayPublish()) {
-      this.o.onFatal(new Error('the lease is no longer held; refusing to publish'));
+      this.o.onFatal(new LeaseNotHeldError());
       this.stop();
       return;
     }
