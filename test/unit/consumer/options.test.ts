@@ -1,0 +1,67 @@
+import { expect } from 'chai';
+import type { MongoClient } from 'mongodb';
+
+import { ChangeConsumerConfigError } from '../../../src/consumer/errors.js';
+import { resolveOptions, type ChangeConsumerOptions } from '../../../src/consumer/options.js';
+
+describe('consumer/options', () => {
+  const base: ChangeConsumerOptions = {
+    kafka: { brokers: ['localhost:9092'] },
+    groupId: 'g',
+    topics: 'shop.orders',
+    mongo: { client: {} as MongoClient },
+    handler: () => undefined,
+  };
+
+  describe('resolveOptions', () => {
+    it('applies the documented defaults', () => {
+      const resolved = resolveOptions(base);
+      expect(resolved.mode).to.equal('idempotent-handler');
+      expect(resolved.seen).to.deep.equal({
+        db: 'mongo_kafka_relay',
+        collection: 'seen_changes',
+        expireAfterSeconds: 604_800,
+        onTtlMismatch: 'update',
+      });
+      expect(resolved.attempts).to.equal(5);
+      expect(resolved.partitionsConcurrently).to.equal(1);
+      expect(resolved.fromBeginning).to.equal(true);
+      expect(resolved.relaxedEjson).to.equal(false);
+      expect(resolved.topics).to.deep.equal(['shop.orders']);
+      expect(resolved.deadLetterTopicFor('shop.orders')).to.equal('shop.orders.dlq');
+    });
+
+    it('accepts a fixed dead-letter topic or a function of the source topic', () => {
+      expect(resolveOptions({ ...base, deadLetter: { topic: 'all.dlq' } }).deadLetterTopicFor('x')).to.equal(
+        'all.dlq',
+      );
+      expect(
+        resolveOptions({ ...base, deadLetter: { topic: (t) => `dlq.${t}` } }).deadLetterTopicFor('x'),
+      ).to.equal('dlq.x');
+    });
+
+    it('accepts RegExp topics', () => {
+      expect(resolveOptions({ ...base, topics: [/^shop\.(?!.*\.dlq$)/, 'other'] }).topics).to.have.length(2);
+    });
+
+    const invalid: Array<[string, Partial<ChangeConsumerOptions>, RegExp]> = [
+      ['an empty group id', { groupId: '' }, /groupId/],
+      ['no topics', { topics: [] }, /topics/],
+      ['zero attempts', { retry: { attempts: 0 } }, /retry.attempts/],
+      ['a max delay below the initial delay', { retry: { initialDelayMs: 10, maxDelayMs: 5 } }, /maxDelayMs/],
+      ['a negative TTL', { seen: { expireAfterSeconds: -1 } }, /expireAfterSeconds/],
+      ['an unknown TTL policy', { seen: { onTtlMismatch: 'ignore' as 'fail' } }, /onTtlMismatch/],
+      ['an unknown mode', { mode: 'exactly-once' as 'idempotent-handler' }, /mode/],
+      ['zero concurrency', { partitionsConcurrently: 0 }, /partitionsConcurrently/],
+      ['no mongo connection', { mongo: {} as { uri: string } }, /mongo/],
+    ];
+    for (const [what, patch, message] of invalid) {
+      it(`rejects ${what}`, () => {
+        expect(() => resolveOptions({ ...base, ...patch } as ChangeConsumerOptions))
+          .to.throw(ChangeConsumerConfigError)
+          .with.property('message')
+          .that.matches(message);
+      });
+    }
+  });
+});
