@@ -45,6 +45,7 @@ export class RelayApp {
   private lease: LeaseKeeper | null = null;
   private pump: Pump | null = null;
   metricsPort = 0;
+  private publishedSinceStart = 0;
 
   constructor(
     private readonly config: RelayConfig,
@@ -138,7 +139,10 @@ export class RelayApp {
         { fingerprint: d.fingerprint, watch: d.targets.map(formatTarget) },
         logger,
         {
-          onWrite: (_position, at) => this.metrics.checkpointWritten(at),
+          onWrite: (position, at, counts) => {
+            this.metrics.checkpointWritten(at);
+            this.logProgress(position.token._data, counts.published);
+          },
           onFatal: (error) => this.fail(new RelayExit(error.message, ExitCode.lease), true),
         },
       );
@@ -257,6 +261,17 @@ export class RelayApp {
         ? 'stopped: every read event acknowledged and checkpointed'
         : 'stopped at the shutdown timeout; unacknowledged events will be re-read after restart',
     );
+  }
+
+  /** One progress line every RELAY_PROGRESS_LOG_EVERY published events (cheap: a counter per write). */
+  private logProgress(token: string, published: number): void {
+    const every = this.config.relay.progressLogEvery;
+    if (every === 0 || published === 0) return;
+    const before = this.publishedSinceStart;
+    this.publishedSinceStart += published;
+    if (Math.floor(before / every) !== Math.floor(this.publishedSinceStart / every)) {
+      this.logger.info({ published: this.publishedSinceStart, checkpoint: token }, 'checkpoint progress');
+    }
   }
 
   private fail(error: RelayExit, immediate: boolean): void {

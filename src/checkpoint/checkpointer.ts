@@ -22,7 +22,11 @@ export interface CheckpointPolicy {
 }
 
 export interface CheckpointerHooks {
-  onWrite?: (position: Position, writtenAt: Date) => void;
+  onWrite?: (
+    position: Position,
+    writtenAt: Date,
+    counts: { published: number; filtered: number; deadLettered: number },
+  ) => void;
   onFatal: (error: LeaseLostError) => void;
   onProgressLog?: (totalPublished: number) => void;
 }
@@ -134,7 +138,7 @@ export class Checkpointer {
         (writtenAt) => {
           this.failures = 0;
           this.persisted = position;
-          this.hooks.onWrite?.(position, writtenAt);
+          this.hooks.onWrite?.(position, writtenAt, counts);
         },
         (error: unknown) => {
           if (error instanceof LeaseLostError) {
