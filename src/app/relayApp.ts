@@ -30,7 +30,7 @@ import { KafkaSink } from '../sink/kafkaSink.js';
 import { createKafka } from '../sink/kafkaClient.js';
 import { Pump } from '../pipeline/pump.js';
 import { TopicRouter } from '../pipeline/topicRouter.js';
-import { sleep } from '../util/signal.js';
+import { sleep } from '../util/async.js';
 import { ExitCode } from './exitCodes.js';
 import { HistoryLostExit, RelayExit, WatchMismatchError } from './errors.js';
 import { VERSION } from './version.js';
@@ -195,7 +195,12 @@ export class RelayApp {
       logger,
       mayPublish: () => this.lease?.mayPublish() ?? false,
       onFatal: (error) =>
-        this.fail(new RelayExit(`publishing failed: ${(error as Error).message}`, ExitCode.failure), false),
+        error instanceof LeaseNotHeldError
+          ? this.fail(new RelayExit(error.message, ExitCode.lease), true)
+          : this.fail(
+              new RelayExit(`publishing failed: ${(error as Error).message}`, ExitCode.failure),
+              false,
+            ),
     });
     this.pump = pump;
     if (this.stopRequested) pump.stop();

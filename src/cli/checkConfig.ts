@@ -10,6 +10,7 @@ import { redactSecrets, redactUri } from '../config/redact.js';
 import { createKafka } from '../sink/kafkaClient.js';
 import { formatTarget, type WatchTarget } from '../source/watchTargets.js';
 import { TopicRouter } from '../pipeline/topicRouter.js';
+import { withTimeout } from '../util/async.js';
 
 interface CheckResult {
   check: string;
@@ -141,14 +142,4 @@ async function checkKafka(config: RelayConfig, report: Report): Promise<void> {
   } finally {
     await admin.disconnect().catch(() => undefined);
   }
-}
-
-function withTimeout<T>(work: Promise<T>, ms: number): Promise<T> {
-  let timer: NodeJS.Timeout | undefined;
-  return Promise.race([
-    work,
-    new Promise<T>(
-      (_, reject) => (timer = setTimeout(() => reject(new Error(`no answer within ${ms} ms`)), ms)),
-    ),
-  ]).finally(() => clearTimeout(timer));
 }

@@ -12,7 +12,7 @@ import { ShutdownError } from '../sink/kafkaSink.js';
 import type { Checkpointer } from '../checkpoint/checkpointer.js';
 import { LeaseNotHeldError } from '../checkpoint/leaseKeeper.js';
 import type { RelayMetrics } from '../metrics/relayMetrics.js';
-import { Signal } from '../util/signal.js';
+import { Signal } from '../util/async.js';
 import { AckWindow, type AckSlot, type Position } from './ackWindow.js';
 import { toRecord, type OutboundRecord, type RecordOptions } from './toRecord.js';
 import type { TopicRouter } from './topicRouter.js';

@@ -10,6 +10,7 @@ import type { Kafka, Message, Producer, Admin, ICustomPartitioner } from 'kafkaj
 import type { Logger } from 'pino';
 import { partitionFor } from '../pipeline/murmur2.js';
 import { deadLetterFor, type OutboundRecord } from '../pipeline/toRecord.js';
+import { withTimeout } from '../util/async.js';
 
 export type PublishOutcome = 'published' | 'dead-lettered';
 
@@ -41,16 +42,6 @@ interface Pending {
 }
 
 const IDLE_PROBE_MS = 3000;
-
-function withTimeout<T>(work: Promise<T>, ms: number): Promise<T> {
-  let timer: NodeJS.Timeout | undefined;
-  return Promise.race([
-    work,
-    new Promise<T>(
-      (_, reject) => (timer = setTimeout(() => reject(new Error(`no answer within ${ms} ms`)), ms)),
-    ),
-  ]).finally(() => clearTimeout(timer));
-}
 
 // The partitioner sees the kafkajs message object we built; this map carries its partition key.
 const partitionKeys = new WeakMap<Message, Buffer>();

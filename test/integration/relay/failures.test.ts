@@ -16,6 +16,17 @@ function ancientToken(real: string): string {
   return `82${'0000000100000001'}${real.slice(18)}`;
 }
 
+/** The change ID of a fresh insert into <db>.items, read with the driver. */
+async function tokenOfAnInsert(ctx: RelayTestContext): Promise<string> {
+  const items = ctx.mongo.db(ctx.db).collection<{ _id: number }>('items');
+  const watch = items.watch();
+  await watch.tryNext();
+  await items.insertOne({ _id: 1 });
+  const token = ((await watch.next())._id as { _data: string })._data;
+  await watch.close();
+  return token;
+}
+
 describe('relay: failures with a documented outcome', function () {
   let ctx: RelayTestContext;
   afterEach(async () => {
@@ -25,12 +36,7 @@ describe('relay: failures with a documented outcome', function () {
 
   it('exits with code 4 and names the stream, the lost position and the options when the resume point left the oplog', async function () {
     ctx = await relayTestContext('history-lost');
-    const items = ctx.mongo.db(ctx.db).collection<{ _id: number }>('items');
-    const watch = items.watch();
-    await watch.tryNext();
-    await items.insertOne({ _id: 1 });
-    const real = ((await watch.next())._id as { _data: string })._data;
-    await watch.close();
+    const real = await tokenOfAnInsert(ctx);
     const token = ancientToken(real);
     const env = ctx.env({ RELAY_WATCH: `${ctx.db}.items` });
     const set = await runCli(['token', 'set', token], env);
@@ -50,12 +56,7 @@ describe('relay: failures with a documented outcome', function () {
 
   it('with RELAY_ON_HISTORY_LOST=restart-from-now, logs an error, counts it and carries on from now', async function () {
     ctx = await relayTestContext('history-skip');
-    const items = ctx.mongo.db(ctx.db).collection<{ _id: number }>('items');
-    const watch = items.watch();
-    await watch.tryNext();
-    await items.insertOne({ _id: 1 });
-    const real = ((await watch.next())._id as { _data: string })._data;
-    await watch.close();
+    const real = await tokenOfAnInsert(ctx);
     const env = ctx.env({ RELAY_WATCH: `${ctx.db}.items`, RELAY_ON_HISTORY_LOST: 'restart-from-now' });
     expect((await runCli(['token', 'set', ancientToken(real)], env)).code).to.equal(0);
     const relay = await startRelay(env);
@@ -67,7 +68,7 @@ describe('relay: failures with a documented outcome', function () {
     await waitFor(async () => (await fetch(`http://127.0.0.1:${relay.metricsPort}/readyz`)).status === 200, {
       timeoutMs: 30_000,
     });
-    await items.insertOne({ _id: 2 });
+    await ctx.mongo.db(ctx.db).collection<{ _id: number }>('items').insertOne({ _id: 2 });
     const collector = await collectTopic(ctx.topic('items'));
     try {
       const [rec] = await collector.waitForCount(1, 30_000);
