@@ -36,8 +36,8 @@ describe('fault suite', function () {
       db: ctx.db,
       collections: COLLECTIONS,
       documents: 60,
-      changes: 50 * CHANGES,
-      pauseMs: 2,
+      changes: 3 * CHANGES,
+      pauseMs: 4,
       seed: 1,
       stop: (): boolean => crashes >= 5 && workload.log.length >= CHANGES,
     });

@@ -5,13 +5,8 @@
 import { expect } from 'chai';
 import { collectTopic, kafkaClient } from '../support/kafka.js';
 import type { RelayTestContext } from '../support/relayFixture.js';
-import {
-  verifyDelivery,
-  formatReport,
-  type DeliveryReport,
-  type WrittenChange,
-} from '../support/workload.js';
-import { waitFor } from '../support/wait.js';
+import { runningRelays } from '../support/relayProcess.js';
+import { awaitDelivery, formatReport, type DeliveryReport, type WrittenChange } from '../support/workload.js';
 
 export const COLLECTIONS = ['orders', 'customers', 'stock'];
 /** A few thousand changes per scenario: enough to land faults mid-stream, small enough for CI. */
@@ -37,21 +32,9 @@ export async function readBackAndJudge(
     COLLECTIONS.map((c) => collectTopic(ctx.topic(c), kafka ? { kafka } : {})),
   );
   try {
-    let report = verifyDelivery(log, []);
-    try {
-      report = await waitFor(
-        () => {
-          report = verifyDelivery(
-            log,
-            collectors.flatMap((c) => c.messages),
-          );
-          return report.lost === 0 && report;
-        },
-        { timeoutMs: 180_000, intervalMs: 1000, message: () => formatReport(name, report, extra) },
-      );
-    } finally {
-      console.log(`      ${formatReport(name, report, extra)}`);
-    }
+    const report = await awaitDelivery(log, () => collectors.flatMap((c) => c.messages));
+    console.log(`      ${formatReport(name, report, extra)}`);
+    if (report.lost > 0) await explainStall(ctx, collectors.flatMap((c) => c.messages).length);
     expect(report.lost, `lost changes, e.g. ${report.lostExamples.join(', ')}`).to.equal(0);
     expect(report.orderViolations, 'per-document order violations').to.equal(0);
     expect(report.conflictingDuplicates, 'duplicates that are not re-publications of one change').to.equal(0);
@@ -59,6 +42,33 @@ export async function readBackAndJudge(
     return report;
   } finally {
     await Promise.all(collectors.map((c) => c.stop()));
+  }
+}
+
+/**
+ * When delivery stalls, say where: what the relay's checkpoint says it published (across restarts),
+ * what the independent reader holds, and the relay's own view (readiness, in-flight, last log lines).
+ */
+async function explainStall(ctx: RelayTestContext, readBack: number): Promise<void> {
+  const cp = await ctx.readCheckpoint();
+  console.log(
+    `      stall: read back ${readBack} records; checkpoint ${JSON.stringify({ counts: cp?.counts, token: cp?.token, lease: cp?.lease?.owner })}`,
+  );
+  for (const relay of runningRelays()) {
+    const ready = await fetch(`http://127.0.0.1:${relay.metricsPort}/readyz`).then(
+      (r) => r.text(),
+      (e: Error) => e.message,
+    );
+    const metrics = await relay.metrics().catch(() => '');
+    const key = metrics
+      .split('\n')
+      .filter((l) =>
+        /^mongo_kafka_relay_(in_flight|events_total|publish_errors|stream_restarts|checkpoint_writes)/.test(
+          l,
+        ),
+      );
+    console.log(`      relay pid ${relay.child.pid}: readyz ${ready}\n        ${key.join('\n        ')}`);
+    console.log(`      last log lines:\n        ${relay.stdout.slice(-8).join('\n        ')}`);
   }
 }
 

@@ -126,6 +126,8 @@ export async function startRelay(
     },
     metrics: async () => (await fetch(`http://127.0.0.1:${metricsPort}/metrics`)).text(),
   };
+  live.add(relay);
+  void exited.then(() => live.delete(relay));
   return relay;
 }
 
@@ -145,6 +147,12 @@ export async function startRelayReady(env: Record<string, string | undefined>): 
 }
 
 const running = new Set<ChildProcess>();
+const live = new Set<RelayProcess>();
+
+/** Relays started by this test process that are still running. */
+export function runningRelays(): RelayProcess[] {
+  return [...live];
+}
 
 /** Kill every relay a test left running (called from an afterEach in the relay tests). */
 export async function killAllRelays(): Promise<void> {

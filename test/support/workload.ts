@@ -234,6 +234,31 @@ function identify(ev: ChangeEventLike): { key: string; doc: string; seq: number 
   }
 }
 
+/**
+ * Waits until Kafka holds every change of the log. It fails only when delivery stalls — no new record
+ * for `stallMs` while changes are still missing — so a slow machine is not mistaken for a loss.
+ */
+export async function awaitDelivery(
+  log: readonly WrittenChange[],
+  records: () => readonly ReadRecord[],
+  { stallMs = 60_000, intervalMs = 1000 }: { stallMs?: number; intervalMs?: number } = {},
+): Promise<DeliveryReport> {
+  let seen = -1;
+  let lastProgress = Date.now();
+  for (;;) {
+    const current = records();
+    const report = verifyDelivery(log, current);
+    if (report.lost === 0) return report;
+    if (current.length !== seen) {
+      seen = current.length;
+      lastProgress = Date.now();
+    } else if (Date.now() - lastProgress > stallMs) {
+      return report;
+    }
+    await new Promise((r) => setTimeout(r, intervalMs));
+  }
+}
+
 export function formatReport(name: string, r: DeliveryReport, extra: Record<string, number> = {}): string {
   const parts = [
     `changes=${r.changes}`,

@@ -2,8 +2,7 @@ import { expect } from 'chai';
 import { collectTopic, type Collector } from '../../support/kafka.js';
 import { relayTestContext, type RelayTestContext } from '../../support/relayFixture.js';
 import { killAllRelays, startRelayReady, startRelay } from '../../support/relayProcess.js';
-import { Workload, verifyDelivery, formatReport } from '../../support/workload.js';
-import { waitFor } from '../../support/wait.js';
+import { Workload, awaitDelivery, formatReport } from '../../support/workload.js';
 
 const COLLS = ['orders', 'customers'];
 
@@ -42,27 +41,8 @@ describe('relay: crashes and restarts', function () {
     const log = await done;
     const collectors = await collectAll(ctx);
     try {
-      const report = await waitFor(
-        () => {
-          const r = verifyDelivery(
-            log,
-            collectors.flatMap((c) => c.messages),
-          );
-          return r.lost === 0 && r;
-        },
-        {
-          timeoutMs: 90_000,
-          intervalMs: 500,
-          message: () =>
-            `every change in Kafka (${formatReport(
-              'relay-kill',
-              verifyDelivery(
-                log,
-                collectors.flatMap((c) => c.messages),
-              ),
-            )})`,
-        },
-      );
+      const report = await awaitDelivery(log, () => collectors.flatMap((c) => c.messages));
+      expect(report.lost, `lost changes, e.g. ${report.lostExamples.join(', ')}`).to.equal(0);
       console.log(`      ${formatReport('relay-kill', report, { crashes: kills })}`);
       expect(kills).to.equal(4);
       expect(report.changes).to.be.greaterThan(500);
@@ -102,16 +82,8 @@ describe('relay: crashes and restarts', function () {
     const log = await done;
     const collectors = await collectAll(ctx);
     try {
-      const report = await waitFor(
-        () => {
-          const r = verifyDelivery(
-            log,
-            collectors.flatMap((c) => c.messages),
-          );
-          return r.lost === 0 && r;
-        },
-        { timeoutMs: 90_000, intervalMs: 500, message: 'every change in Kafka' },
-      );
+      const report = await awaitDelivery(log, () => collectors.flatMap((c) => c.messages));
+      expect(report.lost, `lost changes, e.g. ${report.lostExamples.join(', ')}`).to.equal(0);
       console.log(`      ${formatReport('relay-sigterm', report, { stops })}`);
       expect(report.duplicates).to.equal(0);
       expect(report.orderViolations).to.equal(0);

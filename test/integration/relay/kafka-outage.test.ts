@@ -3,7 +3,7 @@ import { collectTopic, kafkaClient } from '../../support/kafka.js';
 import { relayTestContext, type RelayTestContext } from '../../support/relayFixture.js';
 import { killAllRelays, startRelayReady, parseMetrics, sumMetric } from '../../support/relayProcess.js';
 import { startDedicatedKafka, type KafkaService } from '../../support/services.js';
-import { Workload, verifyDelivery, formatReport } from '../../support/workload.js';
+import { Workload, awaitDelivery, formatReport } from '../../support/workload.js';
 import { waitFor } from '../../support/wait.js';
 
 describe('relay: Kafka outage (a dedicated broker is stopped and started mid-stream)', function () {
@@ -68,17 +68,8 @@ describe('relay: Kafka outage (a dedicated broker is stopped and started mid-str
     expect(writing).to.equal(false);
     const collector = await collectTopic(ctx.topic('items'), { kafka: kafkaClient('outage', kafka.brokers) });
     try {
-      const report = await waitFor(
-        () => {
-          const r = verifyDelivery(log, collector.messages);
-          return r.lost === 0 && r;
-        },
-        {
-          timeoutMs: 120_000,
-          intervalMs: 500,
-          message: () => formatReport('kafka-outage', verifyDelivery(log, collector.messages)),
-        },
-      );
+      const report = await awaitDelivery(log, () => collector.messages);
+      expect(report.lost, `lost changes, e.g. ${report.lostExamples.join(', ')}`).to.equal(0);
       console.log(
         `      ${formatReport('kafka-outage', report)} max_in_flight_seen=${Math.max(...inFlightSamples)}`,
       );
