@@ -164,8 +164,16 @@ async function portIsFree(port: number): Promise<boolean> {
 }
 
 /** Kafka's Uuid.toString(): 16 random bytes, base64url without padding (22 chars). */
+/**
+ * A KRaft cluster ID: 16 random bytes, base64url. One in 64 would start with "-", which the storage
+ * tool's command line takes for an option ("expected one argument"); Kafka's own Uuid.randomUuid()
+ * redraws those, and so do we.
+ */
 function newClusterId(): string {
-  return randomBytes(16).toString('base64url');
+  for (;;) {
+    const id = randomBytes(16).toString('base64url');
+    if (!id.startsWith('-')) return id;
+  }
 }
 
 function serverProperties(dataDir: string, s: KafkaDirState): string {

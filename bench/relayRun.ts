@@ -1,0 +1,303 @@
+/**
+ * (c) The relay as operators run it (`node --import tsx src/cli/main.ts start`, configured by environment),
+ * relaying a pre-written backlog: the start position is taken before the backlog is written and given as
+ * RELAY_START_AFTER_TOKEN, with a fresh RELAY_CHECKPOINT_ID, so the relay reads exactly the N backlog events.
+ * Throughput is measured between the first and the last acknowledged event as counted by
+ * mongo_kafka_relay_events_total on /metrics, scraped every 100 ms (startup — process, tsx, connections,
+ * topic creation — is excluded); RSS, CPU time and heap are read from the same scrapes. A scrape costs the
+ * relay ~1.5 ms of CPU (prom-client default metrics), i.e. ~1.5% of its throughput at 10 scrapes/s.
+ *
+ * BENCH_RELAY_ROOT=<dir> runs the relay from another checkout (e.g. a scratch copy with a proposed fix).
+ * BENCH_RELAY_COMPILED=1 runs <root>/dist/src/cli/main.js (build it first: `tsc -p tsconfig.build.json`)
+ * without tsx, as the Docker image does; the default is `--import tsx src/cli/main.ts`.
+ */
+import { spawn, type ChildProcess } from 'node:child_process';
+import { existsSync } from 'node:fs';
+import { readdir, stat } from 'node:fs/promises';
+import path from 'node:path';
+import type { MongoClient } from 'mongodb';
+import {
+  MetricsSampler,
+  benchCollection,
+  currentToken,
+  insertBacklog,
+  onCleanup,
+  round,
+  rssFigures,
+  sleep,
+  uniqueName,
+  BENCH_DB,
+  type RssFigures,
+  type Sample,
+} from './support.js';
+
+export const REPO_ROOT = path.resolve(import.meta.dirname, '..');
+
+export function relayRoot(): string {
+  return path.resolve(process.env.BENCH_RELAY_ROOT ?? REPO_ROOT);
+}
+
+/** The relay's entry point: tsx on the sources (default) or the compiled build (BENCH_RELAY_COMPILED=1). */
+export function relayEntry(): string[] {
+  const root = relayRoot();
+  if (process.env.BENCH_RELAY_COMPILED === '1') {
+    const main = path.join(root, 'dist/src/cli/main.js');
+    if (!existsSync(main))
+      throw new Error(`BENCH_RELAY_COMPILED=1 but ${main} does not exist (tsc -p tsconfig.build.json)`);
+    return [main];
+  }
+  return ['--import', 'tsx', path.join(root, 'src/cli/main.ts')];
+}
+
+export type CheckpointMode = 'strict' | 'batched';
+
+export interface BenchContext {
+  client: MongoClient;
+  mongoUri: string;
+  brokers: string;
+}
+
+export interface RelayHandle {
+  readonly child: ChildProcess;
+  readonly port: number;
+  /** performance.now() at spawn. */
+  readonly spawnedAt: number;
+  readonly exited: Promise<number>;
+  /** Log lines at level error or above. */
+  readonly errors: string[];
+  tail(): string;
+  /** SIGTERM (graceful: drains, writes the last checkpoint, writes a --cpu-prof profile), SIGKILL after 40 s. */
+  stop(): Promise<number>;
+}
+
+/** Inherited variables that would change the relay's configuration are dropped; the bench sets its own. */
+function cleanEnv(): NodeJS.ProcessEnv {
+  const env = { ...process.env };
+  for (const key of Object.keys(env)) {
+    if (/^(RELAY_|KAFKA_|METRICS_)/.test(key) || key === 'MONGODB_URI' || key === 'LOG_LEVEL')
+      delete env[key];
+  }
+  return env;
+}
+
+export interface RelaySettings {
+  ctx: BenchContext;
+  /** db.coll */
+  watch: string;
+  mode: CheckpointMode;
+  startAfterToken: string;
+  brokers?: string;
+  extra?: Record<string, string>;
+  cpuProfDir?: string;
+}
+
+export async function spawnRelay(s: RelaySettings): Promise<RelayHandle> {
+  const root = relayRoot();
+  const env: NodeJS.ProcessEnv = {
+    ...cleanEnv(),
+    MONGODB_URI: s.ctx.mongoUri,
+    KAFKA_BROKERS: s.brokers ?? s.ctx.brokers,
+    RELAY_WATCH: s.watch,
+    RELAY_CHECKPOINT_MODE: s.mode,
+    RELAY_CHECKPOINT_ID: uniqueName('bench'),
+    RELAY_START_AFTER_TOKEN: s.startAfterToken,
+    RELAY_SHUTDOWN_TIMEOUT_MS: '15000',
+    METRICS_HOST: '127.0.0.1',
+    METRICS_PORT: '0',
+    LOG_LEVEL: 'info',
+    ...s.extra,
+  };
+  const nodeArgs = s.cpuProfDir ? ['--cpu-prof', `--cpu-prof-dir=${s.cpuProfDir}`] : [];
+  const spawnedAt = performance.now();
+  const child = spawn(
+    process.execPath,
+    [...nodeArgs, '--import', 'tsx', path.join(root, 'src/cli/main.ts'), 'start'],
+    {
+      cwd: root,
+      env,
+      stdio: ['ignore', 'pipe', 'pipe'],
+    },
+  );
+  const unregister = onCleanup(`relay pid ${child.pid}`, () => {
+    if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
+  });
+  const exited = new Promise<number>((resolve) =>
+    child.on('exit', (code, signal) => {
+      unregister();
+      resolve(code ?? 128 + (signal === 'SIGKILL' ? 9 : 15));
+    }),
+  );
+  const lines: string[] = [];
+  const errors: string[] = [];
+  let port = 0;
+  let buffered = '';
+  child.stdout!.on('data', (d: Buffer) => {
+    buffered += d.toString();
+    let nl: number;
+    while ((nl = buffered.indexOf('\n')) >= 0) {
+      const line = buffered.slice(0, nl);
+      buffered = buffered.slice(nl + 1);
+      lines.push(line);
+      if (lines.length > 40) lines.shift();
+      try {
+        const log = JSON.parse(line) as { level?: number; msg?: string; metrics?: string };
+        if (log.msg === 'configuration loaded' && log.metrics) port = Number(new URL(log.metrics).port);
+        if ((log.level ?? 0) >= 50 && errors.length < 20) errors.push(line.slice(0, 500));
+      } catch {
+        // not JSON
+      }
+    }
+  });
+  child.stderr!.on('data', (d: Buffer) => {
+    lines.push(`stderr: ${d.toString().trim()}`);
+    if (lines.length > 40) lines.shift();
+  });
+  const tail = (): string => lines.slice(-12).join('\n');
+  const stop = async (): Promise<number> => {
+    if (child.exitCode === null && child.signalCode === null) child.kill('SIGTERM');
+    const timer = setTimeout(() => child.kill('SIGKILL'), 40_000);
+    try {
+      return await exited;
+    } finally {
+      clearTimeout(timer);
+    }
+  };
+  const deadline = performance.now() + 60_000;
+  while (port === 0) {
+    if (child.exitCode !== null || child.signalCode !== null)
+      throw new Error(`the relay exited during startup:\n${tail()}`);
+    if (performance.now() > deadline) {
+      await stop();
+      throw new Error(`the relay did not report its metrics port within 60 s:\n${tail()}`);
+    }
+    await sleep(20);
+  }
+  return { child, port, spawnedAt, exited, errors, tail, stop };
+}
+
+/** Waits for /readyz 200: change stream open, Kafka connected, lease held. */
+export async function waitReady(relay: RelayHandle, timeoutMs = 60_000): Promise<void> {
+  const deadline = performance.now() + timeoutMs;
+  for (;;) {
+    const status = await fetch(`http://127.0.0.1:${relay.port}/readyz`, {
+      signal: AbortSignal.timeout(2000),
+    }).then(
+      (r) => r.status,
+      () => 0,
+    );
+    if (status === 200) return;
+    if (relay.child.exitCode !== null)
+      throw new Error(`the relay exited before it was ready:\n${relay.tail()}`);
+    if (performance.now() > deadline)
+      throw new Error(`the relay was not ready within ${timeoutMs} ms:\n${relay.tail()}`);
+    await sleep(100);
+  }
+}
+
+export interface BacklogRunResult {
+  mode: CheckpointMode;
+  size: number;
+  n: number;
+  /** Events/s between the first and the last acknowledged event. */
+  rate: number;
+  seconds: number;
+  /** Spawn to the first acknowledged event (process start, tsx, connections, lease, topic creation). */
+  startupS: number;
+  /** Rate over the second half of the events (JIT warm; the first half includes warm-up). */
+  secondHalfRate: number;
+  checkpointWrites: number;
+  /** Relay CPU time (process_cpu_seconds_total) per event in the window, µs. */
+  cpuUsPerEvent: number;
+  /** Relay CPU seconds per wall second in the window (1 = one core busy). */
+  cpuCores: number;
+  rss: RssFigures;
+  exitCode: number;
+  /** CLOCK_MONOTONIC µs of the measured window (to cut a CPU profile to it). */
+  window: { startUs: number; endUs: number };
+  errors: string[];
+  samples: Sample[];
+}
+
+export async function relayBacklogRun(
+  ctx: BenchContext,
+  o: {
+    mode: CheckpointMode;
+    size: number;
+    n: number;
+    cpuProfDir?: string;
+    sampleMs?: number;
+    timeoutMs?: number;
+    /** More relay environment (experiments: RELAY_* knobs, NODE_OPTIONS). */
+    extra?: Record<string, string>;
+  },
+): Promise<BacklogRunResult> {
+  const collName = uniqueName(`relay_${o.mode}_${o.size}`);
+  const coll = benchCollection(ctx.client, collName);
+  const token = await currentToken(coll);
+  await insertBacklog(coll, o.size, o.n);
+  const relay = await spawnRelay({
+    ctx,
+    watch: `${BENCH_DB}.${collName}`,
+    mode: o.mode,
+    startAfterToken: token._data,
+    cpuProfDir: o.cpuProfDir,
+    extra: o.extra,
+  });
+  const sampler = new MetricsSampler(relay.port, o.sampleMs ?? 100).start();
+  try {
+    const done = sampler.waitFor(
+      (s) => s.events >= o.n,
+      o.timeoutMs ?? 180_000,
+      `${o.n} events acknowledged`,
+    );
+    const exitedEarly = relay.exited.then((code) => {
+      throw new Error(`the relay exited (code ${code}) before relaying the backlog:\n${relay.tail()}`);
+    });
+    const last = await Promise.race([done, exitedEarly]);
+    // The rate is taken between two scrapes made while events were flowing: the first that saw any
+    // acknowledged event, and the last that saw fewer than N (the scrape that sees N may come up to one
+    // interval after the end, which would bias the rate low). Short windows fall back to the final scrape.
+    const first = sampler.samples.find((s) => s.events > 0)!;
+    const inFlow = sampler.samples.filter((s) => s.events < o.n).at(-1);
+    const end = inFlow && inFlow.at - first.at >= 500 ? inFlow : last;
+    const events = end.events - first.events;
+    const seconds = (end.at - first.at) / 1000;
+    const checkpointWrites = last.checkpointWrites;
+    const mid = sampler.samples.find((s) => s.events >= first.events + events / 2) ?? first;
+    const secondHalfRate = end.at > mid.at ? (end.events - mid.events) / ((end.at - mid.at) / 1000) : NaN;
+    const cpu = end.cpuSeconds - first.cpuSeconds;
+    await sampler.stop();
+    const exitCode = await relay.stop();
+    return {
+      mode: o.mode,
+      size: o.size,
+      n: o.n,
+      rate: events > 0 && seconds > 0 ? round(events / seconds, 0) : NaN,
+      seconds: round(seconds, 3),
+      secondHalfRate: round(secondHalfRate, 0),
+      cpuUsPerEvent: events > 0 ? round((cpu * 1e6) / events, 1) : NaN,
+      cpuCores: seconds > 0 ? round(cpu / seconds, 2) : NaN,
+      startupS: round((first.at - relay.spawnedAt) / 1000, 2),
+      checkpointWrites,
+      rss: rssFigures(sampler.samples),
+      exitCode,
+      window: { startUs: first.monoUs, endUs: end.monoUs },
+      errors: relay.errors,
+      samples: sampler.samples,
+    };
+  } finally {
+    await sampler.stop();
+    await relay.stop();
+  }
+}
+
+/** The main-thread .cpuprofile a `--cpu-prof` relay left in `dir` (the largest file). */
+export async function findCpuProfile(dir: string): Promise<string | null> {
+  const files = (await readdir(dir)).filter((f) => f.endsWith('.cpuprofile'));
+  if (files.length === 0) return null;
+  const sized = await Promise.all(
+    files.map(async (f) => ({ f, size: (await stat(path.join(dir, f))).size })),
+  );
+  sized.sort((a, b) => b.size - a.size);
+  return path.join(dir, sized[0]!.f);
+}
