@@ -32,7 +32,8 @@ import { Pump } from '../pipeline/pump.js';
 import { TopicRouter } from '../pipeline/topicRouter.js';
 import { sleep } from '../util/async.js';
 import { ExitCode } from './exitCodes.js';
-import { HistoryLostExit, RelayExit, WatchMismatchError } from './errors.js';
+import { HistoryLostExit, RelayExit } from './errors.js';
+import { checkWatchFingerprint, resumePoint } from './resumePoint.js';
 import { VERSION } from './version.js';
 
 export class RelayApp {
@@ -128,8 +129,7 @@ export class RelayApp {
     }
     try {
       const checkpoint = await store.read();
-      this.checkWatchFingerprint(checkpoint);
-      const start = this.startPosition(checkpoint);
+      const start = this.resumeFrom(checkpoint);
       const sink = await this.connectSink();
       if (!sink) return;
       const checkpointer = new Checkpointer(
@@ -289,39 +289,19 @@ export class RelayApp {
     this.wakeStop?.();
   }
 
-  private checkWatchFingerprint(checkpoint: CheckpointDoc | null): void {
+  /** Decide and log where the stream resumes; refuses a checkpoint of another watch configuration. */
+  private resumeFrom(checkpoint: CheckpointDoc | null): StartPosition {
     const d = this.config.derived;
-    if (!checkpoint?.token || !checkpoint.fingerprint || checkpoint.fingerprint === d.fingerprint) return;
-    if (this.config.relay.allowWatchChange) {
+    if (checkWatchFingerprint(checkpoint, this.config) === 'allowed-change') {
       this.logger.warn(
-        { stored: checkpoint.watch, configured: d.targets.map(formatTarget) },
+        { stored: checkpoint?.watch, configured: d.targets.map(formatTarget) },
         'checkpoint written with another watch configuration; continuing (RELAY_ALLOW_WATCH_CHANGE=true)',
       );
-      return;
     }
-    throw new WatchMismatchError(d.checkpointId, checkpoint.watch, d.targets.map(formatTarget));
-  }
-
-  private startPosition(checkpoint: CheckpointDoc | null): StartPosition {
-    const initial = this.config.derived.initialPosition;
-    let start: StartPosition;
-    let from: string;
-    if (checkpoint?.token) {
-      start = { startAfter: checkpoint.token };
-      from = 'checkpoint';
-    } else if (initial.kind === 'token') {
-      start = { startAfter: initial.token };
-      from = 'RELAY_START_AFTER_TOKEN';
-    } else if (initial.kind === 'clusterTime') {
-      start = { startAtOperationTime: initial.time };
-      from = 'RELAY_START_AT';
-    } else {
-      start = { now: true };
-      from = 'no checkpoint: starting now';
-    }
+    const { start, from } = resumePoint(checkpoint, this.config);
     this.logger.info(
       {
-        checkpointId: this.config.derived.checkpointId,
+        checkpointId: d.checkpointId,
         resumePoint: describePosition(start),
         from,
         checkpointClusterTime: formatClusterTime(checkpoint?.clusterTime),
