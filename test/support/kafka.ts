@@ -76,38 +76,55 @@ export async function collectTopic(
   opts: { kafka?: Kafka; groupId?: string } = {},
 ): Promise<Collector> {
   const kafka = opts.kafka ?? kafkaClient('collector');
-  // Short fetch long-poll: kafkajs' disconnect() waits for the in-flight fetch (default 5 s).
-  const consumer: Consumer = kafka.consumer({
-    groupId: opts.groupId ?? uniqueTopic(`collector-${topic}`),
-    maxWaitTimeInMs: 500,
-  });
+  const groupId = opts.groupId ?? uniqueTopic(`collector-${topic}`);
   const messages: CollectedMessage[] = [];
-  await consumer.connect();
-  // The topic may not exist yet (the relay creates it on its first record): retry until it does.
-  await waitFor(
-    () =>
-      consumer.subscribe({ topics: [topic], fromBeginning: true }).then(
-        () => true,
-        (error: unknown) => {
-          if ((error as { type?: string }).type === 'UNKNOWN_TOPIC_OR_PARTITION') return false;
-          throw error;
-        },
-      ),
-    { timeoutMs: 60_000, intervalMs: 250, message: `topic ${topic} to exist` },
-  );
-  await consumer.run({
-    eachMessage: async ({ topic: t, partition, message }) => {
-      messages.push({
-        topic: t,
-        partition,
-        offset: message.offset,
-        key: message.key?.toString('utf8') ?? null,
-        value: message.value?.toString('utf8') ?? null,
-        headers: headersToStrings(message.headers),
-        timestamp: message.timestamp,
-      });
-    },
-  });
+  // A record is kept once per (partition, offset): a restarted consumer may be handed some again.
+  const seen = new Set<string>();
+  let consumer: Consumer;
+  let stopped = false;
+
+  const start = async (): Promise<void> => {
+    // Short fetch long-poll: kafkajs' disconnect() waits for the in-flight fetch (default 5 s).
+    consumer = kafka.consumer({ groupId, maxWaitTimeInMs: 500 });
+    // A loaded machine can make a group join fail for good (kafkajs then stops the consumer):
+    // the collector must not go deaf silently, so it starts a new member of the same group.
+    consumer.on(consumer.events.CRASH, (event) => {
+      if (stopped || event.payload.restart) return;
+      console.warn(`[collector ${topic}] consumer crashed (${event.payload.error.message}); restarting`);
+      void consumer.disconnect().finally(() => setTimeout(() => void start(), 1000));
+    });
+    await consumer.connect();
+    // The topic may not exist yet (the relay creates it on its first record): retry until it does.
+    await waitFor(
+      () =>
+        consumer.subscribe({ topics: [topic], fromBeginning: true }).then(
+          () => true,
+          (error: unknown) => {
+            if ((error as { type?: string }).type === 'UNKNOWN_TOPIC_OR_PARTITION') return false;
+            throw error;
+          },
+        ),
+      { timeoutMs: 60_000, intervalMs: 250, message: `topic ${topic} to exist` },
+    );
+    await consumer.run({
+      eachMessage: async ({ topic: t, partition, message }) => {
+        const id = `${partition}:${message.offset}`;
+        if (seen.has(id)) return;
+        seen.add(id);
+        messages.push({
+          topic: t,
+          partition,
+          offset: message.offset,
+          key: message.key?.toString('utf8') ?? null,
+          value: message.value?.toString('utf8') ?? null,
+          headers: headersToStrings(message.headers),
+          timestamp: message.timestamp,
+        });
+      },
+    });
+  };
+
+  await start();
   return {
     messages,
     waitForCount: (count, timeoutMs = 30_000) =>
@@ -116,6 +133,9 @@ export async function collectTopic(
         intervalMs: 50,
         message: () => `${count} messages on ${topic} (got ${messages.length})`,
       }),
-    stop: () => consumer.disconnect(),
+    stop: () => {
+      stopped = true;
+      return consumer.disconnect();
+    },
   };
 }
