@@ -49,7 +49,11 @@ export interface CheckpointView {
 }
 
 export function describeCheckpoint(store: CheckpointStore, doc: CheckpointDoc | null): CheckpointView {
-  const ts = doc?.clusterTime ?? (doc?.token ? clusterTimeOfToken(doc.token) : null);
+  // The token's own time (when its format tells it) is where the stream stands: on a quiet stream the
+  // heartbeat moves it past the last event's cluster time, and the lag should say so.
+  const tokenTime = doc?.token ? clusterTimeOfToken(doc.token) : null;
+  const eventTime = doc?.clusterTime ?? null;
+  const ts = tokenTime && (!eventTime || tokenTime.greaterThan(eventTime)) ? tokenTime : eventTime;
   const lease = doc?.lease;
   return {
     checkpointId: store.checkpointId,
