@@ -331,10 +331,20 @@ export class RelayApp {
       });
       try {
         await sink.connect();
+        // Best effort: a failure here is retried on the first publish to the topic.
+        await sink
+          .createMissingTopics(knownTopics(config))
+          .catch((error: unknown) =>
+            logger.warn(
+              { err: error },
+              'could not create the topics of the watch targets yet; will retry on publish',
+            ),
+          );
         this.sink = sink;
         logger.info({ brokers: config.derived.brokers }, 'kafka connected');
         return sink;
       } catch (error) {
+        await sink.stop(Date.now()).catch(() => undefined); // half-connected clients must not leak
         const delay = Math.min(config.kafka.retryMaxMs, 500 * 2 ** Math.min(attempt - 1, 10));
         logger.warn(
           { err: error, retryInMs: delay, brokers: config.derived.brokers },
@@ -354,6 +364,14 @@ export class RelayApp {
     };
     return { ready: !this.stopRequested && Object.values(detail).every(Boolean), detail };
   }
+}
+
+/** The topics of collection targets: known before any change arrives. */
+function knownTopics(config: RelayConfig): string[] {
+  const router = new TopicRouter(config.kafka.topic, config.derived.scope);
+  return config.derived.targets.flatMap((t) =>
+    t.kind === 'collection' ? [router.topicFor({ db: t.db, coll: t.coll })] : [],
+  );
 }
 
 async function connectMongo(client: MongoClient, uri: string): Promise<void> {

@@ -236,10 +236,18 @@ export class KafkaSink {
     this.options.onDeadLetter?.(reason);
   }
 
-  private async ensureTopics(batch: Pending[]): Promise<void> {
+  private ensureTopics(batch: Pending[]): Promise<void> {
+    return this.createMissingTopics(batch.map((p) => p.record.topic));
+  }
+
+  /**
+   * Create topics the relay will publish to, if KAFKA_CREATE_TOPICS allows. Called at start for the
+   * topics known up front (collection targets), so consumers can subscribe before the first change.
+   */
+  async createMissingTopics(topics: readonly string[]): Promise<void> {
     const create = this.options.createTopics;
     if (!create) return;
-    const missing = [...new Set(batch.map((p) => p.record.topic))].filter((t) => !this.knownTopics.has(t));
+    const missing = [...new Set(topics)].filter((t) => !this.knownTopics.has(t));
     if (missing.length === 0) return;
     await this.admin.createTopics({
       topics: missing.map((topic) => ({

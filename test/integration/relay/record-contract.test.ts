@@ -18,6 +18,17 @@ describe('relay: the Kafka record of every operation type', function () {
     await ctx.close();
   });
 
+  it('creates the topic of a collection target at start, so consumers can subscribe before the first change', async () => {
+    const admin = kafkaClient().admin();
+    await admin.connect();
+    try {
+      const [meta] = (await admin.fetchTopicMetadata({ topics: [ctx.topic('orders')] })).topics;
+      expect(meta!.partitions).to.have.length(3); // KAFKA_TOPIC_PARTITIONS of the test environment
+    } finally {
+      await admin.disconnect();
+    }
+  });
+
   it('publishes insert, update, replace, delete, drop and invalidate keyed by change ID, with headers and the document partition', async () => {
     const orders = ctx.mongo
       .db(ctx.db)
