@@ -105,7 +105,7 @@ describe('fault suite', function () {
         console.log(
           `      faults: mongo-restart skipped: the local MongoDB (${mongo.kind}) loses its data and oplog on restart, so a restart is history loss (exit 4), covered elsewhere`,
         );
-        this.skip();
+        this.skip(); // reason printed above: this MongoDB loses its data on restart
       }
       ctx = await relayTestContext('f-mongo-restart', mongo.uri);
       const relay = await startRelayReady(relayEnvFor(ctx));

@@ -113,7 +113,7 @@ describe("ChangeConsumer mode 'transactional' (integration)", function () {
   it('refuses to start, saying why and what to do, on a MongoDB without transactions (needs a MongoDB without transactions)', async function () {
     if (transactions.available) {
       console.log('      skipped: this MongoDB runs transactions, so there is no refusal to see');
-      this.skip();
+      this.skip(); // reason: this MongoDB has transactions, so the refusal cannot happen
     }
     const topic = await kit.topic('txn-refused');
     const error = await kit

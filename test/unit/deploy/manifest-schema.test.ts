@@ -85,7 +85,7 @@ describe('Kubernetes manifest schemas', function () {
   });
 
   it('validates every rendered kustomization in full (skipped when kubectl is absent)', async function () {
-    if (!kubectlAvailable()) this.skip();
+    if (!kubectlAvailable()) this.skip(); // reason: kubectl is absent, nothing to render with
     for (const root of kustomizationRoots(k8s)) {
       const rendered = renderKustomization(root);
       expect(rendered.documents.length, root).to.be.greaterThan(0);

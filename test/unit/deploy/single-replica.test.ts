@@ -63,7 +63,7 @@ describe('single-replica deployment guard', function () {
     const rendered = new Map<string, YamlFile>();
 
     before(function () {
-      if (!kubectlAvailable()) this.skip();
+      if (!kubectlAvailable()) this.skip(); // reason: kubectl is absent, nothing to render with
       for (const root of roots) rendered.set(root, renderKustomization(root));
     });
 
