@@ -302,6 +302,18 @@ export const schema = {
       default: 9464,
       env: 'METRICS_PORT',
     },
+    nsLabelLimit: {
+      doc: 'Most distinct values of the ns label of events_total; changes of further namespaces count under ns="_other" (0: no ns label). Bounds the series of db.* and * watches.',
+      format: f.nonNegativeInt,
+      default: 100,
+      env: 'METRICS_NS_LABEL_LIMIT',
+    },
+    oplogIntervalMs: {
+      doc: 'How often (ms) the oplog window is read from local.oplog.rs for the oplog window and headroom gauges (0: never). Needs find on local.oplog.rs; not through mongos.',
+      format: f.nonNegativeInt,
+      default: 60000,
+      env: 'METRICS_OPLOG_INTERVAL_MS',
+    },
   },
   log: {
     level: {

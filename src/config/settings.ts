@@ -66,7 +66,7 @@ export interface RawConfig {
     maxBatchBytes: number;
     retryMaxMs: number;
   };
-  metrics: { host: string; port: number };
+  metrics: { host: string; port: number; nsLabelLimit: number; oplogIntervalMs: number };
   log: { level: (typeof LOG_LEVELS)[number] };
 }
 
