@@ -112,3 +112,19 @@ export class OplogWindowMonitor {
     return true;
   }
 }
+
+/** One line for `check-config`: the window, or why it is unknown (never a failure: it is optional). */
+export function describeOplogReading(reading: OplogReading): string {
+  if (!reading.ok) {
+    return `unknown (${reading.reason}): ${reading.message}; without it the oplog headroom alert cannot fire`;
+  }
+  const { oldest, newest } = reading.bounds;
+  return `${formatSeconds(newest - oldest)} (oldest entry ${new Date(oldest * 1000).toISOString()})`;
+}
+
+function formatSeconds(total: number): string {
+  const h = Math.floor(total / 3600);
+  const m = Math.floor((total % 3600) / 60);
+  const s = total % 60;
+  return h > 0 ? `${h} h ${m} min` : m > 0 ? `${m} min ${s} s` : `${s} s`;
+}
