@@ -54,7 +54,10 @@ export class RelayApp {
     private readonly config: RelayConfig,
     private readonly logger: Logger,
   ) {
-    this.metrics = new RelayMetrics(VERSION, { nsLabelLimit: config.metrics.nsLabelLimit });
+    this.metrics = new RelayMetrics(VERSION, {
+      nsLabelLimit: config.metrics.nsLabelLimit,
+      checkpointId: config.derived.checkpointId,
+    });
   }
 
   /** Runs until a graceful stop (resolves) or a fatal condition (throws RelayExit). */

@@ -13,6 +13,8 @@ import { ScrapeTimeGauge } from './scrapeTimeGauge.js';
 export interface RelayMetricsOptions {
   /** Most distinct `ns` label values of events_total (0: the label is dropped). */
   nsLabelLimit: number;
+  /** Names this relay in build_info, so alerts can tell relays apart however they are scraped. */
+  checkpointId: string;
 }
 
 /** events_total with its `ns` label bounded (see nsLabel.ts); same `inc` as a prom-client counter. */
@@ -48,7 +50,7 @@ export class RelayMetrics {
     ready: (): boolean => false,
   };
 
-  constructor(version: string, options: RelayMetricsOptions = { nsLabelLimit: 100 }) {
+  constructor(version: string, options: RelayMetricsOptions = { nsLabelLimit: 100, checkpointId: '' }) {
     const registers = [this.registry];
     collectDefaultMetrics({ register: this.registry });
     this.events = new EventsCounter(
@@ -112,10 +114,10 @@ export class RelayMetrics {
     });
     new Gauge({
       name: MetricName.buildInfo,
-      help: 'Build information.',
-      labelNames: ['version'],
+      help: 'Build information, and the checkpoint id that names this relay (one per change stream).',
+      labelNames: ['version', 'checkpoint_id'],
       registers,
-    }).set({ version }, 1);
+    }).set({ version, checkpoint_id: options.checkpointId }, 1);
     const state = this.state;
     const nowSec = (): number => Date.now() / 1000;
     new ScrapeTimeGauge(

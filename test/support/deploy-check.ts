@@ -34,12 +34,17 @@ export const RELAY_METRICS: readonly MetricSpec[] = [
   { name: 'mongo_kafka_relay_source_lag_seconds', type: 'gauge', labels: [] },
   { name: 'mongo_kafka_relay_in_flight_events', type: 'gauge', labels: [] },
   { name: 'mongo_kafka_relay_checkpoint_writes_total', type: 'counter', labels: [] },
+  { name: 'mongo_kafka_relay_checkpoint_write_failures_total', type: 'counter', labels: [] },
   { name: 'mongo_kafka_relay_checkpoint_age_seconds', type: 'gauge', labels: [] },
   { name: 'mongo_kafka_relay_dead_letter_total', type: 'counter', labels: ['reason'] },
   { name: 'mongo_kafka_relay_publish_errors_total', type: 'counter', labels: [] },
   { name: 'mongo_kafka_relay_stream_restarts_total', type: 'counter', labels: ['reason'] },
-  { name: 'mongo_kafka_relay_build_info', type: 'gauge', labels: ['version'] },
-  { name: 'mongo_kafka_relay_lease_owner', type: 'gauge', labels: ['owner'] },
+  { name: 'mongo_kafka_relay_filtered_events_total', type: 'counter', labels: ['operation_type'] },
+  { name: 'mongo_kafka_relay_build_info', type: 'gauge', labels: ['version', 'checkpoint_id'] },
+  { name: 'mongo_kafka_relay_lease_owner', type: 'gauge', labels: ['owner', 'checkpoint_id'] },
+  { name: 'mongo_kafka_relay_ready', type: 'gauge', labels: [] },
+  { name: 'mongo_kafka_relay_oplog_window_seconds', type: 'gauge', labels: [] },
+  { name: 'mongo_kafka_relay_oplog_headroom_seconds', type: 'gauge', labels: [] },
   { name: 'mongo_kafka_relay_consumer_handled_total', type: 'counter', labels: [] },
   { name: 'mongo_kafka_relay_consumer_duplicates_total', type: 'counter', labels: [] },
   { name: 'mongo_kafka_relay_consumer_dead_lettered_total', type: 'counter', labels: [] },
@@ -49,15 +54,13 @@ export const RELAY_METRICS: readonly MetricSpec[] = [
 /** Series that Prometheus itself creates for every scrape target (not exported by the relay). */
 export const PROMETHEUS_BUILTIN_SERIES: readonly string[] = ['up'];
 
-/** Runbook anchors in the README that alerts may link to. */
-export const RUNBOOK_ANCHORS: readonly string[] = [
-  'runbook-relay-down',
-  'runbook-lag-high',
-  'runbook-checkpoint-stale',
-  'runbook-dead-letters',
-  'runbook-stream-restarts',
-  'runbook-history-lost',
-];
+/** Where alert runbook URLs point by default (the README's runbook section). */
+export const RUNBOOK_BASE_URL = 'https://github.com/mongo-kafka-relay/mongo-kafka-relay/blob/main/README.md';
+
+/** Runbook anchors (`<a id="runbook-…">`) of a README text. */
+export function runbookAnchors(readme: string): string[] {
+  return [...readme.matchAll(/<a id="(runbook-[a-z0-9-]+)"><\/a>/g)].map((m) => m[1] ?? '');
+}
 
 /** Environment variables the relay reads (the documented deployment surface). */
 export const RELAY_ENV_VARS: readonly string[] = [

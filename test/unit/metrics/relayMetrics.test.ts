@@ -67,7 +67,7 @@ describe('RelayMetrics', () => {
 
   describe('the ns label of events_total', () => {
     it('keeps the first N namespaces and counts the rest under _other', async () => {
-      const metrics = new RelayMetrics('test', { nsLabelLimit: 2 });
+      const metrics = new RelayMetrics('test', { nsLabelLimit: 2, checkpointId: 'c' });
       for (const ns of ['a.x', 'a.y', 'a.z', 'a.x', 'b.w'])
         metrics.events.inc({ ns, operation_type: 'insert' });
       const m = await samples(metrics);
@@ -82,12 +82,17 @@ describe('RelayMetrics', () => {
     });
 
     it('drops it (empty value, which Prometheus stores as no label) with a limit of 0', async () => {
-      const metrics = new RelayMetrics('test', { nsLabelLimit: 0 });
+      const metrics = new RelayMetrics('test', { nsLabelLimit: 0, checkpointId: 'c' });
       metrics.events.inc({ ns: 'a.x', operation_type: 'insert' });
       metrics.events.inc({ ns: 'a.y', operation_type: 'insert' }, 2);
       const m = await samples(metrics);
       expect(m.get('mongo_kafka_relay_events_total{ns="",operation_type="insert"}')).to.equal(3);
     });
+  });
+
+  it('names the relay by its checkpoint id in build_info', async () => {
+    const m = await samples(new RelayMetrics('1.2.3', { nsLabelLimit: 1, checkpointId: 'orders' }));
+    expect(m.get('mongo_kafka_relay_build_info{version="1.2.3",checkpoint_id="orders"}')).to.equal(1);
   });
 
   it('counts failed checkpoint writes', async () => {
