@@ -14,6 +14,7 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import ts from 'typescript';
 import { parseAllDocuments } from 'yaml';
+import { kustomizeYaml } from './kustomize.js';
 
 // ---------------------------------------------------------------------------------------------
 // Catalogues (one place; the real metrics module will later live at src/metrics/names.ts)
@@ -1243,9 +1244,13 @@ export function readYamlTree(relDir: string): YamlFile[] {
   return files;
 }
 
-/** Directories (repository-relative) holding a kustomization. */
+/** Directories (repository-relative) holding a Kustomization (Components render only inside one). */
 export function kustomizationRoots(files: readonly YamlFile[]): string[] {
-  return files.filter((f) => isKustomizationFile(f.file)).map((f) => path.posix.dirname(f.file));
+  return files
+    .filter(
+      (f) => isKustomizationFile(f.file) && f.documents.some((d) => kindOf(d.value) === 'Kustomization'),
+    )
+    .map((f) => path.posix.dirname(f.file));
 }
 
 let kubectlChecked: boolean | undefined;
@@ -1263,8 +1268,16 @@ export function kubectlAvailable(): boolean {
   return kubectlChecked;
 }
 
-/** `kubectl kustomize <dir>`, parsed; no cluster is contacted. */
+/**
+ * A kustomization rendered by the repository's own renderer (test/support/kustomize.ts), parsed.
+ * Works without kubectl; `renderWithKubectl` is the cross-check where kubectl is installed.
+ */
 export function renderKustomization(relDir: string): YamlFile {
+  return parseYamlFile(`kustomize ${relDir}`, kustomizeYaml(repoPath(relDir)));
+}
+
+/** `kubectl kustomize <dir>`, parsed; no cluster is contacted. */
+export function renderWithKubectl(relDir: string): YamlFile {
   const output = execFileSync('kubectl', ['kustomize', repoPath(relDir)], {
     encoding: 'utf8',
     timeout: 60_000,
