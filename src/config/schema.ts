@@ -238,6 +238,37 @@ export const schema = {
       env: 'KAFKA_DEAD_LETTER_TOPIC',
     },
     ssl: { doc: 'Connect to Kafka over TLS.', format: Boolean, default: false, env: 'KAFKA_SSL' },
+    sslCaFile: {
+      doc: "PEM file of the CA certificates that sign the brokers' certificates (default: Node's bundled public CAs). Needs KAFKA_SSL=true.",
+      format: f.optionalReadableFile,
+      default: '',
+      env: 'KAFKA_SSL_CA_FILE',
+    },
+    sslCertFile: {
+      doc: 'PEM file of the client certificate (chain) for mutual TLS; set together with KAFKA_SSL_KEY_FILE.',
+      format: f.optionalReadableFile,
+      default: '',
+      env: 'KAFKA_SSL_CERT_FILE',
+    },
+    sslKeyFile: {
+      doc: 'PEM file of the private key of KAFKA_SSL_CERT_FILE.',
+      format: f.optionalReadableFile,
+      default: '',
+      env: 'KAFKA_SSL_KEY_FILE',
+    },
+    sslKeyPassword: {
+      doc: 'Passphrase of KAFKA_SSL_KEY_FILE when it is encrypted. Secret: redacted in logs.',
+      format: String,
+      default: '',
+      env: 'KAFKA_SSL_KEY_PASSWORD',
+      sensitive: true,
+    },
+    sslServername: {
+      doc: "Name the brokers' certificates must match, when it differs from the host names they advertise (also sent as SNI).",
+      format: String,
+      default: '',
+      env: 'KAFKA_SSL_SERVERNAME',
+    },
     saslMechanism: {
       doc: 'SASL mechanism: none, plain, scram-sha-256, scram-sha-512.',
       format: f.oneOf(SASL_MECHANISMS),

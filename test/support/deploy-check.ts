@@ -15,6 +15,7 @@ import { fileURLToPath } from 'node:url';
 import ts from 'typescript';
 import { parseAllDocuments } from 'yaml';
 import { kustomizeYaml } from './kustomize.js';
+import { schemaLeaves } from '../../src/config/load.js';
 
 // ---------------------------------------------------------------------------------------------
 // Catalogues (one place; the real metrics module will later live at src/metrics/names.ts)
@@ -63,29 +64,18 @@ export function runbookAnchors(readme: string): string[] {
   return [...readme.matchAll(/<a id="(runbook-[a-z0-9-]+)"><\/a>/g)].map((m) => m[1] ?? '');
 }
 
-/** Environment variables the relay reads (the documented deployment surface). */
-export const RELAY_ENV_VARS: readonly string[] = [
-  'MONGODB_URI',
-  'RELAY_WATCH',
-  'RELAY_PIPELINE',
-  'RELAY_FULL_DOCUMENT',
-  'RELAY_CHECKPOINT_ID',
-  'RELAY_CHECKPOINT_MODE',
-  'RELAY_SHUTDOWN_TIMEOUT_MS',
-  'KAFKA_BROKERS',
-  'KAFKA_CLIENT_ID',
-  'KAFKA_TOPIC',
-  'KAFKA_SSL',
-  'KAFKA_SASL_MECHANISM',
-  'KAFKA_SASL_USERNAME',
-  'KAFKA_SASL_PASSWORD',
-  'METRICS_HOST',
-  'METRICS_PORT',
-  'LOG_LEVEL',
-];
+/** Environment variables the relay reads (the documented deployment surface): the schema's. */
+export const RELAY_ENV_VARS: readonly string[] = [...schemaLeaves().values()].flatMap((leaf) =>
+  leaf.env ? [leaf.env] : [],
+);
 
 /** Variables that hold secrets: only ever from a Secret, never literal in a manifest. */
-export const RELAY_SECRET_ENV_VARS: readonly string[] = ['MONGODB_URI', 'KAFKA_SASL_PASSWORD'];
+export const RELAY_SECRET_ENV_VARS: readonly string[] = [
+  'MONGODB_URI',
+  'RELAY_CHECKPOINT_URI',
+  'KAFKA_SASL_USERNAME',
+  'KAFKA_SASL_PASSWORD',
+];
 
 export const DEFAULT_SHUTDOWN_TIMEOUT_MS = 25_000;
 export const DEFAULT_METRICS_PORT = 9464;
