@@ -28,7 +28,7 @@ interface Run {
   stderr: string;
 }
 
-describe(`the image's runtime stage, reproduced without Docker (as ${asRoot ? 'the image user 10001' : 'this non-root user'}, app files read-only)`, function () {
+describe(`the image's runtime stage, reproduced without Docker on Node ${process.version} (as ${asRoot ? 'the image user 10001' : 'this non-root user'}, app files read-only)`, function () {
   this.timeout(600_000);
   let tmp: string;
   let image: ReproducedStage;
