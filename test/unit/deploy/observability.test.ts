@@ -89,6 +89,9 @@ describe('observability artefacts', () => {
         'mongo_kafka_relay_dead_letter_total',
         'mongo_kafka_relay_stream_restarts_total',
         'mongo_kafka_relay_publish_errors_total',
+        'mongo_kafka_relay_oplog_window_seconds',
+        'mongo_kafka_relay_oplog_headroom_seconds',
+        'mongo_kafka_relay_checkpoint_write_failures_total',
       ]);
       const events = exprs.find((e) => e.expr.includes('mongo_kafka_relay_events_total'));
       expect(events?.expr).to.match(/by \(ns, operation_type\)/);
