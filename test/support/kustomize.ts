@@ -335,7 +335,11 @@ function generateConfigMaps(dir: string, k: JsonObject, list: Resource[]): Resou
   return list;
 }
 
-/** kustomize's ConfigMap hash: sha256 of the JSON of kind, name and data; 10 characters, DNS-safe. */
+/**
+ * kustomize's ConfigMap hash as its hasher computes it (sha256 of the JSON of data, kind and name; the
+ * first 10 hex digits with 0,1,3,a,e swapped for DNS-safe letters). Not byte-compared with a real
+ * kustomize here; what the tests rely on is that it changes with the data and nothing else.
+ */
 export function configMapHash(obj: JsonObject): string {
   const data = isObject(obj.data) ? obj.data : {};
   const sorted = Object.fromEntries(
