@@ -974,6 +974,7 @@ const TARGET_FIELDS = new Set([
 ]);
 const LABEL_FIELDS = new Set(['pairs', 'includeSelectors', 'includeTemplates', 'fields']);
 const IMAGE_FIELDS = new Set(['name', 'newName', 'newTag', 'digest', 'tagSuffix']);
+const GENERATOR_FIELDS = new Set(['name', 'namespace', 'behavior', 'envs', 'files', 'literals', 'options']);
 
 export type PathKind = 'file' | 'dir' | undefined;
 
@@ -1076,6 +1077,24 @@ export function checkKustomizationShape(doc: YamlDocument, exists: (relPath: str
   });
   listOf('images', IMAGE_FIELDS, (entry, at) => {
     if (typeof entry.name !== 'string') out.push(`${where}: ${at}.name must be a string`);
+  });
+  listOf('configMapGenerator', GENERATOR_FIELDS, (entry, at) => {
+    if (typeof entry.name !== 'string') out.push(`${where}: ${at}.name must be a string`);
+    if (entry.behavior !== undefined && !['create', 'merge', 'replace'].includes(String(entry.behavior)))
+      out.push(`${where}: ${at}.behavior must be create, merge or replace`);
+    for (const field of ['envs', 'files'] as const) {
+      for (const file of asArray(entry[field])) {
+        const rel = String(file).includes('=')
+          ? String(file).slice(String(file).indexOf('=') + 1)
+          : String(file);
+        if (exists(resolve(rel)) !== 'file')
+          out.push(`${where}: ${at}.${field} entry "${String(file)}" does not exist`);
+      }
+    }
+    for (const literal of asArray(entry.literals)) {
+      if (typeof literal !== 'string' || !/^[^=]+=/.test(literal))
+        out.push(`${where}: ${at}.literals entry ${show(literal)} is not KEY=VALUE`);
+    }
   });
   listOf('replicas', new Set(['name', 'count']), (entry, at) => {
     if (typeof entry.name !== 'string' || !Number.isInteger(entry.count))

@@ -92,6 +92,24 @@ describe('Kubernetes manifest schemas', function () {
     expect(docs.flatMap((d) => checkKustomizationShape(d, pathKind))).to.deep.equal([]);
   });
 
+  it('checks configMapGenerator entries: name, behavior, KEY=VALUE literals and existing env files', () => {
+    const doc = {
+      file: 'deploy/k8s/base/kustomization.yaml',
+      index: 0,
+      count: 1,
+      value: {
+        apiVersion: 'kustomize.config.k8s.io/v1beta1',
+        kind: 'Kustomization',
+        configMapGenerator: [{ name: 'x', behavior: 'upsert', envs: ['missing.env'], literals: ['NO_EQUALS'] }],
+      },
+    };
+    expect(checkKustomizationShape(doc, pathKind)).to.deep.equal([
+      'deploy/k8s/base/kustomization.yaml: configMapGenerator[0].behavior must be create, merge or replace',
+      'deploy/k8s/base/kustomization.yaml: configMapGenerator[0].envs entry "missing.env" does not exist',
+      'deploy/k8s/base/kustomization.yaml: configMapGenerator[0].literals entry "NO_EQUALS" is not KEY=VALUE',
+    ]);
+  });
+
   it('validates every rendered kustomization in full', async function () {
     const checked: string[] = [];
     for (const root of kustomizationRoots(k8s)) {
