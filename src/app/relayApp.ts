@@ -2,7 +2,7 @@
  * Composition root of the daemon: wires source -> pipeline -> sink -> checkpoint with metrics and the
  * lease around them, starts them in order and stops them in reverse.
  */
-import { MongoClient, MongoServerSelectionError } from 'mongodb';
+import { MongoClient, MongoServerSelectionError, type Timestamp } from 'mongodb';
 import type { Logger } from 'pino';
 import type { RelayConfig } from '../config/settings.js';
 import { redactUri } from '../config/redact.js';
@@ -15,6 +15,8 @@ import {
 import { Checkpointer } from '../checkpoint/checkpointer.js';
 import { LeaseKeeper, LeaseNotHeldError } from '../checkpoint/leaseKeeper.js';
 import { RelayMetrics } from '../metrics/relayMetrics.js';
+import { countFailures } from '../metrics/countFailures.js';
+import { OplogWindowMonitor, readOplogBounds } from '../metrics/oplogWindow.js';
 import { MetricsServer } from '../metrics/httpServer.js';
 import {
   ChangeSource,
@@ -37,7 +39,7 @@ import { checkWatchFingerprint, resumePoint } from './resumePoint.js';
 import { VERSION } from './version.js';
 
 export class RelayApp {
-  readonly metrics = new RelayMetrics(VERSION);
+  readonly metrics: RelayMetrics;
   private stopRequested = false;
   private fatal: RelayExit | null = null;
   private wakeStop: (() => void) | null = null;
@@ -51,7 +53,12 @@ export class RelayApp {
   constructor(
     private readonly config: RelayConfig,
     private readonly logger: Logger,
-  ) {}
+  ) {
+    this.metrics = new RelayMetrics(VERSION, {
+      nsLabelLimit: config.metrics.nsLabelLimit,
+      checkpointId: config.derived.checkpointId,
+    });
+  }
 
   /** Runs until a graceful stop (resolves) or a fatal condition (throws RelayExit). */
   async run(): Promise<void> {
@@ -79,11 +86,19 @@ export class RelayApp {
     const storeClient = sameStore
       ? mongo
       : new MongoClient(d.checkpointUri, { appName: 'mongo-kafka-relay-checkpoint' });
+    const oplog = new OplogWindowMonitor(
+      () => readOplogBounds(mongo),
+      (bounds) => this.metrics.oplogBounds(bounds),
+      logger,
+      config.metrics.oplogIntervalMs,
+    );
     try {
       await connectMongo(mongo, config.mongodb.uri);
       if (!sameStore) await connectMongo(storeClient, d.checkpointUri);
+      if (config.metrics.oplogIntervalMs > 0) oplog.start();
       await this.runConnected(mongo, storeClient, sameStore);
     } finally {
+      oplog.stop();
       await Promise.allSettled([mongo.close(), sameStore ? Promise.resolve() : storeClient.close()]);
       await server.close();
     }
@@ -115,6 +130,7 @@ export class RelayApp {
       config.checkpoint.collection,
       d.checkpointId,
     );
+    countFailures(store, 'write', () => this.metrics.checkpointWriteFailures.inc());
     const lease = new LeaseKeeper(store, config.lease, logger, (owner, mine) => {
       this.metrics.leaseOwner.reset();
       this.metrics.leaseOwner.set({ owner, checkpoint_id: d.checkpointId }, mine ? 1 : 0);
@@ -129,6 +145,12 @@ export class RelayApp {
     }
     try {
       const checkpoint = await store.read();
+      if (checkpoint?.token) {
+        this.metrics.checkpointFound(
+          checkpoint.writtenAt ?? null,
+          positionSeconds(checkpoint.token, checkpoint.clusterTime),
+        );
+      }
       const start = this.resumeFrom(checkpoint);
       const sink = await this.connectSink();
       if (!sink) return;
@@ -140,7 +162,7 @@ export class RelayApp {
         logger,
         {
           onWrite: (position, at, counts) => {
-            this.metrics.checkpointWritten(at);
+            this.metrics.checkpointWritten(at, positionSeconds(position.token, position.clusterTime));
             this.logProgress(position.token._data, counts.published);
           },
           onFatal: (error) => this.fail(new RelayExit(error.message, ExitCode.lease), true),
@@ -364,6 +386,11 @@ export class RelayApp {
     };
     return { ready: !this.stopRequested && Object.values(detail).every(Boolean), detail };
   }
+}
+
+/** Cluster-time seconds of a checkpoint position: its token's time, else its last event's. */
+function positionSeconds(token: { _data: string }, clusterTime: Timestamp | null | undefined): number | null {
+  return clusterTimeOfToken(token)?.high ?? clusterTime?.high ?? null;
 }
 
 /** The topics of collection targets: known before any change arrives. */

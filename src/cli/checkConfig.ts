@@ -11,6 +11,7 @@ import { createKafka } from '../sink/kafkaClient.js';
 import { formatTarget, type WatchTarget } from '../source/watchTargets.js';
 import { TopicRouter } from '../pipeline/topicRouter.js';
 import { withTimeout } from '../util/async.js';
+import { describeOplogReading, readOplogBounds } from '../metrics/oplogWindow.js';
 
 interface CheckResult {
   check: string;
@@ -67,6 +68,9 @@ async function checkMongo(config: RelayConfig, report: Report): Promise<void> {
     for (const target of config.derived.targets) {
       await timed(`change stream on ${formatTarget(target)}`, report, () => openStream(client, target));
     }
+    await timed('oplog window (local.oplog.rs)', report, async () =>
+      describeOplogReading(await readOplogBounds(client)),
+    );
     const storeClient =
       config.derived.checkpointUri === config.mongodb.uri
         ? client

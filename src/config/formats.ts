@@ -2,6 +2,7 @@
  * Validation functions for convict formats. Each throws an Error whose message says what is allowed;
  * convict prefixes it with the key and appends the offending value.
  */
+import { accessSync, constants } from 'node:fs';
 
 export function requiredString(value: unknown): asserts value is string {
   if (typeof value !== 'string' || value.trim() === '')
@@ -83,4 +84,15 @@ export function oneOf(allowed: readonly string[]): (value: unknown) => void {
 export function stringList(value: unknown): void {
   if (!Array.isArray(value) || value.some((v) => typeof v !== 'string'))
     throw new Error('must be a list of strings');
+}
+
+/** Empty, or the path of a file this process can read (certificates and keys mounted from Secrets). */
+export function optionalReadableFile(value: unknown): void {
+  if (value === '' || value === null || value === undefined) return;
+  if (typeof value !== 'string') throw new Error('must be a file path');
+  try {
+    accessSync(value, constants.R_OK);
+  } catch (error) {
+    throw new Error(`must be a readable file (${(error as NodeJS.ErrnoException).code ?? 'unreadable'})`);
+  }
 }

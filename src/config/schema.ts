@@ -238,6 +238,37 @@ export const schema = {
       env: 'KAFKA_DEAD_LETTER_TOPIC',
     },
     ssl: { doc: 'Connect to Kafka over TLS.', format: Boolean, default: false, env: 'KAFKA_SSL' },
+    sslCaFile: {
+      doc: "PEM file of the CA certificates that sign the brokers' certificates (default: Node's bundled public CAs). Needs KAFKA_SSL=true.",
+      format: f.optionalReadableFile,
+      default: '',
+      env: 'KAFKA_SSL_CA_FILE',
+    },
+    sslCertFile: {
+      doc: 'PEM file of the client certificate (chain) for mutual TLS; set together with KAFKA_SSL_KEY_FILE.',
+      format: f.optionalReadableFile,
+      default: '',
+      env: 'KAFKA_SSL_CERT_FILE',
+    },
+    sslKeyFile: {
+      doc: 'PEM file of the private key of KAFKA_SSL_CERT_FILE.',
+      format: f.optionalReadableFile,
+      default: '',
+      env: 'KAFKA_SSL_KEY_FILE',
+    },
+    sslKeyPassword: {
+      doc: 'Passphrase of KAFKA_SSL_KEY_FILE when it is encrypted. Secret: redacted in logs.',
+      format: String,
+      default: '',
+      env: 'KAFKA_SSL_KEY_PASSWORD',
+      sensitive: true,
+    },
+    sslServername: {
+      doc: "Name the brokers' certificates must match, when it differs from the host names they advertise (also sent as SNI).",
+      format: String,
+      default: '',
+      env: 'KAFKA_SSL_SERVERNAME',
+    },
     saslMechanism: {
       doc: 'SASL mechanism: none, plain, scram-sha-256, scram-sha-512.',
       format: f.oneOf(SASL_MECHANISMS),
@@ -301,6 +332,18 @@ export const schema = {
       format: f.port,
       default: 9464,
       env: 'METRICS_PORT',
+    },
+    nsLabelLimit: {
+      doc: 'Most distinct values of the ns label of events_total; changes of further namespaces count under ns="_other" (0: no ns label). Bounds the series of db.* and * watches.',
+      format: f.nonNegativeInt,
+      default: 100,
+      env: 'METRICS_NS_LABEL_LIMIT',
+    },
+    oplogIntervalMs: {
+      doc: 'How often (ms) the oplog window is read from local.oplog.rs for the oplog window and headroom gauges (0: never). Needs find on local.oplog.rs; not through mongos.',
+      format: f.nonNegativeInt,
+      default: 60000,
+      env: 'METRICS_OPLOG_INTERVAL_MS',
     },
   },
   log: {

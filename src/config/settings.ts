@@ -12,6 +12,7 @@ import {
   type WatchTarget,
 } from '../source/watchTargets.js';
 import { parsePipeline } from './pipeline.js';
+import { checkKafkaTls } from '../sink/kafkaTls.js';
 import type {
   BEFORE_CHANGE_MODES,
   CHECKPOINT_MODES,
@@ -56,6 +57,11 @@ export interface RawConfig {
     topic: string;
     deadLetterTopic: string;
     ssl: boolean;
+    sslCaFile: string;
+    sslCertFile: string;
+    sslKeyFile: string;
+    sslKeyPassword: string;
+    sslServername: string;
     saslMechanism: (typeof SASL_MECHANISMS)[number];
     saslUsername: string;
     saslPassword: string;
@@ -66,7 +72,7 @@ export interface RawConfig {
     maxBatchBytes: number;
     retryMaxMs: number;
   };
-  metrics: { host: string; port: number };
+  metrics: { host: string; port: number; nsLabelLimit: number; oplogIntervalMs: number };
   log: { level: (typeof LOG_LEVELS)[number] };
 }
 
@@ -119,6 +125,7 @@ export function deriveSettings(raw: RawConfig): RelayConfig {
       `KAFKA_SASL_USERNAME / KAFKA_SASL_PASSWORD: must both be set when KAFKA_SASL_MECHANISM is ${raw.kafka.saslMechanism}`,
     );
   }
+  checkKafkaTls(raw.kafka);
   return {
     ...raw,
     derived: {

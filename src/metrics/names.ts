@@ -7,6 +7,7 @@ export const MetricName = {
   sourceLagSeconds: 'mongo_kafka_relay_source_lag_seconds',
   inFlightEvents: 'mongo_kafka_relay_in_flight_events',
   checkpointWritesTotal: 'mongo_kafka_relay_checkpoint_writes_total',
+  checkpointWriteFailuresTotal: 'mongo_kafka_relay_checkpoint_write_failures_total',
   checkpointAgeSeconds: 'mongo_kafka_relay_checkpoint_age_seconds',
   deadLetterTotal: 'mongo_kafka_relay_dead_letter_total',
   publishErrorsTotal: 'mongo_kafka_relay_publish_errors_total',
@@ -15,4 +16,9 @@ export const MetricName = {
   buildInfo: 'mongo_kafka_relay_build_info',
   leaseOwner: 'mongo_kafka_relay_lease_owner',
   up: 'mongo_kafka_relay_ready',
+  oplogWindowSeconds: 'mongo_kafka_relay_oplog_window_seconds',
+  oplogHeadroomSeconds: 'mongo_kafka_relay_oplog_headroom_seconds',
 } as const;
+
+/** The `ns` value of events of namespaces beyond METRICS_NS_LABEL_LIMIT. */
+export const OTHER_NAMESPACES = '_other';

@@ -1,17 +1,41 @@
 /**
  * The relay's Prometheus metrics on one registry (default Node.js process metrics included).
- * Gauges that depend on "now" (lag, checkpoint age) are computed at scrape time, so they stay honest
- * on a quiet stream without a timer.
+ * Gauges that depend on "now" (lag, checkpoint age, oplog headroom) are computed at scrape time, so
+ * they stay honest on a quiet stream without a timer, and they have NO sample until their inputs are
+ * known: a 0 would read as "healthy" to an alert.
  */
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
 import { MetricName } from './names.js';
+import { NamespaceLabel } from './nsLabel.js';
+import type { OplogBounds } from './oplogWindow.js';
+import { ScrapeTimeGauge } from './scrapeTimeGauge.js';
+
+export interface RelayMetricsOptions {
+  /** Most distinct `ns` label values of events_total (0: the label is dropped). */
+  nsLabelLimit: number;
+  /** Names this relay in build_info, so alerts can tell relays apart however they are scraped. */
+  checkpointId: string;
+}
+
+/** events_total with its `ns` label bounded (see nsLabel.ts); same `inc` as a prom-client counter. */
+export class EventsCounter {
+  constructor(
+    private readonly counter: Counter<'ns' | 'operation_type'>,
+    private readonly ns: NamespaceLabel,
+  ) {}
+
+  inc(labels: { ns: string; operation_type: string }, value = 1): void {
+    this.counter.inc({ ns: this.ns.valueFor(labels.ns), operation_type: labels.operation_type }, value);
+  }
+}
 
 export class RelayMetrics {
   readonly registry = new Registry();
-  readonly events: Counter<'ns' | 'operation_type'>;
+  readonly events: EventsCounter;
   readonly publishLatency: Histogram;
   readonly inFlight: Gauge;
   readonly checkpointWrites: Counter;
+  readonly checkpointWriteFailures: Counter;
   readonly deadLetters: Counter<'reason'>;
   readonly publishErrors: Counter;
   readonly streamRestarts: Counter<'reason'>;
@@ -21,18 +45,23 @@ export class RelayMetrics {
   private readonly state = {
     newestClusterTimeSec: null as number | null,
     lastCheckpointAt: null as number | null,
+    checkpointClusterTimeSec: null as number | null,
+    oplog: null as OplogBounds | null,
     ready: (): boolean => false,
   };
 
-  constructor(version: string) {
+  constructor(version: string, options: RelayMetricsOptions = { nsLabelLimit: 100, checkpointId: '' }) {
     const registers = [this.registry];
     collectDefaultMetrics({ register: this.registry });
-    this.events = new Counter({
-      name: MetricName.eventsTotal,
-      help: 'Changes published to Kafka and acknowledged.',
-      labelNames: ['ns', 'operation_type'],
-      registers,
-    });
+    this.events = new EventsCounter(
+      new Counter({
+        name: MetricName.eventsTotal,
+        help: `Changes published to Kafka and acknowledged (ns: the first ${options.nsLabelLimit} namespaces, then _other).`,
+        labelNames: ['ns', 'operation_type'],
+        registers,
+      }),
+      new NamespaceLabel(options.nsLabelLimit),
+    );
     this.publishLatency = new Histogram({
       name: MetricName.publishLatencySeconds,
       help: 'Time from reading a change to Kafka acknowledging it.',
@@ -47,6 +76,11 @@ export class RelayMetrics {
     this.checkpointWrites = new Counter({
       name: MetricName.checkpointWritesTotal,
       help: 'Checkpoint writes.',
+      registers,
+    });
+    this.checkpointWriteFailures = new Counter({
+      name: MetricName.checkpointWriteFailuresTotal,
+      help: 'Failed checkpoint writes (each retried; a lost lease is fatal).',
       registers,
     });
     this.deadLetters = new Counter({
@@ -80,28 +114,39 @@ export class RelayMetrics {
     });
     new Gauge({
       name: MetricName.buildInfo,
-      help: 'Build information.',
-      labelNames: ['version'],
+      help: 'Build information, and the checkpoint id that names this relay (one per change stream).',
+      labelNames: ['version', 'checkpoint_id'],
       registers,
-    }).set({ version }, 1);
+    }).set({ version, checkpoint_id: options.checkpointId }, 1);
     const state = this.state;
-    new Gauge({
-      name: MetricName.sourceLagSeconds,
-      help: 'Now minus the cluster time of the newest acknowledged change (or heartbeat position).',
+    const nowSec = (): number => Date.now() / 1000;
+    new ScrapeTimeGauge(
+      MetricName.sourceLagSeconds,
+      'Now minus the cluster time of the newest acknowledged change (or heartbeat position); absent until known.',
       registers,
-      collect() {
-        if (state.newestClusterTimeSec !== null)
-          this.set(Math.max(0, Date.now() / 1000 - state.newestClusterTimeSec));
-      },
-    });
-    new Gauge({
-      name: MetricName.checkpointAgeSeconds,
-      help: 'Seconds since the checkpoint was last written.',
+      () => (state.newestClusterTimeSec === null ? null : Math.max(0, nowSec() - state.newestClusterTimeSec)),
+    );
+    new ScrapeTimeGauge(
+      MetricName.checkpointAgeSeconds,
+      'Seconds since the checkpoint was last written (by this relay or, until its first write, by its predecessor); absent while no checkpoint exists.',
       registers,
-      collect() {
-        if (state.lastCheckpointAt !== null) this.set((Date.now() - state.lastCheckpointAt) / 1000);
-      },
-    });
+      () => (state.lastCheckpointAt === null ? null : (Date.now() - state.lastCheckpointAt) / 1000),
+    );
+    new ScrapeTimeGauge(
+      MetricName.oplogWindowSeconds,
+      'Cluster time between the oldest and the newest oplog entry; absent when the oplog cannot be read.',
+      registers,
+      () => (state.oplog === null ? null : state.oplog.newest - state.oplog.oldest),
+    );
+    new ScrapeTimeGauge(
+      MetricName.oplogHeadroomSeconds,
+      "Cluster time between the oldest oplog entry and the checkpoint's position: history is lost when it reaches 0.",
+      registers,
+      () =>
+        state.oplog === null || state.checkpointClusterTimeSec === null
+          ? null
+          : state.checkpointClusterTimeSec - state.oplog.oldest,
+    );
     new Gauge({
       name: MetricName.up,
       help: '1 while the change stream is open and Kafka connected (what /readyz answers).',
@@ -117,9 +162,20 @@ export class RelayMetrics {
     if (s.newestClusterTimeSec === null || seconds > s.newestClusterTimeSec) s.newestClusterTimeSec = seconds;
   }
 
-  checkpointWritten(at: Date): void {
+  /** A checkpoint this relay wrote; `clusterTimeSec` is its position (null when unknown). */
+  checkpointWritten(at: Date, clusterTimeSec: number | null): void {
     this.checkpointWrites.inc();
-    this.state.lastCheckpointAt = at.getTime();
+    this.checkpointFound(at, clusterTimeSec);
+  }
+
+  /** The checkpoint found at start (written by a predecessor): its age counts from its write. */
+  checkpointFound(at: Date | null, clusterTimeSec: number | null): void {
+    if (at) this.state.lastCheckpointAt = at.getTime();
+    if (clusterTimeSec !== null) this.state.checkpointClusterTimeSec = clusterTimeSec;
+  }
+
+  oplogBounds(bounds: OplogBounds | null): void {
+    this.state.oplog = bounds;
   }
 
   /** The readiness probe, also exported as a gauge. */

@@ -1,16 +1,18 @@
 /**
- * The kafkajs client as the relay configures it: brokers, TLS, SASL, and kafkajs logs routed into pino.
+ * The kafkajs client as the relay configures it: brokers, TLS (kafkaTls.ts), SASL, and kafkajs logs
+ * routed into pino.
  * Shared by the sink and by `check-config`.
  */
 import { Kafka, logLevel, type KafkaConfig, type SASLOptions, type LogEntry } from 'kafkajs';
 import type { Logger } from 'pino';
 import type { RelayConfig } from '../config/settings.js';
+import { kafkaTlsOptions } from './kafkaTls.js';
 
 export function createKafka(config: RelayConfig, logger: Logger): Kafka {
   const kafkaConfig: KafkaConfig = {
     clientId: config.kafka.clientId,
     brokers: config.derived.brokers,
-    ssl: config.kafka.ssl,
+    ssl: kafkaTlsOptions(config.kafka),
     connectionTimeout: 5000,
     requestTimeout: 30000,
     logLevel: logLevel.WARN,

@@ -14,6 +14,8 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import ts from 'typescript';
 import { parseAllDocuments } from 'yaml';
+import { kustomizeYaml } from './kustomize.js';
+import { schemaLeaves } from '../../src/config/load.js';
 
 // ---------------------------------------------------------------------------------------------
 // Catalogues (one place; the real metrics module will later live at src/metrics/names.ts)
@@ -34,12 +36,17 @@ export const RELAY_METRICS: readonly MetricSpec[] = [
   { name: 'mongo_kafka_relay_source_lag_seconds', type: 'gauge', labels: [] },
   { name: 'mongo_kafka_relay_in_flight_events', type: 'gauge', labels: [] },
   { name: 'mongo_kafka_relay_checkpoint_writes_total', type: 'counter', labels: [] },
+  { name: 'mongo_kafka_relay_checkpoint_write_failures_total', type: 'counter', labels: [] },
   { name: 'mongo_kafka_relay_checkpoint_age_seconds', type: 'gauge', labels: [] },
   { name: 'mongo_kafka_relay_dead_letter_total', type: 'counter', labels: ['reason'] },
   { name: 'mongo_kafka_relay_publish_errors_total', type: 'counter', labels: [] },
   { name: 'mongo_kafka_relay_stream_restarts_total', type: 'counter', labels: ['reason'] },
-  { name: 'mongo_kafka_relay_build_info', type: 'gauge', labels: ['version'] },
-  { name: 'mongo_kafka_relay_lease_owner', type: 'gauge', labels: ['owner'] },
+  { name: 'mongo_kafka_relay_filtered_events_total', type: 'counter', labels: ['operation_type'] },
+  { name: 'mongo_kafka_relay_build_info', type: 'gauge', labels: ['version', 'checkpoint_id'] },
+  { name: 'mongo_kafka_relay_lease_owner', type: 'gauge', labels: ['owner', 'checkpoint_id'] },
+  { name: 'mongo_kafka_relay_ready', type: 'gauge', labels: [] },
+  { name: 'mongo_kafka_relay_oplog_window_seconds', type: 'gauge', labels: [] },
+  { name: 'mongo_kafka_relay_oplog_headroom_seconds', type: 'gauge', labels: [] },
   { name: 'mongo_kafka_relay_consumer_handled_total', type: 'counter', labels: [] },
   { name: 'mongo_kafka_relay_consumer_duplicates_total', type: 'counter', labels: [] },
   { name: 'mongo_kafka_relay_consumer_dead_lettered_total', type: 'counter', labels: [] },
@@ -49,39 +56,26 @@ export const RELAY_METRICS: readonly MetricSpec[] = [
 /** Series that Prometheus itself creates for every scrape target (not exported by the relay). */
 export const PROMETHEUS_BUILTIN_SERIES: readonly string[] = ['up'];
 
-/** Runbook anchors in the README that alerts may link to. */
-export const RUNBOOK_ANCHORS: readonly string[] = [
-  'runbook-relay-down',
-  'runbook-lag-high',
-  'runbook-checkpoint-stale',
-  'runbook-dead-letters',
-  'runbook-stream-restarts',
-  'runbook-history-lost',
-];
+/** Where alert runbook URLs point by default (the README's runbook section). */
+export const RUNBOOK_BASE_URL = 'https://github.com/mongo-kafka-relay/mongo-kafka-relay/blob/main/README.md';
 
-/** Environment variables the relay reads (the documented deployment surface). */
-export const RELAY_ENV_VARS: readonly string[] = [
-  'MONGODB_URI',
-  'RELAY_WATCH',
-  'RELAY_PIPELINE',
-  'RELAY_FULL_DOCUMENT',
-  'RELAY_CHECKPOINT_ID',
-  'RELAY_CHECKPOINT_MODE',
-  'RELAY_SHUTDOWN_TIMEOUT_MS',
-  'KAFKA_BROKERS',
-  'KAFKA_CLIENT_ID',
-  'KAFKA_TOPIC',
-  'KAFKA_SSL',
-  'KAFKA_SASL_MECHANISM',
-  'KAFKA_SASL_USERNAME',
-  'KAFKA_SASL_PASSWORD',
-  'METRICS_HOST',
-  'METRICS_PORT',
-  'LOG_LEVEL',
-];
+/** Runbook anchors (`<a id="runbook-…">`) of a README text. */
+export function runbookAnchors(readme: string): string[] {
+  return [...readme.matchAll(/<a id="(runbook-[a-z0-9-]+)"><\/a>/g)].map((m) => m[1] ?? '');
+}
+
+/** Environment variables the relay reads (the documented deployment surface): the schema's. */
+export const RELAY_ENV_VARS: readonly string[] = [...schemaLeaves().values()].flatMap((leaf) =>
+  leaf.env ? [leaf.env] : [],
+);
 
 /** Variables that hold secrets: only ever from a Secret, never literal in a manifest. */
-export const RELAY_SECRET_ENV_VARS: readonly string[] = ['MONGODB_URI', 'KAFKA_SASL_PASSWORD'];
+export const RELAY_SECRET_ENV_VARS: readonly string[] = [
+  'MONGODB_URI',
+  'RELAY_CHECKPOINT_URI',
+  'KAFKA_SASL_USERNAME',
+  'KAFKA_SASL_PASSWORD',
+];
 
 export const DEFAULT_SHUTDOWN_TIMEOUT_MS = 25_000;
 export const DEFAULT_METRICS_PORT = 9464;
@@ -980,6 +974,7 @@ const TARGET_FIELDS = new Set([
 ]);
 const LABEL_FIELDS = new Set(['pairs', 'includeSelectors', 'includeTemplates', 'fields']);
 const IMAGE_FIELDS = new Set(['name', 'newName', 'newTag', 'digest', 'tagSuffix']);
+const GENERATOR_FIELDS = new Set(['name', 'namespace', 'behavior', 'envs', 'files', 'literals', 'options']);
 
 export type PathKind = 'file' | 'dir' | undefined;
 
@@ -1082,6 +1077,24 @@ export function checkKustomizationShape(doc: YamlDocument, exists: (relPath: str
   });
   listOf('images', IMAGE_FIELDS, (entry, at) => {
     if (typeof entry.name !== 'string') out.push(`${where}: ${at}.name must be a string`);
+  });
+  listOf('configMapGenerator', GENERATOR_FIELDS, (entry, at) => {
+    if (typeof entry.name !== 'string') out.push(`${where}: ${at}.name must be a string`);
+    if (entry.behavior !== undefined && !['create', 'merge', 'replace'].includes(String(entry.behavior)))
+      out.push(`${where}: ${at}.behavior must be create, merge or replace`);
+    for (const field of ['envs', 'files'] as const) {
+      for (const file of asArray(entry[field])) {
+        const rel = String(file).includes('=')
+          ? String(file).slice(String(file).indexOf('=') + 1)
+          : String(file);
+        if (exists(resolve(rel)) !== 'file')
+          out.push(`${where}: ${at}.${field} entry "${String(file)}" does not exist`);
+      }
+    }
+    for (const literal of asArray(entry.literals)) {
+      if (typeof literal !== 'string' || !/^[^=]+=/.test(literal))
+        out.push(`${where}: ${at}.literals entry ${show(literal)} is not KEY=VALUE`);
+    }
   });
   listOf('replicas', new Set(['name', 'count']), (entry, at) => {
     if (typeof entry.name !== 'string' || !Number.isInteger(entry.count))
@@ -1240,9 +1253,13 @@ export function readYamlTree(relDir: string): YamlFile[] {
   return files;
 }
 
-/** Directories (repository-relative) holding a kustomization. */
+/** Directories (repository-relative) holding a Kustomization (Components render only inside one). */
 export function kustomizationRoots(files: readonly YamlFile[]): string[] {
-  return files.filter((f) => isKustomizationFile(f.file)).map((f) => path.posix.dirname(f.file));
+  return files
+    .filter(
+      (f) => isKustomizationFile(f.file) && f.documents.some((d) => kindOf(d.value) === 'Kustomization'),
+    )
+    .map((f) => path.posix.dirname(f.file));
 }
 
 let kubectlChecked: boolean | undefined;
@@ -1260,8 +1277,16 @@ export function kubectlAvailable(): boolean {
   return kubectlChecked;
 }
 
-/** `kubectl kustomize <dir>`, parsed; no cluster is contacted. */
+/**
+ * A kustomization rendered by the repository's own renderer (test/support/kustomize.ts), parsed.
+ * Works without kubectl; `renderWithKubectl` is the cross-check where kubectl is installed.
+ */
 export function renderKustomization(relDir: string): YamlFile {
+  return parseYamlFile(`kustomize ${relDir}`, kustomizeYaml(repoPath(relDir)));
+}
+
+/** `kubectl kustomize <dir>`, parsed; no cluster is contacted. */
+export function renderWithKubectl(relDir: string): YamlFile {
   const output = execFileSync('kubectl', ['kustomize', repoPath(relDir)], {
     encoding: 'utf8',
     timeout: 60_000,

@@ -154,6 +154,7 @@ describe('Dockerfile', () => {
     .filter((l) => l !== '' && !l.startsWith('#'));
   const stages: string[][] = [];
   for (const line of lines) {
+    if (/^ARG\s/i.test(line) && stages.length === 0) continue; // global build arguments
     if (/^FROM\s/i.test(line)) stages.push([]);
     stages[stages.length - 1]?.push(line);
   }
@@ -163,11 +164,12 @@ describe('Dockerfile', () => {
 
   it('builds in one stage (npm ci, npm run build, no mongodb-memory-server download) and runs in another', () => {
     expect(stages).to.have.lengthOf(2);
-    expect(build[0]).to.match(/^FROM node:20\S* AS build$/);
+    expect(build[0]).to.equal('FROM ${NODE_IMAGE} AS build');
     expect(build).to.include('ENV MONGOMS_DISABLE_POSTINSTALL=1');
     expect(build.some((l) => /^RUN npm ci\b/.test(l))).to.equal(true);
     expect(build).to.include('RUN npm run build');
-    expect(runtime[0]).to.match(/^FROM node:20-slim AS runtime$/);
+    expect(runtime[0]).to.equal('FROM ${NODE_IMAGE} AS runtime');
+    expect(text).to.match(/^ARG NODE_IMAGE=node:24-slim$/m);
   });
 
   it('installs only production dependencies in the runtime image and copies dist/ from the build stage', () => {
@@ -184,10 +186,22 @@ describe('Dockerfile', () => {
   it('starts the bin entry point with "start", stops on SIGTERM and exposes the metrics port', () => {
     const bin = dig(pkg, 'bin', 'mongo-kafka-relay');
     expect(bin).to.equal('dist/src/cli/main.js');
-    expect(runtime).to.include(`ENTRYPOINT ["node", "${String(bin)}"]`);
+    expect(runtime).to.include(`ENTRYPOINT ["node", "/app/${String(bin)}"]`);
     expect(runtime).to.include('CMD ["start"]');
     expect(runtime).to.include('STOPSIGNAL SIGTERM');
     expect(runtime).to.include('EXPOSE 9464');
+  });
+
+  it('runs Node.js 24 LTS, listens on all interfaces, puts mongo-kafka-relay on PATH and carries OCI labels', () => {
+    expect(runtime).to.include('ENV METRICS_HOST=0.0.0.0');
+    expect(runtime.some((l) => /ln -s \/app\/dist\/src\/cli\/main\.js \/usr\/local\/bin\/mongo-kafka-relay/.test(l))).to.equal(
+      true,
+    );
+    const label = runtime.find((l) => l.startsWith('LABEL ')) ?? '';
+    for (const key of ['version', 'revision', 'source', 'title', 'licenses'])
+      expect(label, key).to.contain(`org.opencontainers.image.${key}=`);
+    expect(label).to.contain('org.opencontainers.image.version="${VERSION}"');
+    expect(runtime).to.include(`ARG VERSION=${String(dig(pkg, 'version'))}`);
   });
 
   it('keeps the build context small without hiding what the build needs', () => {

@@ -12,12 +12,16 @@ import {
   isKnownSeries,
   readYamlTree,
   repoPath,
-  RUNBOOK_ANCHORS,
+  RUNBOOK_BASE_URL,
+  runbookAnchors,
   seriesInPromQL,
   type AlertRule,
 } from '../../support/deploy-check.js';
+import { alertDocs, alertsReferenceMarkdown, ALERTS_FILE } from '../../../scripts/alertsReference.js';
+import { MetricName } from '../../../src/metrics/names.js';
 
 const dashboard: unknown = JSON.parse(readFileSync(repoPath('deploy/grafana/mongo-kafka-relay.json'), 'utf8'));
+const readme = readFileSync(repoPath('README.md'), 'utf8');
 const alertFiles = readYamlTree('deploy/prometheus');
 const rules: AlertRule[] = alertFiles.flatMap((f) => f.documents.flatMap((d) => alertRules(d.value)));
 
@@ -62,6 +66,10 @@ describe('observability artefacts', () => {
     });
   });
 
+  it('catalogues every metric the relay exports (src/metrics/names.ts)', () => {
+    for (const name of Object.values(MetricName)) expect(catalogMetricFor(name)?.name, name).to.equal(name);
+  });
+
   describe('the Grafana dashboard', () => {
     const exprs = dashboardExpressions(dashboard);
 
@@ -81,6 +89,9 @@ describe('observability artefacts', () => {
         'mongo_kafka_relay_dead_letter_total',
         'mongo_kafka_relay_stream_restarts_total',
         'mongo_kafka_relay_publish_errors_total',
+        'mongo_kafka_relay_oplog_window_seconds',
+        'mongo_kafka_relay_oplog_headroom_seconds',
+        'mongo_kafka_relay_checkpoint_write_failures_total',
       ]);
       const events = exprs.find((e) => e.expr.includes('mongo_kafka_relay_events_total'));
       expect(events?.expr).to.match(/by \(ns, operation_type\)/);
@@ -107,13 +118,17 @@ describe('observability artefacts', () => {
       expect(unknownSeries(rules.map((r) => ({ where: r.alert, expr: r.expr })))).to.deep.equal([]);
     });
 
-    it('cover relay down, lag, checkpoint staleness, dead letters and stream restarts', () => {
-      const exprs = rules.map((r) => r.expr);
-      expect(exprs.some((e) => /\bup\b.*== 0/.test(e))).to.equal(true);
-      expect(exprs.some((e) => /^absent\(up\b/.test(e))).to.equal(true);
+    it('cover down, not ready, lease, lag, checkpoint, oplog headroom, publish errors, dead letters and restarts', () => {
       expect([...metricsUsed(rules)]).to.include.members([
+        'mongo_kafka_relay_build_info',
+        'mongo_kafka_relay_ready',
+        'mongo_kafka_relay_lease_owner',
         'mongo_kafka_relay_source_lag_seconds',
         'mongo_kafka_relay_checkpoint_age_seconds',
+        'mongo_kafka_relay_checkpoint_write_failures_total',
+        'mongo_kafka_relay_oplog_headroom_seconds',
+        'mongo_kafka_relay_oplog_window_seconds',
+        'mongo_kafka_relay_publish_errors_total',
         'mongo_kafka_relay_dead_letter_total',
         'mongo_kafka_relay_stream_restarts_total',
       ]);
@@ -122,16 +137,50 @@ describe('observability artefacts', () => {
       expect(lag?.for).to.equal('5m');
     });
 
-    it('link every alert to one of the README runbook anchors, and every runbook has an alert', () => {
+    it('never select on job, whose value depends on how Prometheus scrapes the relay', () => {
+      for (const rule of rules) expect(rule.expr, rule.alert).to.not.match(/\bjob\b/);
+      const down = rules.find((r) => r.alert === 'MongoKafkaRelayDown');
+      // Named by checkpoint_id (which survives a pod's new IP), not by the scrape target.
+      expect(down?.expr).to.match(/group by \(namespace, checkpoint_id\)/);
+      expect(down?.expr).to.contain('unless');
+    });
+
+    it('fire CheckpointStale on the checkpoint age alone, so it also fires in serial mode where reading stops', () => {
+      const stale = rules.find((r) => r.alert === 'MongoKafkaRelayCheckpointStale');
+      expect(seriesInPromQL(stale?.expr ?? '')).to.deep.equal(['mongo_kafka_relay_checkpoint_age_seconds']);
+    });
+
+    it('warn about oplog headroom while a quarter of the window is left, before history is lost', () => {
+      const headroom = rules.find((r) => r.alert === 'MongoKafkaRelayOplogHeadroomLow');
+      expect(headroom?.expr).to.equal(
+        'mongo_kafka_relay_oplog_headroom_seconds < 0.25 * mongo_kafka_relay_oplog_window_seconds',
+      );
+      expect(headroom?.labels.severity).to.equal('critical');
+    });
+
+    it('link every alert to a README runbook anchor with an absolute URL, and every runbook has an alert', () => {
+      const anchors = runbookAnchors(readme);
+      expect(anchors.length).to.be.greaterThanOrEqual(10);
       const linked = new Set<string>();
       for (const rule of rules) {
-        const url = rule.annotations.runbook_url;
-        expect(url, rule.alert).to.be.a('string');
-        const match = /^README\.md#(runbook-[a-z-]+)$/.exec(String(url));
-        expect(match?.[1], `${rule.alert}: ${String(url)}`).to.be.oneOf([...RUNBOOK_ANCHORS]);
-        if (match?.[1] !== undefined) linked.add(match[1]);
+        const url = String(rule.annotations.runbook_url);
+        expect(url.startsWith(`${RUNBOOK_BASE_URL}#`), `${rule.alert}: ${url}`).to.equal(true);
+        const anchor = url.slice(RUNBOOK_BASE_URL.length + 1);
+        expect(anchor, rule.alert).to.be.oneOf(anchors);
+        linked.add(anchor);
       }
-      expect([...linked].sort()).to.deep.equal([...RUNBOOK_ANCHORS].sort());
+      expect([...linked].sort()).to.deep.equal([...anchors].sort());
+    });
+
+    it('agree with the README alert table (npm run docs:alerts -- --write)', () => {
+      const text = readFileSync(repoPath(ALERTS_FILE), 'utf8');
+      const section = /<!-- alerts-reference:start -->\n([\s\S]*?)\n<!-- alerts-reference:end -->/.exec(readme)?.[1];
+      expect(section).to.equal(alertsReferenceMarkdown(text));
+      expect(alertDocs(text).map((a) => a.alert)).to.deep.equal(rules.map((r) => r.alert));
+    });
+
+    it('keep templates out of description, which is the README text', () => {
+      for (const rule of rules) expect(String(rule.annotations.description), rule.alert).to.not.contain('{{');
     });
 
     it('give every alert a severity and a summary', () => {

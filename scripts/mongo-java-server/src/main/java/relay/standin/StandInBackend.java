@@ -112,6 +112,11 @@ final class StandInBackend extends MemoryBackend {
             case "replsetgetstatus" -> {
                 return replSetStatus();
             }
+            case "find" -> {
+                if (OplogRsView.handles(db, command, query)) {
+                    return OplogRsView.find(changeLog, query);
+                }
+            }
             default -> {
             }
         }

@@ -1,0 +1,103 @@
+/**
+ * The relay's metrics as Prometheus scrapes them: gauges that are unknown have no sample (a 0 would
+ * read as healthy), the ns label is bounded, and the oplog headroom follows the checkpoint.
+ */
+import { expect } from 'chai';
+import { RelayMetrics } from '../../../src/metrics/relayMetrics.js';
+
+async function samples(metrics: RelayMetrics): Promise<Map<string, number>> {
+  const out = new Map<string, number>();
+  for (const line of (await metrics.registry.metrics()).split('\n')) {
+    if (line.startsWith('#') || line.trim() === '') continue;
+    const i = line.lastIndexOf(' ');
+    out.set(line.slice(0, i), Number(line.slice(i + 1)));
+  }
+  return out;
+}
+
+const LAG = 'mongo_kafka_relay_source_lag_seconds';
+const AGE = 'mongo_kafka_relay_checkpoint_age_seconds';
+const WINDOW = 'mongo_kafka_relay_oplog_window_seconds';
+const HEADROOM = 'mongo_kafka_relay_oplog_headroom_seconds';
+
+describe('RelayMetrics', () => {
+  describe('gauges of values the relay does not know yet', () => {
+    it('have no sample at all before the first change, checkpoint or oplog reading (not 0)', async () => {
+      const m = await samples(new RelayMetrics('test'));
+      for (const name of [LAG, AGE, WINDOW, HEADROOM]) expect(m.has(name), name).to.equal(false);
+      const text = await new RelayMetrics('test').registry.metrics();
+      expect(text).to.contain(`# TYPE ${LAG} gauge`);
+    });
+
+    it('report the lag and the checkpoint age once known, computed at scrape time', async () => {
+      const metrics = new RelayMetrics('test');
+      const now = Date.now() / 1000;
+      metrics.observeClusterTime(Math.floor(now) - 30);
+      metrics.checkpointWritten(new Date(Date.now() - 12_000), Math.floor(now) - 31);
+      const m = await samples(metrics);
+      expect(m.get(LAG)).to.be.within(29, 32);
+      expect(m.get(AGE)).to.be.within(11.5, 13);
+      expect(m.get('mongo_kafka_relay_checkpoint_writes_total')).to.equal(1);
+    });
+
+    it('count the checkpoint age from a predecessor’s write until this relay writes one', async () => {
+      const metrics = new RelayMetrics('test');
+      metrics.checkpointFound(new Date(Date.now() - 600_000), null);
+      expect((await samples(metrics)).get(AGE)).to.be.within(599, 602);
+      expect((await samples(metrics)).get('mongo_kafka_relay_checkpoint_writes_total')).to.equal(0);
+    });
+  });
+
+  describe('oplog window and headroom', () => {
+    it('report the window, and the headroom as checkpoint position minus the oldest entry', async () => {
+      const metrics = new RelayMetrics('test');
+      metrics.oplogBounds({ oldest: 1_000, newest: 4_600 });
+      let m = await samples(metrics);
+      expect(m.get(WINDOW)).to.equal(3_600);
+      expect(m.has(HEADROOM), 'no checkpoint yet').to.equal(false);
+      metrics.checkpointWritten(new Date(), 1_900);
+      m = await samples(metrics);
+      expect(m.get(HEADROOM)).to.equal(900);
+      metrics.oplogBounds(null);
+      m = await samples(metrics);
+      expect(m.has(WINDOW)).to.equal(false);
+      expect(m.has(HEADROOM)).to.equal(false);
+    });
+  });
+
+  describe('the ns label of events_total', () => {
+    it('keeps the first N namespaces and counts the rest under _other', async () => {
+      const metrics = new RelayMetrics('test', { nsLabelLimit: 2, checkpointId: 'c' });
+      for (const ns of ['a.x', 'a.y', 'a.z', 'a.x', 'b.w'])
+        metrics.events.inc({ ns, operation_type: 'insert' });
+      const m = await samples(metrics);
+      const series = [...m.keys()].filter((k) => k.startsWith('mongo_kafka_relay_events_total'));
+      expect(series.sort()).to.deep.equal([
+        'mongo_kafka_relay_events_total{ns="_other",operation_type="insert"}',
+        'mongo_kafka_relay_events_total{ns="a.x",operation_type="insert"}',
+        'mongo_kafka_relay_events_total{ns="a.y",operation_type="insert"}',
+      ]);
+      expect(m.get('mongo_kafka_relay_events_total{ns="_other",operation_type="insert"}')).to.equal(2);
+      expect(m.get('mongo_kafka_relay_events_total{ns="a.x",operation_type="insert"}')).to.equal(2);
+    });
+
+    it('drops it (empty value, which Prometheus stores as no label) with a limit of 0', async () => {
+      const metrics = new RelayMetrics('test', { nsLabelLimit: 0, checkpointId: 'c' });
+      metrics.events.inc({ ns: 'a.x', operation_type: 'insert' });
+      metrics.events.inc({ ns: 'a.y', operation_type: 'insert' }, 2);
+      const m = await samples(metrics);
+      expect(m.get('mongo_kafka_relay_events_total{ns="",operation_type="insert"}')).to.equal(3);
+    });
+  });
+
+  it('names the relay by its checkpoint id in build_info', async () => {
+    const m = await samples(new RelayMetrics('1.2.3', { nsLabelLimit: 1, checkpointId: 'orders' }));
+    expect(m.get('mongo_kafka_relay_build_info{version="1.2.3",checkpoint_id="orders"}')).to.equal(1);
+  });
+
+  it('counts failed checkpoint writes', async () => {
+    const metrics = new RelayMetrics('test');
+    metrics.checkpointWriteFailures.inc();
+    expect((await samples(metrics)).get('mongo_kafka_relay_checkpoint_write_failures_total')).to.equal(1);
+  });
+});
