@@ -53,28 +53,13 @@ export const schema = {
     },
     operationTypes: {
       doc: 'Comma-separated operation types to publish (empty: all). Others are filtered by the relay and still advance the checkpoint.',
-      format: (v: unknown) => {
-        if (typeof v !== 'string') throw new Error('must be a comma-separated list of operation types');
-        const bad = v
-          .split(',')
-          .map((s) => s.trim())
-          .filter((s) => s !== '' && !/^[a-zA-Z]+$/.test(s));
-        if (bad.length > 0)
-          throw new Error(`must be a comma-separated list of operation types (bad: ${bad.join(', ')})`);
-      },
+      format: f.operationTypeList,
       default: '',
       env: 'RELAY_OPERATION_TYPES',
     },
     startAt: {
       doc: 'Where to start when no checkpoint exists: "now", a cluster time "<seconds>[.<increment>]", or an ISO-8601 date.',
-      format: (v: unknown) => {
-        if (
-          typeof v !== 'string' ||
-          !(v === 'now' || /^\d+(\.\d+)?$/.test(v) || !Number.isNaN(Date.parse(v)))
-        ) {
-          throw new Error('must be "now", "<seconds>[.<increment>]" or an ISO-8601 date');
-        }
-      },
+      format: f.startAt,
       default: 'now',
       env: 'RELAY_START_AT',
     },
@@ -96,7 +81,7 @@ export const schema = {
     },
     allowWatchChange: {
       doc: 'Start even if the checkpoint was written with another watch configuration (targets, pipeline, filters).',
-      format: Boolean,
+      format: f.strictBoolean,
       default: false,
       env: 'RELAY_ALLOW_WATCH_CHANGE',
     },
@@ -157,13 +142,13 @@ export const schema = {
     },
     database: {
       doc: 'Database of the checkpoint store.',
-      format: f.requiredString,
+      format: f.databaseName,
       default: 'mongo_kafka_relay',
       env: 'RELAY_CHECKPOINT_DB',
     },
     collection: {
       doc: 'Collection of the checkpoint store.',
-      format: f.requiredString,
+      format: f.collectionName,
       default: 'checkpoints',
       env: 'RELAY_CHECKPOINT_COLLECTION',
     },
@@ -237,7 +222,7 @@ export const schema = {
       default: 'mongo_kafka_relay.dead_letter',
       env: 'KAFKA_DEAD_LETTER_TOPIC',
     },
-    ssl: { doc: 'Connect to Kafka over TLS.', format: Boolean, default: false, env: 'KAFKA_SSL' },
+    ssl: { doc: 'Connect to Kafka over TLS.', format: f.strictBoolean, default: false, env: 'KAFKA_SSL' },
     saslMechanism: {
       doc: 'SASL mechanism: none, plain, scram-sha-256, scram-sha-512.',
       format: f.oneOf(SASL_MECHANISMS),
@@ -254,7 +239,7 @@ export const schema = {
     },
     createTopics: {
       doc: 'Create missing topics (with the partitions and replication factor below) before publishing to them.',
-      format: Boolean,
+      format: f.strictBoolean,
       default: true,
       env: 'KAFKA_CREATE_TOPICS',
     },

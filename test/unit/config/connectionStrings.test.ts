@@ -21,7 +21,9 @@ describe('connection strings are validated by the driver’s own parser (issue 1
 
     it(`${variable}: refuses an option value the driver refuses (serverSelectionTimeoutMS=soon)`, () => {
       const error = configErrorFrom({ [variable]: 'mongodb://db.example/?serverSelectionTimeoutMS=soon' });
-      expect(error.message).to.contain(variable).and.to.match(/serverSelectionTimeoutMS/);
+      expect(error.message)
+        .to.contain(variable)
+        .and.to.match(/serverSelectionTimeoutMS/);
     });
   }
 

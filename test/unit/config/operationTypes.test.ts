@@ -5,7 +5,9 @@ import { BASE_ENV } from './helpers.js';
 
 describe('RELAY_OPERATION_TYPES (issue 10.13)', () => {
   it('accepts MongoDB’s operation types', () => {
-    const config = configFrom({ RELAY_OPERATION_TYPES: 'insert, update,replace,delete,drop,rename,dropDatabase,invalidate' });
+    const config = configFrom({
+      RELAY_OPERATION_TYPES: 'insert, update,replace,delete,drop,rename,dropDatabase,invalidate',
+    });
     expect([...(config.derived.operationTypes ?? [])]).to.have.members([
       'insert',
       'update',
@@ -38,7 +40,11 @@ describe('RELAY_OPERATION_TYPES (issue 10.13)', () => {
 
   it('warns when expanded-event types are listed beside ordinary ones', () => {
     const { config, warnings } = loadConfigReport({
-      env: { ...BASE_ENV, RELAY_OPERATION_TYPES: 'insert,create,modify,shardCollection,reshardCollection,refineCollectionShardKey' },
+      env: {
+        ...BASE_ENV,
+        RELAY_OPERATION_TYPES:
+          'insert,create,modify,shardCollection,reshardCollection,refineCollectionShardKey',
+      },
     });
     expect(config.derived.operationTypes?.has('insert')).to.equal(true);
     expect(warnings.map((w) => w.variable)).to.include('RELAY_OPERATION_TYPES');

@@ -5,7 +5,15 @@ import { createLogger } from '../../../src/app/logger.js';
 import { configErrorFrom, configFrom } from './helpers.js';
 
 /** Passwords a regular expression would trip over; each must vanish from every output. */
-const AWKWARD_PASSWORDS = ["it's_S3cret", 'p a s s', 'semi;colon"quote', 'sl/ash', 'h#sh?q', 'x@y@z', 'pct%zz'];
+const AWKWARD_PASSWORDS = [
+  "it's_S3cret",
+  'p a s s',
+  'semi;colon"quote',
+  'sl/ash',
+  'h#sh?q',
+  'x@y@z',
+  'pct%zz',
+];
 
 function captureLogs(): { lines: string[]; sink: Writable } {
   const lines: string[] = [];
@@ -30,7 +38,9 @@ describe('secret redaction (issue 10.11)', () => {
       expect(
         redactUri('mongodb://h/?authMechanism=MONGODB-AWS&authMechanismProperties=AWS_SESSION_TOKEN:tok3n'),
       ).not.to.contain('tok3n');
-      expect(redactUri('mongodb://h/?tls=true&tlsCertificateKeyFilePassword=k3yp4ss')).not.to.contain('k3yp4ss');
+      expect(redactUri('mongodb://h/?tls=true&tlsCertificateKeyFilePassword=k3yp4ss')).not.to.contain(
+        'k3yp4ss',
+      );
     });
 
     it("masks a password with a quote: mongodb://alice:it's_S3cret@host/", () => {
@@ -54,7 +64,8 @@ describe('secret redaction (issue 10.11)', () => {
 
   describe('redactSecrets (free text such as driver error messages)', () => {
     it('masks every connection string inside a message', () => {
-      const text = "connect to mongodb://alice:it's_S3cret@h1/ failed; also kafka://u:pw@k:9092 and https://a:b@x/";
+      const text =
+        "connect to mongodb://alice:it's_S3cret@h1/ failed; also kafka://u:pw@k:9092 and https://a:b@x/";
       const out = redactSecrets(text);
       for (const secret of ["it's_S3cret", 'pw@', 'a:b@']) expect(out).not.to.contain(secret);
       expect(out).to.contain('h1/').and.to.contain('k:9092');
@@ -74,12 +85,19 @@ describe('secret redaction (issue 10.11)', () => {
 
   describe('the logger', () => {
     it('keeps secrets out of every log line: messages, errors and any field', () => {
-      configFrom({ KAFKA_SASL_MECHANISM: 'plain', KAFKA_SASL_USERNAME: 'relay', KAFKA_SASL_PASSWORD: 'hunter22' });
+      configFrom({
+        KAFKA_SASL_MECHANISM: 'plain',
+        KAFKA_SASL_USERNAME: 'relay',
+        KAFKA_SASL_PASSWORD: 'hunter22',
+      });
       const { lines, sink } = captureLogs();
       const log = createLogger('info', sink);
       log.info("using mongodb://root:it's_S3cret@h/");
       log.error({ err: new Error("failed mongodb://root:it's_S3cret@h/") }, 'boom');
-      log.info({ mongodb: { uri: 'mongodb://root:hunter2@h/' }, kafka: { saslPassword: 'hunter22' } }, 'config');
+      log.info(
+        { mongodb: { uri: 'mongodb://root:hunter2@h/' }, kafka: { saslPassword: 'hunter22' } },
+        'config',
+      );
       log.warn({ broker: { sasl: { password: 'hunter22' } }, note: 'password hunter22 rejected' }, 'kafkajs');
       expect(lines).to.have.length(4);
       for (const line of lines) expect(line).not.to.match(/S3cret|hunter2/);

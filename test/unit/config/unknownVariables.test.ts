@@ -30,7 +30,9 @@ describe('unknown RELAY_*, KAFKA_*, METRICS_* variables (issue 10.14)', () => {
   it('says so without a suggestion when nothing is close', () => {
     const [warning] = warningsFor({ RELAY_SOMETHING_ELSE_ENTIRELY: '1' });
     expect(warning?.suggestion).to.equal(undefined);
-    expect(warning?.message).to.contain('RELAY_SOMETHING_ELSE_ENTIRELY is not a setting of mongo-kafka-relay');
+    expect(warning?.message).to.contain(
+      'RELAY_SOMETHING_ELSE_ENTIRELY is not a setting of mongo-kafka-relay',
+    );
   });
 
   it('ignores known settings, other prefixes, Kafka tooling and Kubernetes service links', () => {

@@ -27,7 +27,9 @@ describe('configuration validation (issue 10.15)', () => {
     });
 
     it('accepts names MongoDB accepts, dots inside collection names included', () => {
-      expect(configFrom({ RELAY_WATCH: 'shop.orders.archive,shop-eu.Orders_2024' }).derived.targets).to.have.length(2);
+      expect(
+        configFrom({ RELAY_WATCH: 'shop.orders.archive,shop-eu.Orders_2024' }).derived.targets,
+      ).to.have.length(2);
     });
 
     it('applies the same rules to RELAY_CHECKPOINT_DB and RELAY_CHECKPOINT_COLLECTION', () => {
@@ -59,7 +61,9 @@ describe('configuration validation (issue 10.15)', () => {
       it(`refuses ${JSON.stringify(stage)}`, () => {
         const error = configErrorFrom({ RELAY_PIPELINE: JSON.stringify([{ $match: {} }, stage]) });
         expect(error.problems.map((p) => p.variable)).to.deep.equal(['RELAY_PIPELINE']);
-        expect(error.message).to.match(/stage 1/).and.to.match(why);
+        expect(error.message)
+          .to.match(/stage 1/)
+          .and.to.match(why);
       });
     }
 
@@ -70,7 +74,20 @@ describe('configuration validation (issue 10.15)', () => {
       { $unset: ['fullDocument.password', 'fullDocumentBeforeChange'] },
       { $set: { 'fullDocument.seenBy': 'relay' } },
       { $replaceRoot: { newRoot: { $mergeObjects: ['$$ROOT', { extra: 1 }] } } },
-      { $replaceWith: { $mergeObjects: ['$fullDocument', { _id: '$_id', operationType: '$operationType', ns: '$ns', documentKey: '$documentKey', clusterTime: '$clusterTime' }] } },
+      {
+        $replaceWith: {
+          $mergeObjects: [
+            '$fullDocument',
+            {
+              _id: '$_id',
+              operationType: '$operationType',
+              ns: '$ns',
+              documentKey: '$documentKey',
+              clusterTime: '$clusterTime',
+            },
+          ],
+        },
+      },
       { $redact: '$$KEEP' },
     ]) {
       it(`accepts ${JSON.stringify(stage)}`, () => {
@@ -80,7 +97,18 @@ describe('configuration validation (issue 10.15)', () => {
   });
 
   describe('RELAY_START_AT accepts only "now", ISO-8601 or <seconds>[.<increment>]', () => {
-    for (const text of ['version 2', 'May 1, 2024', '2024-13-01', '2024-02-30', '2024-05-01T10:00:00', '1.2.3', '-5', '99999999999', 'tomorrow', '']) {
+    for (const text of [
+      'version 2',
+      'May 1, 2024',
+      '2024-13-01',
+      '2024-02-30',
+      '2024-05-01T10:00:00',
+      '1.2.3',
+      '-5',
+      '99999999999',
+      'tomorrow',
+      '',
+    ]) {
       it(`refuses ${JSON.stringify(text)}`, () => {
         const error = configErrorFrom({ RELAY_START_AT: text });
         expect(error.problems.map((p) => p.variable)).to.deep.equal(['RELAY_START_AT']);
