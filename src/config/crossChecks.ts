@@ -53,7 +53,7 @@ export function crossFieldWarnings(raw: RawConfig, invalid: ReadonlySet<string>)
       warnings.push({
         variable: 'RELAY_OPERATION_TYPES',
         message:
-          `lists ${expanded.join(', ')}: MongoDB reports expanded events (${EXPANDED_OPERATION_TYPES.join(', ')}) ` +
+          `RELAY_OPERATION_TYPES lists ${expanded.join(', ')}: MongoDB reports expanded events (${EXPANDED_OPERATION_TYPES.join(', ')}) ` +
           'only to change streams opened with showExpandedEvents, which the relay does not request, so none will be published',
       });
     }

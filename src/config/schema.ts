@@ -25,7 +25,7 @@ export const schema = {
   },
   relay: {
     watch: {
-      doc: 'Comma-separated watch targets: db.coll (a collection), db.* (a whole database), * (the whole deployment).',
+      doc: "Comma-separated watch targets: db.coll (a collection), db.* (a whole database), * (the whole deployment). Names follow MongoDB's naming rules.",
       format: (v: unknown) => {
         f.requiredString(v);
         parseWatchTargets(v);
@@ -34,7 +34,7 @@ export const schema = {
       env: 'RELAY_WATCH',
     },
     pipeline: {
-      doc: 'JSON array (Extended JSON) of extra aggregation stages applied to the change stream, e.g. [{"$match":{"operationType":"insert"}}].',
+      doc: 'JSON array (Extended JSON) of extra aggregation stages applied to the change stream, e.g. [{"$match":{"operationType":"insert"}}]. Only change-stream stages; stages that remove or change _id (the resume token), operationType, ns, documentKey or clusterTime are refused.',
       format: (v: unknown) => void parsePipeline(v),
       default: '[]',
       env: 'RELAY_PIPELINE',
@@ -52,13 +52,13 @@ export const schema = {
       env: 'RELAY_FULL_DOCUMENT_BEFORE_CHANGE',
     },
     operationTypes: {
-      doc: 'Comma-separated operation types to publish (empty: all). Others are filtered by the relay and still advance the checkpoint.',
+      doc: 'Comma-separated operation types to publish (empty: all), as MongoDB spells them: insert, update, replace, delete, drop, rename, dropDatabase, invalidate (expanded-event types are known but never reach the relay). Others are filtered by the relay and still advance the checkpoint.',
       format: f.operationTypeList,
       default: '',
       env: 'RELAY_OPERATION_TYPES',
     },
     startAt: {
-      doc: 'Where to start when no checkpoint exists: "now", a cluster time "<seconds>[.<increment>]", or an ISO-8601 date.',
+      doc: 'Where to start when no checkpoint exists: "now", a cluster time "<seconds>[.<increment>]", or an ISO-8601 date ("2024-05-01", UTC) or date-time with an offset ("2024-05-01T10:00:00Z").',
       format: f.startAt,
       default: 'now',
       env: 'RELAY_START_AT',
