@@ -101,7 +101,8 @@ export function loadConfigReport(options: LoadOptions = {}): ConfigReport {
 
   const { messages, general } = fieldMessages(conf, leaves, rawText);
   const kafkaUnused = options.purpose === 'checkpoint';
-  if (kafkaUnused && pathValue(raw, 'kafka.brokers') === null) messages.delete('kafka.brokers');
+  const brokersUnset = [null, ''].includes(pathValue(raw, 'kafka.brokers') as string | null);
+  if (kafkaUnused && brokersUnset) messages.delete('kafka.brokers');
   const invalid = new Set(messages.keys());
   for (const p of crossFieldProblems(raw, invalid, { kafkaUnused })) {
     if (!messages.has(p.key)) messages.set(p.key, p.message);
@@ -116,7 +117,7 @@ export function loadConfigReport(options: LoadOptions = {}): ConfigReport {
       .map((key) => describe(key, leaves.get(key)!, messages.get(key)!, rawText(key) ?? pathValue(raw, key))),
   ];
   if (problems.length > 0) throw new ConfigError(problems, warnings);
-  if (kafkaUnused && pathValue(raw, 'kafka.brokers') === null) raw.kafka.brokers = '';
+  if (kafkaUnused && brokersUnset) raw.kafka.brokers = '';
   return { config: deriveSettings(raw), warnings };
 }
 

@@ -1,7 +1,7 @@
 import { expect } from 'chai';
 import { createServer, type Server, type Socket } from 'node:net';
 import { relayTestContext, type RelayTestContext } from '../support/relayFixture.js';
-import { freePort, killAllRelays, runCli, startRelayReady } from '../support/relayProcess.js';
+import { freePort, killAllRelays, runCli, startRelay, startRelayReady } from '../support/relayProcess.js';
 
 interface CheckReport {
   ok: boolean;
@@ -103,6 +103,42 @@ describe('check-config and the CLI on bad input (issues 10.10, 14.11)', function
       } finally {
         await silent.close();
       }
+    });
+  });
+
+  describe('secrets whatever they contain (issue 10.11)', () => {
+    const mongoPassword = "it's_M0ngo S3cret";
+    const kafkaPassword = "it's_Kafka_S3cret";
+    const secretEnv = (): Record<string, string> => {
+      const uri = new URL(ctx.env().MONGODB_URI!);
+      return ctx.env({
+        MONGODB_URI: `mongodb://alice:${encodeURIComponent(mongoPassword)}@${uri.host}/?serverSelectionTimeoutMS=3000`,
+        KAFKA_SASL_MECHANISM: 'plain',
+        KAFKA_SASL_USERNAME: 'relay',
+        KAFKA_SASL_PASSWORD: kafkaPassword,
+      });
+    };
+    const leaked = (text: string): boolean =>
+      [mongoPassword, encodeURIComponent(mongoPassword), kafkaPassword].some((p) => text.includes(p));
+
+    it('check-config never prints them', async () => {
+      const r = await runCli(['check-config'], secretEnv(), 90_000);
+      expect(r.stdout).to.match(/mongodb ping mongodb:\/\/\*\*\*@/);
+      expect(leaked(r.stdout + r.stderr), r.stdout + r.stderr).to.equal(false);
+    });
+
+    it('the daemon’s log never holds them, and names a misspelt variable with the closest setting', async () => {
+      const relay = await startRelay({ ...secretEnv(), RELAY_MAX_INFLIGHT: '10' });
+      await relay.waitForLog((l) => l.msg === 'configuration loaded', 60_000);
+      const warning = await relay.waitForLog((l) => l.variable === 'RELAY_MAX_INFLIGHT', 5_000);
+      expect(warning).to.include({ level: 40, suggestion: 'RELAY_MAX_IN_FLIGHT' });
+      const loaded = relay.logs.find((l) => l.msg === 'configuration loaded');
+      expect(loaded?.mongodb).to.match(/^mongodb:\/\/\*\*\*@127\.0\.0\.1/);
+      // Let it try to connect with the credentials (and fail or retry), then look at everything it said.
+      await new Promise((resolve) => setTimeout(resolve, 5000));
+      await relay.kill('SIGTERM');
+      const all = relay.stdout.join('\n') + relay.stderr.join('');
+      expect(leaked(all), all.slice(-3000)).to.equal(false);
     });
   });
 

@@ -1,6 +1,7 @@
 import { expect } from 'chai';
 import { BSON } from 'mongodb';
-import { configFrom, configErrorFrom } from './helpers.js';
+import { loadConfig } from '../../../src/config/load.js';
+import { BASE_ENV, configFrom, configErrorFrom } from './helpers.js';
 
 describe('configuration validation (issue 10.15)', () => {
   describe('RELAY_WATCH follows MongoDB’s naming rules', () => {
@@ -163,5 +164,15 @@ describe('configuration validation (issue 10.15)', () => {
       expect(error.problems.map((p) => p.variable)).to.have.members(['METRICS_PORT', 'RELAY_MAX_IN_FLIGHT']);
       expect(error.message).to.contain('value was "9464abc"');
     });
+  });
+});
+
+describe('what a command needs (issue 14.11)', () => {
+  it('does not require KAFKA_BROKERS for commands that only touch the checkpoint', () => {
+    for (const brokers of [undefined, '']) {
+      const env = { ...BASE_ENV, KAFKA_BROKERS: brokers };
+      expect(loadConfig({ env, purpose: 'checkpoint' }).derived.brokers).to.deep.equal([]);
+      expect(() => loadConfig({ env, purpose: 'daemon' })).to.throw(/KAFKA_BROKERS \(kafka\.brokers\)/);
+    }
   });
 });
