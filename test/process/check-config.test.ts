@@ -33,6 +33,8 @@ async function silentServer(): Promise<{ port: number; close(): Promise<void> }>
 }
 
 describe('check-config and the CLI on bad input (issues 10.10, 14.11)', function () {
+  // Several CLI processes per test, each compiling the sources with tsx: minutes on a loaded machine.
+  this.timeout(300_000);
   let ctx: RelayTestContext;
   before(async () => {
     ctx = await relayTestContext('check-config');

@@ -6,6 +6,8 @@ import { killAllRelays, runCli, startRelay, startRelayReady, freePort } from '..
 import { waitFor } from '../support/wait.js';
 
 describe('CLI (mongo-kafka-relay) against the real services', function () {
+  // Several CLI processes per test, each compiling the sources with tsx: minutes on a loaded machine.
+  this.timeout(300_000);
   let ctx: RelayTestContext;
   before(async () => {
     ctx = await relayTestContext('cli');
