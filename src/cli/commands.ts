@@ -5,6 +5,7 @@
  */
 import { hostname } from 'node:os';
 import { Option, type Command } from 'commander';
+import type { RelayConfig } from '../config/settings.js';
 import { createLogger } from '../app/logger.js';
 import { ExitCode } from '../app/exitCodes.js';
 import { RelayExit } from '../app/errors.js';
@@ -24,7 +25,7 @@ interface CommonOptions {
 }
 
 /** The configuration of a command that reads or changes only the checkpoint (Kafka not needed). */
-function checkpointConfig(opts: CommonOptions) {
+function checkpointConfig(opts: CommonOptions): RelayConfig {
   const { config, warnings } = loadForCommand(opts, 'checkpoint');
   printWarnings(warnings);
   return config;
