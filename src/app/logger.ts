@@ -1,10 +1,10 @@
 /**
- * The relay's pino logger. Secrets are removed in two ways: known secret fields are redacted by path,
- * and every message and error text goes through redactSecrets() (connection strings can hide inside
- * driver error messages).
+ * The relay's pino logger. Secrets are removed in three ways: known secret fields are redacted by path,
+ * every message and error text goes through redactSecrets() (connection strings can hide inside
+ * driver error messages), and so does every string field of a log record (kafkajs passes its own).
  */
 import pino, { type Logger } from 'pino';
-import { redactSecrets } from '../config/redact.js';
+import { redactDeep, redactSecrets } from '../config/redact.js';
 
 export function createLogger(level: string, destination?: pino.DestinationStream): Logger {
   const options: pino.LoggerOptions = {
@@ -23,6 +23,9 @@ export function createLogger(level: string, destination?: pino.DestinationStream
         'checkpoint.uri',
       ],
       censor: '[redacted]',
+    },
+    formatters: {
+      log: (record) => redactDeep(record) as Record<string, unknown>,
     },
     serializers: {
       err: (err: unknown) => {

@@ -64,6 +64,13 @@ export class RelayApp {
   async run(): Promise<void> {
     const { config, logger } = this;
     const d = config.derived;
+    // Clients first: their constructors parse the connection strings and may throw, and nothing may be
+    // listening yet when they do (a listening probe server would keep a failed relay alive).
+    const mongo = new MongoClient(config.mongodb.uri, { appName: 'mongo-kafka-relay' });
+    const sameStore = d.checkpointUri === config.mongodb.uri;
+    const storeClient = sameStore
+      ? mongo
+      : new MongoClient(d.checkpointUri, { appName: 'mongo-kafka-relay-checkpoint' });
     const server = new MetricsServer(this.metrics.registry, { ready: () => this.readiness() });
     this.metrics.setReadinessProbe(() => this.readiness().ready);
     this.metricsPort = await server.listen(config.metrics.host, config.metrics.port);
@@ -81,11 +88,6 @@ export class RelayApp {
       },
       'configuration loaded',
     );
-    const mongo = new MongoClient(config.mongodb.uri, { appName: 'mongo-kafka-relay' });
-    const sameStore = d.checkpointUri === config.mongodb.uri;
-    const storeClient = sameStore
-      ? mongo
-      : new MongoClient(d.checkpointUri, { appName: 'mongo-kafka-relay-checkpoint' });
     const oplog = new OplogWindowMonitor(
       () => readOplogBounds(mongo),
       (bounds) => this.metrics.oplogBounds(bounds),

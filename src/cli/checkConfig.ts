@@ -1,17 +1,21 @@
 /**
- * `check-config`: the configuration is already valid when we get here; now prove each dependency with
- * a real round trip and print one line per check. Nothing is published and the checkpoint is untouched
- * (the store check writes and deletes a probe document of its own).
+ * `check-config`: the configuration is already valid when we get here (a bad one exits 3 before);
+ * with `--offline` that is all, for CI linting of manifests. Otherwise prove each dependency with a
+ * real round trip and print one line per check. Nothing is published and the checkpoint is untouched
+ * (the store check writes and deletes a probe document of its own). Timeouts set in the connection
+ * string are honoured (see mongoOptions.ts).
  */
 import { MongoClient, type ChangeStream } from 'mongodb';
 import pino from 'pino';
 import type { RelayConfig } from '../config/settings.js';
+import type { ConfigWarning } from '../config/load.js';
 import { redactSecrets, redactUri } from '../config/redact.js';
 import { createKafka } from '../sink/kafkaClient.js';
 import { formatTarget, type WatchTarget } from '../source/watchTargets.js';
 import { TopicRouter } from '../pipeline/topicRouter.js';
 import { withTimeout } from '../util/async.js';
 import { describeOplogReading, readOplogBounds } from '../metrics/oplogWindow.js';
+import { cliMongo } from './mongoOptions.js';
 
 interface CheckResult {
   check: string;
@@ -20,31 +24,52 @@ interface CheckResult {
   ms: number;
 }
 
-const TIMEOUT_MS = 8000;
+export interface CheckOptions {
+  json: boolean;
+  /** Validate the configuration only; contact neither MongoDB nor Kafka. */
+  offline: boolean;
+  warnings: readonly ConfigWarning[];
+}
 
-export async function runChecks(config: RelayConfig, json: boolean): Promise<boolean> {
+const DEFAULT_TIMEOUT_MS = 8000;
+
+export async function runChecks(config: RelayConfig, options: CheckOptions): Promise<boolean> {
+  const { json, offline, warnings } = options;
   const results: CheckResult[] = [];
   const print = (r: CheckResult): void => {
     results.push(r);
     if (!json) process.stdout.write(`${r.ok ? 'ok  ' : 'FAIL'} ${r.check}: ${r.detail} (${r.ms} ms)\n`);
   };
-  if (!json)
-    process.stdout.write(
-      `ok   configuration: checkpoint ${config.derived.checkpointId}, watch ${config.derived.targets.map(formatTarget).join(',')}\n`,
-    );
-  await checkMongo(config, print);
-  await checkKafka(config, print);
-  if (json)
-    process.stdout.write(`${JSON.stringify({ ok: results.every((r) => r.ok), checks: results }, null, 2)}\n`);
-  return results.every((r) => r.ok);
+  const watch = config.derived.targets.map(formatTarget).join(',');
+  if (!json) {
+    process.stdout.write(`ok   configuration: checkpoint ${config.derived.checkpointId}, watch ${watch}\n`);
+    for (const w of warnings) process.stdout.write(`warn ${w.message}\n`);
+    if (offline) process.stdout.write('ok   offline: MongoDB and Kafka were not contacted\n');
+  }
+  if (!offline) {
+    await checkMongo(config, print);
+    await checkKafka(config, print);
+  }
+  const ok = results.every((r) => r.ok);
+  if (json) {
+    const configuration = { ok: true, checkpointId: config.derived.checkpointId, watch, warnings };
+    process.stdout.write(`${JSON.stringify({ ok, offline, configuration, checks: results }, null, 2)}\n`);
+  }
+  return ok;
 }
 
 type Report = (r: CheckResult) => void;
 
-async function timed(check: string, report: Report, work: () => Promise<string>): Promise<boolean> {
+/** One check, reported with its duration; `timeoutMs` bounds a check that would otherwise hang. */
+async function timed(
+  check: string,
+  report: Report,
+  work: () => Promise<string>,
+  timeoutMs = DEFAULT_TIMEOUT_MS,
+): Promise<boolean> {
   const started = Date.now();
   try {
-    const detail = await withTimeout(work(), TIMEOUT_MS);
+    const detail = await withTimeout(work(), timeoutMs);
     report({ check, ok: true, detail, ms: Date.now() - started });
     return true;
   } catch (error) {
@@ -54,27 +79,34 @@ async function timed(check: string, report: Report, work: () => Promise<string>)
 }
 
 async function checkMongo(config: RelayConfig, report: Report): Promise<void> {
-  const client = new MongoClient(config.mongodb.uri, {
-    serverSelectionTimeoutMS: 5000,
-    appName: 'mongo-kafka-relay-check',
-  });
+  const watched = cliMongo(config.mongodb.uri, 'mongo-kafka-relay-check');
+  const client = new MongoClient(config.mongodb.uri, watched.options);
   try {
-    const reachable = await timed(`mongodb ping ${redactUri(config.mongodb.uri)}`, report, async () => {
-      await client.connect();
-      await client.db('admin').command({ ping: 1 });
-      return 'reachable';
-    });
+    const reachable = await timed(
+      `mongodb ping ${redactUri(config.mongodb.uri)}`,
+      report,
+      async () => {
+        await client.connect();
+        await client.db('admin').command({ ping: 1 });
+        return 'reachable';
+      },
+      watched.checkTimeoutMs,
+    );
     if (!reachable) return;
     for (const target of config.derived.targets) {
-      await timed(`change stream on ${formatTarget(target)}`, report, () => openStream(client, target));
+      await timed(
+        `change stream on ${formatTarget(target)}`,
+        report,
+        () => openStream(client, target),
+        watched.checkTimeoutMs,
+      );
     }
     await timed('oplog window (local.oplog.rs)', report, async () =>
       describeOplogReading(await readOplogBounds(client)),
     );
-    const storeClient =
-      config.derived.checkpointUri === config.mongodb.uri
-        ? client
-        : new MongoClient(config.derived.checkpointUri, { serverSelectionTimeoutMS: 5000 });
+    const sameStore = config.derived.checkpointUri === config.mongodb.uri;
+    const store = sameStore ? watched : cliMongo(config.derived.checkpointUri, 'mongo-kafka-relay-check');
+    const storeClient = sameStore ? client : new MongoClient(config.derived.checkpointUri, store.options);
     try {
       await timed(
         `checkpoint store ${config.checkpoint.database}.${config.checkpoint.collection}`,
@@ -88,6 +120,7 @@ async function checkMongo(config: RelayConfig, report: Report): Promise<void> {
           await coll.deleteOne({ _id: probeId });
           return 'writable';
         },
+        store.checkTimeoutMs,
       );
     } finally {
       if (storeClient !== client) await storeClient.close();

@@ -6,13 +6,14 @@ import { CheckpointStore, type CheckpointDoc } from '../checkpoint/checkpointSto
 import { formatClusterTime, clusterTimeOfToken } from '../source/resumeToken.js';
 import { RelayExit } from '../app/errors.js';
 import { ExitCode } from '../app/exitCodes.js';
+import { cliMongo } from './mongoOptions.js';
 
 export async function withStore<T>(
   config: RelayConfig,
   work: (store: CheckpointStore) => Promise<T>,
 ): Promise<T> {
   const uri = config.derived.checkpointUri;
-  const client = new MongoClient(uri, { serverSelectionTimeoutMS: 5000, appName: 'mongo-kafka-relay-cli' });
+  const client = new MongoClient(uri, cliMongo(uri, 'mongo-kafka-relay-cli').options);
   try {
     try {
       await client.connect();

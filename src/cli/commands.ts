@@ -1,24 +1,34 @@
 /**
  * Operator commands. Each loads the same configuration as the daemon (environment + --config), so the
- * checkpoint they act on is exactly the one the daemon uses.
+ * checkpoint they act on is exactly the one the daemon uses. Commands that only touch the checkpoint
+ * do not need Kafka's settings; with --json, configuration errors come out as JSON too.
  */
 import { hostname } from 'node:os';
 import { Option, type Command } from 'commander';
-import { loadConfig } from '../config/load.js';
+import type { RelayConfig } from '../config/settings.js';
 import { createLogger } from '../app/logger.js';
 import { ExitCode } from '../app/exitCodes.js';
 import { RelayExit } from '../app/errors.js';
+import { redactSecrets } from '../config/redact.js';
 import { LeaseHeldError } from '../checkpoint/checkpointStore.js';
 import { parseResumeToken, clusterTimeOfToken, TokenFormatError } from '../source/resumeToken.js';
 import { runDaemon } from './runDaemon.js';
 import { withStore, describeCheckpoint, printCheckpoint } from './checkpointView.js';
 import { fetchDaemonStatus, printDaemonStatus } from './daemonStatus.js';
 import { runChecks } from './checkConfig.js';
+import { loadForCommand, logWarnings, printWarnings } from './configOutput.js';
 
 interface CommonOptions {
   config?: string;
   json?: boolean;
   force?: boolean;
+}
+
+/** The configuration of a command that reads or changes only the checkpoint (Kafka not needed). */
+function checkpointConfig(opts: CommonOptions): RelayConfig {
+  const { config, warnings } = loadForCommand(opts, 'checkpoint');
+  printWarnings(warnings);
+  return config;
 }
 
 const configOption = (): Option =>
@@ -36,10 +46,15 @@ export function registerOperatorCommands(program: Command): void {
     .option('--force', 'even while another relay holds the lease')
     .action(async (tokenText: string, opts: CommonOptions & { start: boolean }) => {
       const token = parseTokenArgument(tokenText);
-      const config = loadConfig({ configFile: opts.config });
+      const { config, warnings } = loadForCommand(opts, opts.start ? 'daemon' : 'checkpoint');
       await withStore(config, (store) => setToken(store, token, opts.force ?? false));
       process.stdout.write(`checkpoint ${config.derived.checkpointId} set to ${token._data}\n`);
-      if (opts.start) process.exitCode = await runDaemon(config, createLogger(config.log.level));
+      if (!opts.start) printWarnings(warnings);
+      else {
+        const logger = createLogger(config.log.level);
+        logWarnings(logger, warnings);
+        process.exitCode = await runDaemon(config, logger);
+      }
     });
 
   const token = program.command('token').description("show or change this stream's checkpoint");
@@ -49,7 +64,7 @@ export function registerOperatorCommands(program: Command): void {
     .addOption(configOption())
     .option('--json', 'machine-readable output')
     .action(async (opts: CommonOptions) => {
-      const config = loadConfig({ configFile: opts.config });
+      const config = checkpointConfig(opts);
       const view = await withStore(config, async (store) => describeCheckpoint(store, await store.read()));
       printCheckpoint(view, opts.json ?? false);
     });
@@ -61,7 +76,7 @@ export function registerOperatorCommands(program: Command): void {
     .option('--force', 'even while another relay holds the lease')
     .action(async (tokenText: string, opts: CommonOptions) => {
       const parsed = parseTokenArgument(tokenText);
-      const config = loadConfig({ configFile: opts.config });
+      const config = checkpointConfig(opts);
       await withStore(config, (store) => setToken(store, parsed, opts.force ?? false));
       process.stdout.write(`checkpoint ${config.derived.checkpointId} set to ${parsed._data}\n`);
     });
@@ -78,7 +93,7 @@ export function registerOperatorCommands(program: Command): void {
           ExitCode.usage,
         );
       }
-      const config = loadConfig({ configFile: opts.config });
+      const config = checkpointConfig(opts);
       const existed = await withStore(config, (store) =>
         leaseChecked(() => store.clear(opts.force ?? false)),
       );
@@ -96,30 +111,47 @@ export function registerOperatorCommands(program: Command): void {
     .option('--json', 'machine-readable output')
     .option('--url <url>', 'daemon metrics endpoint (default: http://METRICS_HOST:METRICS_PORT)')
     .action(async (opts: CommonOptions & { url?: string }) => {
-      const config = loadConfig({ configFile: opts.config });
-      const checkpoint = await withStore(config, async (store) =>
-        describeCheckpoint(store, await store.read()),
-      );
+      const config = checkpointConfig(opts);
+      // Each half is reported on its own: an unreachable checkpoint store must not hide the daemon's
+      // readiness (often the very thing an operator runs `status` for), nor the other way round.
+      const checkpoint = await withStore(config, async (store) => ({
+        reachable: true as const,
+        ...describeCheckpoint(store, await store.read()),
+      })).catch((error: unknown) => ({
+        reachable: false as const,
+        checkpointId: config.derived.checkpointId,
+        error: redactSecrets((error as Error).message),
+      }));
       const url =
         opts.url ??
         `http://${config.metrics.host === '0.0.0.0' ? '127.0.0.1' : config.metrics.host}:${config.metrics.port}`;
       const daemon = await fetchDaemonStatus(url);
+      if (!checkpoint.reachable) process.exitCode = ExitCode.failure;
       if (opts.json) {
         process.stdout.write(`${JSON.stringify({ checkpoint, daemon }, null, 2)}\n`);
         return;
       }
-      printCheckpoint(checkpoint, false);
+      if (checkpoint.reachable) printCheckpoint(checkpoint, false);
+      else
+        process.stdout.write(
+          `checkpoint   ${checkpoint.checkpointId}: not reachable (${checkpoint.error})\n`,
+        );
       printDaemonStatus(daemon);
     });
 
   program
     .command('check-config')
-    .description('validate the configuration and connectivity: one line per check')
+    .description('validate the configuration and (unless --offline) connectivity: one line per check')
     .addOption(configOption())
-    .option('--json', 'machine-readable output')
-    .action(async (opts: CommonOptions) => {
-      const config = loadConfig({ configFile: opts.config });
-      const ok = await runChecks(config, opts.json ?? false);
+    .option('--json', 'machine-readable output (configuration errors included)')
+    .option('--offline', 'validate the configuration only, without connecting (for CI linting of manifests)')
+    .action(async (opts: CommonOptions & { offline?: boolean }) => {
+      const { config, warnings } = loadForCommand(opts, 'daemon');
+      const ok = await runChecks(config, {
+        json: opts.json ?? false,
+        offline: opts.offline ?? false,
+        warnings,
+      });
       process.exitCode = ok ? ExitCode.ok : ExitCode.failure;
     });
 }

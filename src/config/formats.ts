@@ -1,24 +1,90 @@
 /**
- * Validation functions for convict formats. Each throws an Error whose message says what is allowed;
- * convict prefixes it with the key and appends the offending value.
+ * Validation functions for convict formats. Each throws an Error whose message says what is allowed
+ * (one line); the loader prefixes it with the variable and key and appends the offending value.
  */
 import { accessSync, constants } from 'node:fs';
+import convict from 'convict';
+import { validateConnectionString } from './connectionString.js';
+import { closestName } from './closestName.js';
+import { OPERATION_TYPES, isExpandedOperationType, splitOperationTypes } from './operationTypes.js';
+import { parseStartAt } from './startAt.js';
+import { collectionNameProblem, databaseNameProblem } from '../source/watchTargets.js';
+
+const TRUE_WORDS = ['true', '1', 'yes'];
+const FALSE_WORDS = ['false', '0', 'no'];
+
+/**
+ * The format of every boolean setting: true/false, 1/0 or yes/no (any case), meaning what they say.
+ * Anything else is refused. (convict's own Boolean reads every string but "false" as true, so
+ * KAFKA_SSL=no meant TLS on.) Use it as `format: f.strictBoolean`.
+ */
+export const strictBoolean = 'strict-boolean';
+convict.addFormat({
+  name: strictBoolean,
+  validate: (value: unknown) => {
+    if (typeof value !== 'boolean') throw new Error('must be true or false (also accepted: 1/0, yes/no)');
+  },
+  // Unknown words stay strings, so that validate refuses them with the value the operator wrote.
+  coerce: (value: string) => {
+    const word = value.trim().toLowerCase();
+    return TRUE_WORDS.includes(word) ? true : FALSE_WORDS.includes(word) ? false : value;
+  },
+});
 
 export function requiredString(value: unknown): asserts value is string {
   if (typeof value !== 'string' || value.trim() === '')
     throw new Error('is required: set it to a non-empty string');
 }
 
+/** A MongoDB connection string the driver's own parser accepts. */
 export function mongoUri(value: unknown): void {
   requiredString(value);
-  if (!/^mongodb(\+srv)?:\/\/[^/?#]+/.test(value)) {
-    throw new Error('must be a MongoDB connection string starting with mongodb:// or mongodb+srv://');
-  }
+  validateConnectionString(value);
 }
 
 export function optionalMongoUri(value: unknown): void {
   if (value === '' || value === null || value === undefined) return;
   mongoUri(value);
+}
+
+export function databaseName(value: unknown): void {
+  requiredString(value);
+  const problem = databaseNameProblem(value);
+  if (problem) throw new Error(`must be a valid MongoDB database name: ${problem}`);
+}
+
+export function collectionName(value: unknown): void {
+  requiredString(value);
+  const problem = collectionNameProblem('db', value);
+  if (problem) throw new Error(`must be a valid MongoDB collection name: ${problem}`);
+}
+
+/** Comma-separated change event operation types, as MongoDB spells them (case-sensitive). */
+export function operationTypeList(value: unknown): void {
+  if (typeof value !== 'string') throw new Error('must be a comma-separated list of operation types');
+  const types = splitOperationTypes(value);
+  const unknown = types.filter((t) => !(OPERATION_TYPES as readonly string[]).includes(t));
+  if (unknown.length > 0) {
+    const named = unknown.map((t) => {
+      const near = closestName(t, OPERATION_TYPES);
+      return near ? `${JSON.stringify(t)} (did you mean ${JSON.stringify(near)}?)` : JSON.stringify(t);
+    });
+    throw new Error(
+      `must list MongoDB change event operation types (unknown: ${named.join(', ')}; known: ${OPERATION_TYPES.join(', ')})`,
+    );
+  }
+  if (types.length > 0 && types.every(isExpandedOperationType)) {
+    throw new Error(
+      'lists only expanded-event types, which MongoDB reports only to change streams opened with ' +
+        'showExpandedEvents, which the relay does not request: it would publish nothing. Add the ' +
+        'types you want published (insert, update, replace, delete, ...) or leave it empty for all',
+    );
+  }
+}
+
+export function startAt(value: unknown): void {
+  if (typeof value !== 'string') throw new Error('must be a string');
+  parseStartAt(value);
 }
 
 const HOST_PORT = /^[A-Za-z0-9.-]+:\d{1,5}$|^\[[0-9a-fA-F:]+\]:\d{1,5}$/;

@@ -12,7 +12,7 @@ import {
   type WatchTarget,
 } from '../source/watchTargets.js';
 import { parsePipeline } from './pipeline.js';
-import { checkKafkaTls } from '../sink/kafkaTls.js';
+import { parseStartAt } from './startAt.js';
 import type {
   BEFORE_CHANGE_MODES,
   CHECKPOINT_MODES,
@@ -112,20 +112,7 @@ export function deriveSettings(raw: RawConfig): RelayConfig {
   };
   const fingerprint = createHash('sha256').update(JSON.stringify(selection)).digest('hex').slice(0, 16);
   const checkpointId = raw.checkpoint.id !== '' ? raw.checkpoint.id : `relay-${fingerprint}`;
-  if (raw.lease.renewMs * 2 > raw.lease.ttlMs) {
-    throw new Error(
-      `RELAY_LEASE_RENEW_MS (lease.renewMs): must be at most half of RELAY_LEASE_TTL_MS (${raw.lease.ttlMs}): value was ${raw.lease.renewMs}`,
-    );
-  }
-  if (
-    raw.kafka.saslMechanism !== 'none' &&
-    (raw.kafka.saslUsername === '' || raw.kafka.saslPassword === '')
-  ) {
-    throw new Error(
-      `KAFKA_SASL_USERNAME / KAFKA_SASL_PASSWORD: must both be set when KAFKA_SASL_MECHANISM is ${raw.kafka.saslMechanism}`,
-    );
-  }
-  checkKafkaTls(raw.kafka);
+  // Checks across settings live in crossChecks.ts: the loader runs them before calling this.
   return {
     ...raw,
     derived: {
@@ -137,7 +124,10 @@ export function deriveSettings(raw: RawConfig): RelayConfig {
       checkpointIdDerived: raw.checkpoint.id === '',
       fingerprint,
       initialPosition: initialPosition(raw.relay.startAt, raw.relay.startAfterToken),
-      brokers: raw.kafka.brokers.split(',').map((b) => b.trim()),
+      brokers: raw.kafka.brokers
+        .split(',')
+        .map((b) => b.trim())
+        .filter((b) => b !== ''),
       checkpointUri: raw.checkpoint.uri !== '' ? raw.checkpoint.uri : raw.mongodb.uri,
     },
   };
@@ -145,16 +135,5 @@ export function deriveSettings(raw: RawConfig): RelayConfig {
 
 function initialPosition(startAt: string, token: string): InitialPosition {
   if (token !== '') return { kind: 'token', token: { _data: token } };
-  if (startAt === 'now') return { kind: 'now' };
-  const clusterTime = /^(\d+)(?:\.(\d+))?$/.exec(startAt);
-  if (clusterTime) {
-    return {
-      kind: 'clusterTime',
-      time: new BSON.Timestamp({ t: Number(clusterTime[1]), i: Number(clusterTime[2] ?? 0) }),
-    };
-  }
-  return {
-    kind: 'clusterTime',
-    time: new BSON.Timestamp({ t: Math.floor(Date.parse(startAt) / 1000), i: 0 }),
-  };
+  return parseStartAt(startAt);
 }

@@ -17,8 +17,12 @@ export interface KafkaTlsSettings {
   sslServername: string;
 }
 
-/** Combinations that cannot work; the message names the variables (a configuration error, exit 3). */
-export function checkKafkaTls(k: KafkaTlsSettings): void {
+/**
+ * Combinations that cannot work, each attributed to the setting to change (configuration errors,
+ * exit 3; the loader reports them with every other problem).
+ */
+export function kafkaTlsProblems(k: KafkaTlsSettings): { key: string; message: string }[] {
+  const problems: { key: string; message: string }[] = [];
   const set = (
     [
       ['KAFKA_SSL_CA_FILE', k.sslCaFile],
@@ -29,15 +33,22 @@ export function checkKafkaTls(k: KafkaTlsSettings): void {
     ] as const
   ).filter(([, value]) => value !== '');
   if (!k.ssl && set.length > 0) {
-    throw new Error(
-      `KAFKA_SSL (kafka.ssl): must be true when ${set.map(([name]) => name).join(', ')} ${set.length > 1 ? 'are' : 'is'} set: value was false`,
-    );
+    problems.push({
+      key: 'kafka.ssl',
+      message: `must be true when ${set.map(([name]) => name).join(', ')} ${set.length > 1 ? 'are' : 'is'} set`,
+    });
   }
   if ((k.sslCertFile === '') !== (k.sslKeyFile === '')) {
-    throw new Error(
-      'KAFKA_SSL_CERT_FILE / KAFKA_SSL_KEY_FILE: must both be set for mutual TLS (a client certificate needs its key), or both be empty',
-    );
+    const [missing, other] =
+      k.sslCertFile === ''
+        ? ['kafka.sslCertFile', 'KAFKA_SSL_KEY_FILE']
+        : ['kafka.sslKeyFile', 'KAFKA_SSL_CERT_FILE'];
+    problems.push({
+      key: missing,
+      message: `must be set together with ${other} for mutual TLS (a client certificate needs its key), or both be empty`,
+    });
   }
+  return problems;
 }
 
 /** kafkajs' `ssl` option: false, true (system CAs), or tls.connect options. */

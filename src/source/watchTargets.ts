@@ -15,22 +15,60 @@ export type StreamScope =
   | { level: 'database'; db: string }
   | { level: 'deployment' };
 
-// MongoDB forbids these in database names; '.' separates db from collection in a target.
+// MongoDB's naming rules (NamespaceString in the server; the Windows set of forbidden characters
+// everywhere, so a configuration is portable): a database name is 1-63 bytes without these characters;
+// a collection name is non-empty, does not start with ".", holds no "$" or NUL; "db.coll" is at most
+// 255 bytes. '.' also separates db from collection in a target.
 const BAD_DB_CHARS = /[/\\. "$*<>:|?\0]/;
+const MAX_DB_BYTES = 63;
+const MAX_NAMESPACE_BYTES = 255;
 const SYSTEM_DBS = new Set(['admin', 'config', 'local']);
 
 export class WatchTargetError extends Error {}
 
+/** Why `db` is not a valid database name, or null when it is. */
+export function databaseNameProblem(db: string): string | null {
+  if (db === '') return 'a database name cannot be empty';
+  if (BAD_DB_CHARS.test(db))
+    return `"${db}" is not a valid database name (no / \\ . space " $ * < > : | ? or NUL)`;
+  if (Buffer.byteLength(db) > MAX_DB_BYTES)
+    return `"${db}" is not a valid database name (must be shorter than 64 bytes)`;
+  return null;
+}
+
+/** Why `coll` is not a valid (watchable) collection name in `db`, or null when it is. */
+export function collectionNameProblem(db: string, coll: string): string | null {
+  if (coll === '' || coll.startsWith('.') || coll.includes('$') || coll.includes('\0')) {
+    return `collection name "${coll}" is not a valid collection name (not empty, no leading ".", no "$" or NUL)`;
+  }
+  if (coll.startsWith('system.')) return `"${coll}" is a system collection, not a watchable collection`;
+  if (Buffer.byteLength(`${db}.${coll}`) > MAX_NAMESPACE_BYTES) {
+    return `"${db}.${coll}" is longer than MongoDB's namespace limit of 255 bytes`;
+  }
+  return null;
+}
+
+/** Every bad target is named in one error, so an operator fixes them all at once. */
 export function parseWatchTargets(spec: string): WatchTarget[] {
   const parts = spec
     .split(',')
     .map((p) => p.trim())
     .filter((p) => p !== '');
   if (parts.length === 0) throw new WatchTargetError('must name at least one target: db.coll, db.* or *');
-  const targets = parts.map(parseOne);
-  if (targets.some((t) => t.kind === 'deployment') && targets.length > 1) {
-    throw new WatchTargetError('"*" watches the whole deployment and cannot be combined with other targets');
+  const targets: WatchTarget[] = [];
+  const problems: string[] = [];
+  for (const part of parts) {
+    try {
+      targets.push(parseOne(part));
+    } catch (error) {
+      if (!(error instanceof WatchTargetError)) throw error;
+      problems.push(error.message);
+    }
   }
+  if (targets.some((t) => t.kind === 'deployment') && parts.length > 1) {
+    problems.push('"*" watches the whole deployment and cannot be combined with other targets');
+  }
+  if (problems.length > 0) throw new WatchTargetError(problems.join('; '));
   return dedupe(targets);
 }
 
@@ -42,14 +80,13 @@ function parseOne(part: string): WatchTarget {
   }
   const db = part.slice(0, dot);
   const coll = part.slice(dot + 1);
-  if (BAD_DB_CHARS.test(db))
-    throw new WatchTargetError(`target "${part}": "${db}" is not a valid database name`);
+  const dbProblem = databaseNameProblem(db);
+  if (dbProblem) throw new WatchTargetError(`target "${part}": ${dbProblem}`);
   if (SYSTEM_DBS.has(db))
     throw new WatchTargetError(`target "${part}": the system database "${db}" cannot be watched`);
   if (coll === '*') return { kind: 'database', db };
-  if (coll.includes('$') || coll.includes('\0') || coll.startsWith('system.')) {
-    throw new WatchTargetError(`target "${part}": "${coll}" is not a watchable collection name`);
-  }
+  const collProblem = collectionNameProblem(db, coll);
+  if (collProblem) throw new WatchTargetError(`target "${part}": ${collProblem}`);
   return { kind: 'collection', db, coll };
 }
 

@@ -5,7 +5,7 @@ import path from 'node:path';
 import { MongoClient } from 'mongodb';
 import { kafkaClient } from '../support/kafka.js';
 import { getServices } from '../support/services.js';
-import { runCli } from '../support/relayProcess.js';
+import { REPO_ROOT, runCli } from '../support/relayProcess.js';
 
 const CHECKPOINT_ID = `config-errors-${Date.now().toString(36)}`;
 const TOPIC_PREFIX = `config-errors-${Date.now().toString(36)}`;
@@ -46,7 +46,10 @@ const cases: Case[] = [
   {
     name: 'MONGODB_URI not a MongoDB URI, without echoing its secret',
     env: { MONGODB_URI: 'postgres://admin:TOPSECRET@db/x' },
-    expect: [/MONGODB_URI \(mongodb\.uri\): must be a MongoDB connection string/, /value was \[redacted\]/],
+    expect: [
+      /MONGODB_URI \(mongodb\.uri\): must be a MongoDB connection string/,
+      /value was "postgres:\/\/\*\*\*@db\/x"/,
+    ],
   },
   {
     name: 'RELAY_WATCH missing',
@@ -113,7 +116,66 @@ const cases: Case[] = [
   {
     name: 'SASL without a password',
     env: { KAFKA_SASL_MECHANISM: 'scram-sha-256', KAFKA_SASL_USERNAME: 'relay' },
-    expect: [/KAFKA_SASL_USERNAME \/ KAFKA_SASL_PASSWORD: must both be set/],
+    expect: [
+      /KAFKA_SASL_PASSWORD \(kafka\.saslPassword\): must be set when KAFKA_SASL_MECHANISM is scram-sha-256: value is not set/,
+    ],
+  },
+  {
+    name: 'MONGODB_URI with an option the driver does not know (issue 10.10)',
+    env: { MONGODB_URI: 'mongodb://127.0.0.1:1/?fooBar=1' },
+    expect: [
+      /MONGODB_URI \(mongodb\.uri\): is not a connection string the MongoDB driver accepts: option foobar/,
+    ],
+  },
+  {
+    name: 'MONGODB_URI with an unescaped "@" in the password, never echoing it (issue 10.10)',
+    env: { MONGODB_URI: 'mongodb://relay:TOPSECRET@x@127.0.0.1:1/' },
+    expect: [/MONGODB_URI \(mongodb\.uri\): .*percent-encode/],
+  },
+  {
+    name: 'RELAY_CHECKPOINT_URI with an option the driver does not know (issue 10.10)',
+    env: { RELAY_CHECKPOINT_URI: 'mongodb://127.0.0.1:1/?fooBar=1' },
+    expect: [/RELAY_CHECKPOINT_URI \(checkpoint\.uri\): .*option foobar/],
+  },
+  {
+    name: 'a bad MONGODB_URI whose password has a quote, shown redacted (issue 10.11)',
+    env: { MONGODB_URI: "mongodb://alice:it's_TOPSECRET@127.0.0.1:1/?fooBar=1" },
+    expect: [/value was "mongodb:\/\/\*\*\*@127\.0\.0\.1:1\/\?fooBar=1"/],
+  },
+  {
+    name: 'KAFKA_SSL that is no boolean (issue 10.12)',
+    env: { KAFKA_SSL: 'maybe' },
+    expect: [/KAFKA_SSL \(kafka\.ssl\): must be true or false.*"maybe"/],
+  },
+  {
+    name: 'RELAY_OPERATION_TYPES misspelt (issue 10.13)',
+    env: { RELAY_OPERATION_TYPES: 'inserts,updat' },
+    expect: [/RELAY_OPERATION_TYPES.*"inserts" \(did you mean "insert"\?\)/],
+  },
+  {
+    name: 'RELAY_WATCH missing, with a misspelt RELAY_WACTH named beside it (issue 10.14)',
+    env: { RELAY_WATCH: undefined, RELAY_WACTH: 'config_errors.items' },
+    expect: [/RELAY_WATCH \(relay\.watch\): is required/, /RELAY_WACTH .*did you mean RELAY_WATCH\?/],
+  },
+  {
+    name: 'RELAY_WATCH against MongoDB naming rules (issue 10.15)',
+    env: { RELAY_WATCH: 'db..x' },
+    expect: [/RELAY_WATCH.*collection name "\.x"/],
+  },
+  {
+    name: 'RELAY_PIPELINE removing _id (issue 10.15)',
+    env: { RELAY_PIPELINE: '[{"$project":{"_id":0}}]' },
+    expect: [/RELAY_PIPELINE.*stage 0: \$project removes _id/],
+  },
+  {
+    name: 'RELAY_START_AT that only Date.parse would read (issue 10.15)',
+    env: { RELAY_START_AT: 'version 2' },
+    expect: [/RELAY_START_AT.*ISO-8601.*"version 2"/],
+  },
+  {
+    name: 'MONGODB_URI unset: "not set", not "[redacted]" (issue 10.15)',
+    env: { MONGODB_URI: undefined },
+    expect: [/MONGODB_URI \(mongodb\.uri\): is required.*value is not set/],
   },
   {
     name: 'lease renewal slower than half the TTL',
@@ -149,6 +211,18 @@ describe('configuration errors (mongo-kafka-relay start)', function () {
       expect(result.stdout, 'nothing logged: it stopped before connecting').to.equal('');
     });
   }
+
+  it('a relay that cannot start exits with its code even if a library leaked a handle (issue 10.10)', async () => {
+    const leak = path.join(REPO_ROOT, 'test/fixtures/process/leak-handle.mjs');
+    const env = {
+      ...goodEnv(),
+      MONGODB_URI: 'mongodb://127.0.0.1:1/?serverSelectionTimeoutMS=500',
+      NODE_OPTIONS: `${process.env.NODE_OPTIONS ?? ''} --import ${leak}`,
+    };
+    const result = await runCli(['start'], env, 60_000);
+    expect(result.code, result.stderr).to.equal(1);
+    expect(result.stdout).to.contain('cannot connect to MongoDB');
+  });
 
   it('wrote nothing to Kafka or to the checkpoint store', async () => {
     const admin = kafkaClient().admin();

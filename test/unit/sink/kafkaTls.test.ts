@@ -2,7 +2,7 @@ import { expect } from 'chai';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { checkKafkaTls, kafkaTlsOptions, type KafkaTlsSettings } from '../../../src/sink/kafkaTls.js';
+import { kafkaTlsProblems, kafkaTlsOptions, type KafkaTlsSettings } from '../../../src/sink/kafkaTls.js';
 
 const none: KafkaTlsSettings = {
   ssl: false,
@@ -44,16 +44,22 @@ describe('Kafka TLS settings', () => {
   });
 
   it('refuses TLS files with KAFKA_SSL=false, naming the variables', () => {
-    expect(() => checkKafkaTls({ ...none, sslCaFile: '/x/ca.pem' })).to.throw(
-      'KAFKA_SSL (kafka.ssl): must be true when KAFKA_SSL_CA_FILE is set: value was false',
-    );
+    expect(kafkaTlsProblems({ ...none, sslCaFile: '/x/ca.pem' })).to.deep.equal([
+      { key: 'kafka.ssl', message: 'must be true when KAFKA_SSL_CA_FILE is set' },
+    ]);
   });
 
   it('refuses a client certificate without its key (and the reverse)', () => {
-    expect(() => checkKafkaTls({ ...none, ssl: true, sslCertFile: '/x/c.pem' })).to.throw(
-      /KAFKA_SSL_CERT_FILE \/ KAFKA_SSL_KEY_FILE: must both be set/,
+    expect(kafkaTlsProblems({ ...none, ssl: true, sslCertFile: '/x/c.pem' })).to.deep.equal([
+      {
+        key: 'kafka.sslKeyFile',
+        message:
+          'must be set together with KAFKA_SSL_CERT_FILE for mutual TLS (a client certificate needs its key), or both be empty',
+      },
+    ]);
+    expect(kafkaTlsProblems({ ...none, ssl: true, sslKeyFile: '/x/k.pem' })[0]?.key).to.equal(
+      'kafka.sslCertFile',
     );
-    expect(() => checkKafkaTls({ ...none, ssl: true, sslKeyFile: '/x/k.pem' })).to.throw(/must both be set/);
-    expect(() => checkKafkaTls({ ...none, ssl: true, sslCertFile: 'c', sslKeyFile: 'k' })).to.not.throw();
+    expect(kafkaTlsProblems({ ...none, ssl: true, sslCertFile: 'c', sslKeyFile: 'k' })).to.deep.equal([]);
   });
 });

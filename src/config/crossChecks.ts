@@ -1,0 +1,88 @@
+/**
+ * Checks that involve more than one setting. Each runs only when the settings it reads are valid on
+ * their own, so one bad value is reported once, and all problems still come out together.
+ */
+import type { RawConfig } from './settings.js';
+import type { ConfigWarning } from './unknownVariables.js';
+import { kafkaTlsProblems } from '../sink/kafkaTls.js';
+import { EXPANDED_OPERATION_TYPES, isExpandedOperationType, splitOperationTypes } from './operationTypes.js';
+
+/** A problem found by a cross-field check, attributed to the key the operator should change. */
+export interface CrossProblem {
+  key: string;
+  message: string;
+}
+
+export interface CrossCheckOptions {
+  /** Kafka is not used by the command (token show/set/clear, status): skip the Kafka checks. */
+  kafkaUnused: boolean;
+}
+
+export function crossFieldProblems(
+  raw: RawConfig,
+  invalid: ReadonlySet<string>,
+  options: CrossCheckOptions,
+): CrossProblem[] {
+  const problems: CrossProblem[] = [];
+  const valid = (...keys: string[]): boolean => keys.every((k) => !invalid.has(k));
+  if (valid('lease.renewMs', 'lease.ttlMs') && raw.lease.renewMs * 2 > raw.lease.ttlMs) {
+    problems.push({
+      key: 'lease.renewMs',
+      message: `must be at most half of RELAY_LEASE_TTL_MS (${raw.lease.ttlMs}), so a renewal can fail once without losing the lease`,
+    });
+  }
+  if (!options.kafkaUnused && valid('kafka.saslMechanism') && raw.kafka.saslMechanism !== 'none') {
+    for (const key of ['kafka.saslUsername', 'kafka.saslPassword'] as const) {
+      const field = key === 'kafka.saslUsername' ? 'saslUsername' : 'saslPassword';
+      if (valid(key) && raw.kafka[field] === '') {
+        problems.push({
+          key,
+          message: `must be set when KAFKA_SASL_MECHANISM is ${raw.kafka.saslMechanism}`,
+        });
+      }
+    }
+  }
+  const tlsKeys = ['kafka.ssl', 'kafka.sslCaFile', 'kafka.sslCertFile', 'kafka.sslKeyFile'];
+  if (!options.kafkaUnused && valid(...tlsKeys)) problems.push(...kafkaTlsProblems(raw.kafka));
+  return problems;
+}
+
+export function crossFieldWarnings(raw: RawConfig, invalid: ReadonlySet<string>): ConfigWarning[] {
+  const warnings: ConfigWarning[] = [];
+  const valid = (...keys: string[]): boolean => keys.every((k) => !invalid.has(k));
+  if (valid('relay.operationTypes')) {
+    const expanded = splitOperationTypes(raw.relay.operationTypes).filter(isExpandedOperationType);
+    if (expanded.length > 0) {
+      warnings.push({
+        variable: 'RELAY_OPERATION_TYPES',
+        message:
+          `RELAY_OPERATION_TYPES lists ${expanded.join(', ')}: MongoDB reports expanded events (${EXPANDED_OPERATION_TYPES.join(', ')}) ` +
+          'only to change streams opened with showExpandedEvents, which the relay does not request, so none will be published',
+      });
+    }
+  }
+  if (valid('kafka.saslMechanism') && raw.kafka.saslMechanism === 'none') {
+    for (const [variable, value] of [
+      ['KAFKA_SASL_USERNAME', raw.kafka.saslUsername],
+      ['KAFKA_SASL_PASSWORD', raw.kafka.saslPassword],
+    ] as const) {
+      if (value !== '') {
+        warnings.push({
+          variable,
+          message: `${variable} is set but KAFKA_SASL_MECHANISM is none: it is not used (set the mechanism to authenticate)`,
+        });
+      }
+    }
+  }
+  if (
+    valid('relay.startAt', 'relay.startAfterToken') &&
+    raw.relay.startAfterToken !== '' &&
+    raw.relay.startAt !== 'now'
+  ) {
+    warnings.push({
+      variable: 'RELAY_START_AT',
+      message: 'RELAY_START_AT is ignored: RELAY_START_AFTER_TOKEN is set and takes precedence',
+    });
+  }
+  return warnings;
+}
