@@ -192,9 +192,9 @@ export const schema = {
       env: 'RELAY_CHECKPOINT_MAX_DELAY_MS',
     },
     timeoutMs: {
-      doc: 'Bound (ms) of every checkpoint and lease read or write (also the wtimeout of their majority write concern); a slower operation fails, is retried, and turns /readyz 503.',
-      format: f.positiveInt,
-      default: 5000,
+      doc: 'Bound (ms) of every checkpoint and lease read or write (also the wtimeout of their majority write concern); a slower operation fails, is retried, and turns /readyz 503. 0: half of RELAY_LEASE_TTL_MS - RELAY_LEASE_RENEW_MS, between 1000 and 5000; must be below RELAY_LEASE_TTL_MS.',
+      format: f.nonNegativeInt,
+      default: 0,
       env: 'RELAY_CHECKPOINT_TIMEOUT_MS',
     },
     heartbeatMs: {

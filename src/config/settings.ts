@@ -131,7 +131,8 @@ export function deriveSettings(raw: RawConfig): RelayConfig {
       `RELAY_LEASE_RENEW_MS (lease.renewMs): must be at most half of RELAY_LEASE_TTL_MS (${raw.lease.ttlMs}): value was ${raw.lease.renewMs}`,
     );
   }
-  if (raw.checkpoint.timeoutMs >= raw.lease.ttlMs) {
+  const checkpointTimeoutMs = raw.checkpoint.timeoutMs || defaultStoreTimeout(raw.lease);
+  if (checkpointTimeoutMs >= raw.lease.ttlMs) {
     throw new Error(
       `RELAY_CHECKPOINT_TIMEOUT_MS (checkpoint.timeoutMs): must be below RELAY_LEASE_TTL_MS (${raw.lease.ttlMs}), or one hung renewal outlives the lease: value was ${raw.checkpoint.timeoutMs}`,
     );
@@ -146,6 +147,7 @@ export function deriveSettings(raw: RawConfig): RelayConfig {
   }
   return {
     ...raw,
+    checkpoint: { ...raw.checkpoint, timeoutMs: checkpointTimeoutMs },
     derived: {
       targets,
       scope: streamScope(targets),
@@ -160,6 +162,11 @@ export function deriveSettings(raw: RawConfig): RelayConfig {
       checkpointUri: raw.checkpoint.uri !== '' ? raw.checkpoint.uri : raw.mongodb.uri,
     },
   };
+}
+
+/** Leaves a renewal that timed out room for another attempt before the lease runs out. */
+function defaultStoreTimeout(lease: { ttlMs: number; renewMs: number }): number {
+  return Math.min(5000, Math.max(1000, Math.floor((lease.ttlMs - lease.renewMs) / 2)));
 }
 
 function initialPosition(startAt: string, token: string): InitialPosition {

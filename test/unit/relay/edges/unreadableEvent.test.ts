@@ -1,0 +1,130 @@
+import { expect } from 'chai';
+import { BSON, MongoServerError } from 'mongodb';
+import {
+  UnreadableEventError,
+  classifyUnreadable,
+  describeChange,
+  narrowRead,
+} from '../../../../src/source/unreadableEvent.js';
+import { versionHasSplitStage } from '../../../../src/source/serverFeatures.js';
+import { shutdownBudget } from '../../../../src/app/shutdownBudget.js';
+
+const serverError = (code: number, codeName: string, errmsg: string) =>
+  new MongoServerError({ ok: 0, code, codeName, errmsg });
+
+const images = (
+  fullDocument: 'updateLookup' | 'required' = 'updateLookup',
+  before: 'off' | 'required' = 'off',
+) => ({
+  fullDocument,
+  fullDocumentBeforeChange: before,
+});
+
+describe('events the change stream cannot deliver', () => {
+  describe('classifyUnreadable', () => {
+    it('BSONObjectTooLarge (10334) is an event over 16 MB', () => {
+      expect(
+        classifyUnreadable(
+          serverError(10334, 'BSONObjectTooLarge', 'BSONObj size: 17000000 is invalid'),
+          images(),
+        ),
+      ).to.equal('too-large-for-mongodb');
+    });
+
+    it('NoMatchingDocument (47) is a missing image only when an image is required', () => {
+      const missingPre = serverError(
+        47,
+        'NoMatchingDocument',
+        'Change stream was configured to require a pre-image for all update, delete and replace events, but the pre-image was not found',
+      );
+      const missingPost = serverError(
+        47,
+        'NoMatchingDocument',
+        'Change stream was configured to require a post-image for all update events, but the post-image was not found',
+      );
+      expect(classifyUnreadable(missingPre, images('updateLookup', 'required'))).to.equal(
+        'pre-image-missing',
+      );
+      expect(classifyUnreadable(missingPost, images('required', 'off'))).to.equal('post-image-missing');
+      expect(classifyUnreadable(missingPre, images('required', 'required'))).to.equal('pre-image-missing');
+      expect(classifyUnreadable(missingPost, images('required', 'required'))).to.equal('post-image-missing');
+      expect(classifyUnreadable(missingPost, images())).to.equal(null);
+    });
+
+    it('anything else is not about one event', () => {
+      expect(classifyUnreadable(serverError(286, 'ChangeStreamHistoryLost', 'gone'), images())).to.equal(
+        null,
+      );
+      expect(classifyUnreadable(new Error('network'), images())).to.equal(null);
+    });
+  });
+
+  describe('narrowRead', () => {
+    it('drops the large fields but keeps _id (the resume token), and asks for images only when available', () => {
+      const n = narrowRead(images('required', 'required'));
+      expect(n.tail).to.deep.equal([
+        { $project: { fullDocument: 0, fullDocumentBeforeChange: 0, updateDescription: 0 } },
+      ]);
+      expect(n.images).to.deep.equal({
+        fullDocument: 'whenAvailable',
+        fullDocumentBeforeChange: 'whenAvailable',
+      });
+      expect(narrowRead(images()).images).to.deep.equal(images());
+    });
+  });
+
+  describe('naming the change', () => {
+    it('says which change, of what, when', () => {
+      const text = describeChange({
+        _id: { _data: '82ABC' },
+        operationType: 'update',
+        ns: { db: 'shop', coll: 'orders' },
+        documentKey: { _id: 7 },
+        clusterTime: new BSON.Timestamp({ t: 1700000000, i: 3 }),
+      });
+      expect(text).to.equal(
+        'the change 82ABC (update of shop.orders {"_id":7} at cluster time 1700000000.3)',
+      );
+      const error = new UnreadableEventError('pre-image-missing', null, new Error('x'));
+      expect(error.message).to.contain('could not be read even without its large fields');
+    });
+  });
+
+  describe('$changeStreamSplitLargeEvent support by version', () => {
+    it('exists from 7.0 and 6.0.9 (6.3 among the rapid releases)', () => {
+      expect(versionHasSplitStage([7, 0, 0])).to.equal(true);
+      expect(versionHasSplitStage([8, 0, 4])).to.equal(true);
+      expect(versionHasSplitStage([6, 0, 9])).to.equal(true);
+      expect(versionHasSplitStage([6, 0, 8])).to.equal(false);
+      expect(versionHasSplitStage([6, 3, 0])).to.equal(true);
+      expect(versionHasSplitStage([6, 2, 1])).to.equal(false);
+      expect(versionHasSplitStage([5, 0, 20])).to.equal(false);
+    });
+  });
+});
+
+describe('shutdown budget', () => {
+  const cfg = (shutdownTimeoutMs: number, timeoutMs: number) =>
+    ({ relay: { shutdownTimeoutMs }, checkpoint: { timeoutMs } }) as Parameters<typeof shutdownBudget>[1];
+
+  it('ends everything by the stop deadline, keeping a reserve for the final checkpoint write', () => {
+    expect(shutdownBudget(10_000, cfg(9_000, 2_000), false, 1_000)).to.deep.equal({
+      drainUntil: 8_000,
+      checkpointUntil: 10_000,
+    });
+  });
+
+  it('never reserves more than a third of the budget', () => {
+    expect(shutdownBudget(4_000, cfg(3_000, 5_000), false, 1_000)).to.deep.equal({
+      drainUntil: 3_000,
+      checkpointUntil: 4_000,
+    });
+  });
+
+  it('after a lost lease, waits for nothing', () => {
+    expect(shutdownBudget(10_000, cfg(9_000, 2_000), true, 1_000)).to.deep.equal({
+      drainUntil: 1_000,
+      checkpointUntil: 1_000,
+    });
+  });
+});
