@@ -9,9 +9,9 @@
  *  - `skip` (default): a dead-letter record names the change (change ID, namespace, document key,
  *    operation type, cluster time) and the relay moves past it;
  *  - `fail`: the relay stops with exit code 7 and a message naming the change and the options.
- * To NAME the change the relay re-reads that one event in a narrow form the server can deliver: without
- * the large fields (`$project` after the change stream stages, as MongoDB's docs advise for events near
- * 16 MB) and, for a missing image, with `whenAvailable` instead of `required`.
+ * To NAME the change the relay re-reads that one event in a narrow form the server can deliver: with
+ * only the fields that identify it (`$project` after every other stage, as MongoDB's docs advise for
+ * events near 16 MB) and, for a missing image, with `whenAvailable` instead of `required`.
  */
 import { MongoServerError, type Document } from 'mongodb';
 
@@ -40,11 +40,24 @@ export function classifyUnreadable(error: unknown, images: ImageOptions): Unread
   return null;
 }
 
+const IDENTITY_FIELDS = {
+  _id: 1,
+  operationType: 1,
+  ns: 1,
+  to: 1,
+  documentKey: 1,
+  clusterTime: 1,
+  wallTime: 1,
+  txnNumber: 1,
+  lsid: 1,
+} as const;
+
 /** How to re-read the one event narrowly: options the server can deliver it with. */
 export function narrowRead(images: ImageOptions): { tail: Document[]; images: ImageOptions } {
   return {
-    // `_id` stays: it is the resume token, and changing it would make the stream unresumable.
-    tail: [{ $project: { fullDocument: 0, fullDocumentBeforeChange: 0, updateDescription: 0 } }],
+    // Only what names the change (an inclusion, so fields a RELAY_PIPELINE stage added go too). `_id`
+    // stays: it is the resume token, and changing it would make the stream unresumable.
+    tail: [{ $project: IDENTITY_FIELDS }],
     images: {
       fullDocument: images.fullDocument === 'required' ? 'whenAvailable' : images.fullDocument,
       fullDocumentBeforeChange:

@@ -34,7 +34,12 @@ const legacy = (id: string, fields: Partial<CheckpointDoc> = {}, leaseLive = fal
 describe('checkpoint identity', () => {
   describe('the checkpoint ID', () => {
     it('is "default" when RELAY_CHECKPOINT_ID is unset, whatever the watch configuration', () => {
-      for (const env of [{}, { RELAY_WATCH: 'shop.*' }, { RELAY_PIPELINE: '[{"$match":{"a":1}}]' }]) {
+      const envs: Record<string, string>[] = [
+        {},
+        { RELAY_WATCH: 'shop.*' },
+        { RELAY_PIPELINE: '[{"$match":{"a":1}}]' },
+      ];
+      for (const env of envs) {
         const c = config(env);
         expect(c.derived.checkpointId).to.equal(DEFAULT_CHECKPOINT_ID);
         expect(c.derived.checkpointIdDefault).to.equal(true);
