@@ -176,13 +176,13 @@ export class ChangeSource {
           if (item) return item;
           continue;
         }
+        if (this.assembler.assembling) continue; // a post-batch token inside a split event is no position
         if (this.careful) {
           // Caught up without meeting the undeliverable event again: back to full batches.
           this.careful = false;
           await this.closeStream();
           continue;
         }
-        if (this.assembler.assembling) continue; // a post-batch token inside a split event is no position
         const token = stream.resumeToken as ResumeToken | undefined;
         if (token && !sameToken(token, this.lastTick)) {
           this.lastTick = token;
