@@ -2,7 +2,8 @@
  * Events the change stream cannot deliver, and what the relay does about them.
  *
  * MongoDB fails the cursor — not just the event — when it cannot return an event: BSONObjectTooLarge
- * (10334) for an event over 16 MB that was not (or could not be) split, and NoMatchingDocument (47)
+ * (10334) for an event over 16 MB that was not split, 7182500 when `$changeStreamSplitLargeEvent`
+ * could not split it (one top-level field alone is over 16 MB), and NoMatchingDocument (47)
  * when `fullDocument: required` / `fullDocumentBeforeChange: required` finds no post-/pre-image (the
  * image expired or was never recorded). Retrying fails again at the same position, forever: without a
  * policy that is a crash loop. RELAY_ON_UNREADABLE_EVENT decides:
@@ -20,6 +21,8 @@ export type UnreadableKind = 'too-large-for-mongodb' | 'post-image-missing' | 'p
 export type UnreadablePolicy = 'skip' | 'fail';
 
 const BSON_OBJECT_TOO_LARGE = 10334;
+/** `$changeStreamSplitLargeEvent` could not split the event: one top-level field alone is over 16 MB. */
+const SPLIT_FRAGMENT_TOO_LARGE = 7182500;
 const NO_MATCHING_DOCUMENT = 47;
 
 export interface ImageOptions {
@@ -30,7 +33,8 @@ export interface ImageOptions {
 /** Which kind of undeliverable event an error of the change stream reports, or null. */
 export function classifyUnreadable(error: unknown, images: ImageOptions): UnreadableKind | null {
   if (!(error instanceof MongoServerError)) return null;
-  if (error.code === BSON_OBJECT_TOO_LARGE || error.codeName === 'BSONObjectTooLarge')
+  const tooLarge = [BSON_OBJECT_TOO_LARGE, SPLIT_FRAGMENT_TOO_LARGE];
+  if (tooLarge.includes(Number(error.code)) || error.codeName === 'BSONObjectTooLarge')
     return 'too-large-for-mongodb';
   if (error.code !== NO_MATCHING_DOCUMENT && error.codeName !== 'NoMatchingDocument') return null;
   const pre = images.fullDocumentBeforeChange === 'required';

@@ -31,6 +31,15 @@ describe('events the change stream cannot deliver', () => {
       ).to.equal('too-large-for-mongodb');
     });
 
+    it('a fragment the split stage cannot make small enough (7182500) is one too', () => {
+      const e = serverError(
+        7182500,
+        'Location7182500',
+        'Splitting change event failed: fragment size 17000000 is greater than maximum allowed fragment size 16777216',
+      );
+      expect(classifyUnreadable(e, images())).to.equal('too-large-for-mongodb');
+    });
+
     it('NoMatchingDocument (47) is a missing image only when an image is required', () => {
       const missingPre = serverError(
         47,
