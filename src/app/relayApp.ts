@@ -203,7 +203,8 @@ export class RelayApp {
       // Never release while a checkpoint write may still be in flight: it is fenced by this lease.
       if (checkpointer === null)
         await raceDeadline(lease.release(), this.stopDeadline ?? performance.now() + 5000);
-      else logger.warn('a checkpoint write may still be in flight; leaving the lease to expire by itself');
+      else if (this.fatal?.exitCode !== ExitCode.lease)
+        logger.warn('a checkpoint write may still be in flight; leaving the lease to expire by itself');
       this.finished = true;
     }
   }
