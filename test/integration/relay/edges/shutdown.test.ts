@@ -37,7 +37,11 @@ describe('relay edges: graceful stop at the edges', function () {
     );
     proxy.cut();
     await relay.waitForLog((l) => l.level === 40, 30_000, 'the relay to notice that MongoDB is gone');
+    const t0 = performance.now();
     const code = await relay.kill('SIGTERM');
+    console.log(
+      `      SIGTERM with MongoDB unreachable: exit ${code} after ${Math.round(performance.now() - t0)} ms (timeout 4000 ms)`,
+    );
     expect(code, relay.stdout.slice(-5).join('\n')).to.equal(0);
     expect(relay.logs.some((l) => String(l.msg).startsWith('stopped'))).to.equal(true);
   });
@@ -63,7 +67,11 @@ describe('relay edges: graceful stop at the edges', function () {
     process.kill(kafka.pid, 'SIGSTOP');
     await items.insertOne({ _id: 2 });
     await new Promise((r) => setTimeout(r, 1500));
+    const t0 = performance.now();
     const code = await relay.kill('SIGTERM');
+    console.log(
+      `      SIGTERM with a produce request stuck: exit ${code} after ${Math.round(performance.now() - t0)} ms (timeout 4000 ms)`,
+    );
     expect(code, relay.stdout.slice(-5).join('\n')).to.equal(0);
     const cp = await ctx.readCheckpoint();
     expect(cp?.token?._data, 'the checkpoint stays at the last acknowledged event').to.equal(acknowledged);
