@@ -141,9 +141,11 @@ export class ChangeSource {
         if (event) {
           const clusterTime = (event as { clusterTime?: Timestamp }).clusterTime;
           if (!clusterTime) throw new FatalStreamError(new Error('a change event without clusterTime'));
-          this.position = { startAtOperationTime: clusterTime };
+          // The start is BEFORE this change (at its time, inclusive); the change itself is handed out next.
+          const start = { startAtOperationTime: clusterTime };
+          this.position = start;
           this.pending = this.accept(event);
-          continue;
+          return start;
         }
         const token = stream.resumeToken as ResumeToken | undefined;
         if (token) {
