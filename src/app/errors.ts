@@ -15,13 +15,36 @@ export class RelayExit extends Error {
 }
 
 export class WatchMismatchError extends RelayExit {
-  constructor(checkpointId: string, stored: string[] | null, configured: string[]) {
+  /**
+   * @param differences what differs, e.g. "stored: a.b; now: a.c" (targets first, then pipeline and
+   *   operation types when they differ)
+   * @param legacyHint the ID under which an earlier version kept this very configuration's checkpoint
+   */
+  constructor(checkpointId: string, differences: string, legacyHint: string | null = null) {
     super(
-      `checkpoint "${checkpointId}" was written by a relay with another watch configuration ` +
-        `(stored: ${stored ? stored.join(',') : 'unknown'}; now: ${configured.join(',')}). ` +
-        'Resuming it would skip or mix changes. Use another RELAY_CHECKPOINT_ID, clear the checkpoint ' +
-        '(mongo-kafka-relay token clear --yes), or set RELAY_ALLOW_WATCH_CHANGE=true to keep its position.',
+      `checkpoint "${checkpointId}" was written by a relay with another watch configuration (${differences}). ` +
+        'Nothing was started. Choose one: continue from the stored position with the new configuration: ' +
+        'set RELAY_ALLOW_WATCH_CHANGE=true (namespaces added are relayed from that position on, removed ones no longer); ' +
+        'start over: mongo-kafka-relay token clear --yes (the next start begins at RELAY_START_AT); ' +
+        `or, if this is another relay sharing the checkpoint store, give it its own RELAY_CHECKPOINT_ID` +
+        (legacyHint
+          ? ` (an earlier version kept this configuration's checkpoint as ${legacyHint}: RELAY_CHECKPOINT_ID=${legacyHint} continues it).`
+          : '.'),
       ExitCode.config,
+    );
+  }
+}
+
+/** An event the change stream cannot deliver, under RELAY_ON_UNREADABLE_EVENT=fail. */
+export class UnreadableEventExit extends RelayExit {
+  constructor(checkpointId: string, description: string) {
+    super(
+      `checkpoint "${checkpointId}": ${description}. The relay stopped before it (RELAY_ON_UNREADABLE_EVENT=fail); ` +
+        'restarting stops here again. Options: RELAY_ON_UNREADABLE_EVENT=skip (a dead-letter record names the change and ' +
+        'the relay moves on); project large fields away with RELAY_PIPELINE; RELAY_FULL_DOCUMENT=default or ' +
+        'whenAvailable instead of updateLookup/required; on MongoDB 7.0+ (6.0.9+) events over 16 MB are split ' +
+        'and reassembled by the relay; or move the checkpoint past it: mongo-kafka-relay token set <its change ID>.',
+      ExitCode.unreadableEvent,
     );
   }
 }

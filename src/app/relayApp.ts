@@ -22,9 +22,15 @@ import {
   ChangeSource,
   FatalStreamError,
   HistoryLostError,
+  UnreadableEventError,
   describePosition,
+  type ConcreteStart,
   type StartPosition,
 } from '../source/changeSource.js';
+import { storeOnWatchedDeployment } from '../checkpoint/ownDeployment.js';
+import { beforeLease, persistStart, underLease } from './checkpointStartup.js';
+import { shutdownBudget } from './shutdownBudget.js';
+import { storeClientOptions } from '../checkpoint/storeClient.js';
 import { buildStreamPipeline } from '../source/streamPipeline.js';
 import { formatTarget } from '../source/watchTargets.js';
 import { formatClusterTime, clusterTimeOfToken } from '../source/resumeToken.js';
@@ -34,7 +40,7 @@ import { Pump } from '../pipeline/pump.js';
 import { TopicRouter } from '../pipeline/topicRouter.js';
 import { sleep } from '../util/async.js';
 import { ExitCode } from './exitCodes.js';
-import { HistoryLostExit, RelayExit } from './errors.js';
+import { HistoryLostExit, RelayExit, UnreadableEventExit } from './errors.js';
 import { checkWatchFingerprint, resumePoint } from './resumePoint.js';
 import { VERSION } from './version.js';
 
@@ -47,6 +53,12 @@ export class RelayApp {
   private sink: KafkaSink | null = null;
   private lease: LeaseKeeper | null = null;
   private pump: Pump | null = null;
+  private source: ChangeSource | null = null;
+  private store: CheckpointStore | null = null;
+  /** Monotonic time by which a graceful stop must be done (set by the stop request). */
+  private stopDeadline: number | null = null;
+  /** Set once the run is over: late callbacks (a straggling write) no longer decide the exit code. */
+  private finished = false;
   metricsPort = 0;
   private publishedSinceStart = 0;
 
@@ -67,10 +79,8 @@ export class RelayApp {
     // Clients first: their constructors parse the connection strings and may throw, and nothing may be
     // listening yet when they do (a listening probe server would keep a failed relay alive).
     const mongo = new MongoClient(config.mongodb.uri, { appName: 'mongo-kafka-relay' });
-    const sameStore = d.checkpointUri === config.mongodb.uri;
-    const storeClient = sameStore
-      ? mongo
-      : new MongoClient(d.checkpointUri, { appName: 'mongo-kafka-relay-checkpoint' });
+    // Always a client of its own: durable defaults, and a hung change stream never holds its connections.
+    const storeClient = new MongoClient(d.checkpointUri, storeClientOptions(config));
     const server = new MetricsServer(this.metrics.registry, { ready: () => this.readiness() });
     this.metrics.setReadinessProbe(() => this.readiness().ready);
     this.metricsPort = await server.listen(config.metrics.host, config.metrics.port);
@@ -78,7 +88,7 @@ export class RelayApp {
       {
         version: VERSION,
         checkpointId: d.checkpointId,
-        checkpointIdDerived: d.checkpointIdDerived,
+        checkpointIdDefault: d.checkpointIdDefault,
         watch: d.targets.map(formatTarget),
         scope: d.scope,
         mongodb: redactUri(config.mongodb.uri),
@@ -96,12 +106,17 @@ export class RelayApp {
     );
     try {
       await connectMongo(mongo, config.mongodb.uri);
-      if (!sameStore) await connectMongo(storeClient, d.checkpointUri);
+      await connectMongo(storeClient, d.checkpointUri);
       if (config.metrics.oplogIntervalMs > 0) oplog.start();
-      await this.runConnected(mongo, storeClient, sameStore);
+      await this.runConnected(mongo, storeClient);
     } finally {
+      this.finished = true;
       oplog.stop();
-      await Promise.allSettled([mongo.close(), sameStore ? Promise.resolve() : storeClient.close()]);
+      // Closing may wait for an unreachable server: never past the stop deadline.
+      await raceDeadline(
+        Promise.allSettled([mongo.close(), storeClient.close()]),
+        this.stopDeadline ?? performance.now() + 5000,
+      );
       await server.close();
     }
     if (this.fatal) throw this.fatal;
@@ -111,6 +126,9 @@ export class RelayApp {
   requestStop(reason: string): void {
     if (this.stopRequested) return;
     this.stopRequested = true;
+    this.stopDeadline = performance.now() + this.config.relay.shutdownTimeoutMs;
+    // A pending read returns at once, even while MongoDB does not answer.
+    void this.source?.close();
     this.logger.info(
       { reason },
       'stopping: no more reads; waiting for in-flight events and the last checkpoint',
@@ -119,11 +137,7 @@ export class RelayApp {
     this.wakeStop?.();
   }
 
-  private async runConnected(
-    mongo: MongoClient,
-    storeClient: MongoClient,
-    sameStore: boolean,
-  ): Promise<void> {
+  private async runConnected(mongo: MongoClient, storeClient: MongoClient): Promise<void> {
     const { config, logger } = this;
     const d = config.derived;
     const store = new CheckpointStore(
@@ -131,8 +145,11 @@ export class RelayApp {
       config.checkpoint.database,
       config.checkpoint.collection,
       d.checkpointId,
+      { timeoutMs: config.checkpoint.timeoutMs },
     );
     countFailures(store, 'write', () => this.metrics.checkpointWriteFailures.inc());
+    this.store = store;
+    await beforeLease(store, config);
     const lease = new LeaseKeeper(store, config.lease, logger, (owner, mine) => {
       this.metrics.leaseOwner.reset();
       this.metrics.leaseOwner.set({ owner, checkpoint_id: d.checkpointId }, mine ? 1 : 0);
@@ -145,8 +162,12 @@ export class RelayApp {
       if (this.stopRequested) return;
       throw error;
     }
+    lease.startRenewing((error: LeaseLostError) =>
+      this.fail(new RelayExit(error.message, ExitCode.lease), true),
+    );
+    let checkpointer: Checkpointer | null = null;
     try {
-      const checkpoint = await store.read();
+      const checkpoint = await underLease(store, lease.owner, config, logger);
       if (checkpoint?.token) {
         this.metrics.checkpointFound(
           checkpoint.writtenAt ?? null,
@@ -154,9 +175,34 @@ export class RelayApp {
         );
       }
       const start = this.resumeFrom(checkpoint);
+      const own = { checkpointDb: config.checkpoint.database, checkpointColl: config.checkpoint.collection };
+      const storeIsWatched = await storeOnWatchedDeployment(
+        mongo,
+        { database: own.checkpointDb, collection: own.checkpointColl, checkpointId: d.checkpointId },
+        lease.owner,
+        logger,
+        config.checkpoint.timeoutMs,
+      );
+      const source = new ChangeSource(mongo, start, {
+        scope: d.scope,
+        pipeline: buildStreamPipeline(d.scope, d.targets, storeIsWatched ? own : null, d.pipeline),
+        fullDocument: config.relay.fullDocument,
+        fullDocumentBeforeChange: config.relay.fullDocumentBeforeChange,
+        maxAwaitTimeMS: config.relay.maxAwaitMs,
+        onUnreadableEvent: config.relay.onUnreadableEvent,
+        logger,
+        onRestart: (reason) => this.metrics.streamRestarts.inc({ reason }),
+        onOpenChange: (open) => (this.streamOpen = open),
+        onUnreadable: (reason) => this.metrics.deadLetters.inc({ reason }),
+      });
+      this.source = source;
+      if (this.stopRequested) await source.close();
+      const started = await this.startSource(source);
+      if (!started) return;
+      await persistStart(store, lease.owner, started, checkpoint, config);
       const sink = await this.connectSink();
       if (!sink) return;
-      const checkpointer = new Checkpointer(
+      checkpointer = new Checkpointer(
         store,
         lease.owner,
         config.checkpoint,
@@ -174,30 +220,36 @@ export class RelayApp {
         ? { token: checkpoint.token, clusterTime: checkpoint.clusterTime }
         : null;
       checkpointer.start();
-      lease.startRenewing((error: LeaseLostError) =>
-        this.fail(new RelayExit(error.message, ExitCode.lease), true),
-      );
-      const source = new ChangeSource(mongo, start, {
-        scope: d.scope,
-        pipeline: buildStreamPipeline(
-          d.scope,
-          d.targets,
-          sameStore
-            ? { checkpointDb: config.checkpoint.database, checkpointColl: config.checkpoint.collection }
-            : null,
-          d.pipeline,
-        ),
-        fullDocument: config.relay.fullDocument,
-        fullDocumentBeforeChange: config.relay.fullDocumentBeforeChange,
-        maxAwaitTimeMS: config.relay.maxAwaitMs,
-        logger,
-        onRestart: (reason) => this.metrics.streamRestarts.inc({ reason }),
-        onOpenChange: (open) => (this.streamOpen = open),
-      });
       await this.pumpUntilStopped(source, sink, checkpointer);
-      await this.shutdown(source, sink, checkpointer);
+      if (await this.shutdown(source, sink, checkpointer)) checkpointer = null;
     } finally {
-      await lease.release();
+      await this.source?.close();
+      // Never release while a checkpoint write may still be in flight: it is fenced by this lease.
+      if (checkpointer === null)
+        await raceDeadline(lease.release(), this.stopDeadline ?? performance.now() + 5000);
+      else if (this.fatal?.exitCode !== ExitCode.lease)
+        logger.warn('a checkpoint write may still be in flight; leaving the lease to expire by itself');
+      this.finished = true;
+    }
+  }
+
+  /** Resolve where the source starts (failures mapped like the pump's); null when stopped or failed. */
+  private async startSource(source: ChangeSource): Promise<ConcreteStart | null> {
+    try {
+      return await source.startingPosition();
+    } catch (error) {
+      if (error instanceof HistoryLostError || error instanceof FatalStreamError) {
+        this.fail(
+          new RelayExit(
+            `the change stream cannot start: ${error.message}. Check RELAY_WATCH, RELAY_PIPELINE, RELAY_FULL_DOCUMENT* ` +
+              "and the MongoDB user's privileges (changeStream, find); the relay resumes from its checkpoint when restarted.",
+            ExitCode.failure,
+          ),
+          false,
+        );
+        return null;
+      }
+      throw error;
     }
   }
 
@@ -218,6 +270,7 @@ export class RelayApp {
       metrics: this.metrics,
       logger,
       mayPublish: () => this.lease?.mayPublish() ?? false,
+      deadLetterTopic: config.kafka.deadLetterTopic,
       onFatal: (error) =>
         error instanceof LeaseNotHeldError
           ? this.fail(new RelayExit(error.message, ExitCode.lease), true)
@@ -255,6 +308,10 @@ export class RelayApp {
           );
           return;
         }
+        if (error instanceof UnreadableEventError) {
+          this.fail(new UnreadableEventExit(config.derived.checkpointId, error.message), false);
+          return;
+        }
         if (error instanceof FatalStreamError) {
           this.fail(
             new RelayExit(
@@ -271,25 +328,38 @@ export class RelayApp {
     }
   }
 
-  private async shutdown(source: ChangeSource, sink: KafkaSink, checkpointer: Checkpointer): Promise<void> {
+  /**
+   * Drain, stop the sink, write the last safe checkpoint — all within RELAY_SHUTDOWN_TIMEOUT_MS of the
+   * stop request, whatever hangs (see shutdownBudget). Returns whether the checkpointer is fully
+   * stopped (no write in flight), i.e. whether the lease may be released.
+   */
+  private async shutdown(
+    source: ChangeSource,
+    sink: KafkaSink,
+    checkpointer: Checkpointer,
+  ): Promise<boolean> {
     const pump = this.pump!;
     pump.stop();
     await source.close();
     const leaseLost = this.fatal?.exitCode === ExitCode.lease;
-    const deadline = Date.now() + (leaseLost ? 0 : this.config.relay.shutdownTimeoutMs);
-    const drainedInTime = await raceDeadline(pump.drained(), deadline);
-    await sink.stop(deadline);
-    if (!leaseLost) await raceDeadline(checkpointer.stop(), deadline + 2000);
+    const budget = shutdownBudget(this.stopDeadline, this.config, leaseLost);
+    const drainedInTime = await raceDeadline(pump.drained(), budget.drainUntil);
+    // The sink gives up at its deadline; a produce request stuck beyond it is not waited for either.
+    const sinkDeadline = Date.now() + Math.max(0, budget.drainUntil - performance.now());
+    await raceDeadline(sink.stop(sinkDeadline), budget.drainUntil);
+    const flushed = leaseLost ? false : await raceDeadline(checkpointer.stop(), budget.checkpointUntil);
     this.logger.info(
       {
         drained: drainedInTime,
         abandonedInFlight: pump.window.inFlight,
         checkpoint: checkpointer.persisted?.token._data ?? null,
+        finalCheckpointWritten: flushed,
       },
-      drainedInTime
+      drainedInTime && flushed
         ? 'stopped: every read event acknowledged and checkpointed'
-        : 'stopped at the shutdown timeout; unacknowledged events will be re-read after restart',
+        : 'stopped at the shutdown timeout; events after the checkpoint will be re-read after restart',
     );
+    return flushed;
   }
 
   /** One progress line every RELAY_PROGRESS_LOG_EVERY published events (cheap: a counter per write). */
@@ -304,7 +374,7 @@ export class RelayApp {
   }
 
   private fail(error: RelayExit, immediate: boolean): void {
-    if (this.fatal) return;
+    if (this.fatal || this.finished) return;
     this.fatal = error;
     this.logger.error({ exitCode: error.exitCode }, error.message);
     error.logged = true;
@@ -385,6 +455,7 @@ export class RelayApp {
       changeStreamOpen: this.streamOpen,
       kafkaConnected: this.sink?.isHealthy ?? false,
       leaseHeld: this.lease?.mayPublish() ?? false,
+      checkpointStore: this.store?.healthy ?? false,
     };
     return { ready: !this.stopRequested && Object.values(detail).every(Boolean), detail };
   }
@@ -419,10 +490,11 @@ async function connectMongo(client: MongoClient, uri: string): Promise<void> {
   }
 }
 
+/** Whether `work` finished before `deadline` (monotonic, performance.now()). */
 async function raceDeadline(work: Promise<unknown>, deadline: number): Promise<boolean> {
   let timer: NodeJS.Timeout | undefined;
   const timeout = new Promise<false>(
-    (resolve) => (timer = setTimeout(() => resolve(false), Math.max(0, deadline - Date.now()))),
+    (resolve) => (timer = setTimeout(() => resolve(false), Math.max(0, deadline - performance.now()))),
   );
   try {
     return await Promise.race([work.then(() => true), timeout]);

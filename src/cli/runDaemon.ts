@@ -39,5 +39,8 @@ export async function runDaemon(config: RelayConfig, logger: Logger): Promise<Ex
   } finally {
     process.off('SIGTERM', onSignal);
     process.off('SIGINT', onSignal);
+    // Work abandoned at the shutdown deadline (a stuck produce request, an unreachable MongoDB) may
+    // keep sockets open; they must not keep the process alive past it. Unref'd: a clean run exits first.
+    setTimeout(() => process.exit(), 250).unref();
   }
 }

@@ -2,7 +2,7 @@
  * Checks that involve more than one setting. Each runs only when the settings it reads are valid on
  * their own, so one bad value is reported once, and all problems still come out together.
  */
-import type { RawConfig } from './settings.js';
+import { defaultStoreTimeout, type RawConfig } from './settings.js';
 import type { ConfigWarning } from './unknownVariables.js';
 import { kafkaTlsProblems } from '../sink/kafkaTls.js';
 import { EXPANDED_OPERATION_TYPES, isExpandedOperationType, splitOperationTypes } from './operationTypes.js';
@@ -40,6 +40,15 @@ export function crossFieldProblems(
           message: `must be set when KAFKA_SASL_MECHANISM is ${raw.kafka.saslMechanism}`,
         });
       }
+    }
+  }
+  if (valid('checkpoint.timeoutMs', 'lease.ttlMs', 'lease.renewMs')) {
+    const timeoutMs = raw.checkpoint.timeoutMs || defaultStoreTimeout(raw.lease);
+    if (timeoutMs >= raw.lease.ttlMs) {
+      problems.push({
+        key: 'checkpoint.timeoutMs',
+        message: `must be below RELAY_LEASE_TTL_MS (${raw.lease.ttlMs}), or one hung renewal outlives the lease`,
+      });
     }
   }
   const tlsKeys = ['kafka.ssl', 'kafka.sslCaFile', 'kafka.sslCertFile', 'kafka.sslKeyFile'];

@@ -80,7 +80,7 @@ export const schema = {
       env: 'RELAY_ON_HISTORY_LOST',
     },
     allowWatchChange: {
-      doc: 'Start even if the checkpoint was written with another watch configuration (targets, pipeline, filters).',
+      doc: 'Continue from the stored position although the checkpoint was written with another watch configuration (targets, pipeline, operation types); without it such a start is refused (exit 3). Also lets a single checkpoint of an earlier version under a derived ID be adopted.',
       format: f.strictBoolean,
       default: false,
       env: 'RELAY_ALLOW_WATCH_CHANGE',
@@ -115,6 +115,12 @@ export const schema = {
       default: 25000,
       env: 'RELAY_SHUTDOWN_TIMEOUT_MS',
     },
+    onUnreadableEvent: {
+      doc: 'An event MongoDB cannot deliver (over 16 MB and not split, or a required pre-/post-image gone): "skip" (a dead-letter record names it; the relay moves on) or "fail" (exit 7).',
+      format: f.oneOf(['skip', 'fail']),
+      default: 'skip' as 'skip' | 'fail',
+      env: 'RELAY_ON_UNREADABLE_EVENT',
+    },
     progressLogEvery: {
       doc: 'Log a checkpoint progress line every N published events (0: never).',
       format: f.nonNegativeInt,
@@ -124,7 +130,7 @@ export const schema = {
   },
   checkpoint: {
     id: {
-      doc: 'Name of this stream checkpoint (default: derived from the watch targets, pipeline and filters; logged at start).',
+      doc: 'Name of this stream checkpoint (default: "default"). It does not change with the watch configuration; relays sharing a checkpoint store need one each.',
       format: (v: unknown) => {
         if (v !== '' && (typeof v !== 'string' || !/^[A-Za-z0-9._-]{1,200}$/.test(v))) {
           throw new Error('must be empty or 1-200 of [A-Za-z0-9._-]');
@@ -169,6 +175,12 @@ export const schema = {
       format: f.positiveInt,
       default: 1000,
       env: 'RELAY_CHECKPOINT_MAX_DELAY_MS',
+    },
+    timeoutMs: {
+      doc: 'Bound (ms) of every checkpoint and lease read or write (also the wtimeout of their majority write concern); a slower operation fails, is retried, and turns /readyz 503. 0: half of RELAY_LEASE_TTL_MS - RELAY_LEASE_RENEW_MS, between 1000 and 5000; must be below RELAY_LEASE_TTL_MS.',
+      format: f.nonNegativeInt,
+      default: 0,
+      env: 'RELAY_CHECKPOINT_TIMEOUT_MS',
     },
     heartbeatMs: {
       doc: 'How often (ms) a quiet stream persists the server post-batch resume token, keeping it inside the oplog window.',

@@ -1,6 +1,12 @@
 /**
  * The validated configuration in the shape the relay uses, with the values derived from it
  * (parsed targets, the stream scope, the checkpoint ID and the watch fingerprint).
+ *
+ * The checkpoint ID never depends on the watch configuration: it is RELAY_CHECKPOINT_ID, or "default".
+ * (Earlier versions derived it from the fingerprint, so any edit of RELAY_WATCH, RELAY_PIPELINE or
+ * RELAY_OPERATION_TYPES silently started a new checkpoint at "now"; src/checkpoint/checkpointIdentity.ts
+ * adopts or refuses those derived-ID checkpoints.) The fingerprint is stored with the checkpoint and
+ * decides whether a start continues or refuses (src/app/resumePoint.ts).
  */
 import { createHash } from 'node:crypto';
 import { BSON, type Document } from 'mongodb';
@@ -20,6 +26,7 @@ import type {
   LOG_LEVELS,
   SASL_MECHANISMS,
 } from './schema.js';
+import { DEFAULT_CHECKPOINT_ID } from '../checkpoint/checkpointIdentity.js';
 
 export interface RawConfig {
   mongodb: { uri: string };
@@ -38,6 +45,7 @@ export interface RawConfig {
     valueFormat: 'relaxed' | 'canonical';
     partitionBy: 'document' | 'change-id';
     shutdownTimeoutMs: number;
+    onUnreadableEvent: 'skip' | 'fail';
     progressLogEvery: number;
   };
   checkpoint: {
@@ -48,6 +56,7 @@ export interface RawConfig {
     mode: (typeof CHECKPOINT_MODES)[number];
     maxEvents: number;
     maxDelayMs: number;
+    timeoutMs: number;
     heartbeatMs: number;
   };
   lease: { ttlMs: number; renewMs: number; whenHeld: 'wait' | 'exit' };
@@ -76,6 +85,14 @@ export interface RawConfig {
   log: { level: (typeof LOG_LEVELS)[number] };
 }
 
+/** The parts of the configuration that decide which changes the stream selects. */
+export interface WatchSelection {
+  watch: string[];
+  /** RELAY_PIPELINE as canonical Extended JSON. */
+  pipeline: string;
+  operationTypes: string[];
+}
+
 /** Where a stream with no checkpoint starts. */
 export type InitialPosition =
   | { kind: 'now' }
@@ -89,9 +106,12 @@ export interface RelayConfig extends RawConfig {
     pipeline: Document[];
     operationTypes: ReadonlySet<string> | null;
     checkpointId: string;
-    checkpointIdDerived: boolean;
+    /** True when RELAY_CHECKPOINT_ID is unset and the ID is "default". */
+    checkpointIdDefault: boolean;
     /** Identifies what the stream selects; a checkpoint written under another fingerprint is refused. */
     fingerprint: string;
+    /** What the fingerprint is made of, stored with the checkpoint so a refusal can show both sides. */
+    selection: WatchSelection;
     initialPosition: InitialPosition;
     brokers: string[];
     checkpointUri: string;
@@ -105,24 +125,27 @@ export function deriveSettings(raw: RawConfig): RelayConfig {
     .split(',')
     .map((s) => s.trim())
     .filter((s) => s !== '');
-  const selection = {
+  const selection: WatchSelection = {
     watch: targets.map(formatTarget).sort(),
     pipeline: BSON.EJSON.stringify(pipeline, { relaxed: false }),
     operationTypes: [...opTypes].sort(),
   };
   const fingerprint = createHash('sha256').update(JSON.stringify(selection)).digest('hex').slice(0, 16);
-  const checkpointId = raw.checkpoint.id !== '' ? raw.checkpoint.id : `relay-${fingerprint}`;
+  const checkpointId = raw.checkpoint.id !== '' ? raw.checkpoint.id : DEFAULT_CHECKPOINT_ID;
   // Checks across settings live in crossChecks.ts: the loader runs them before calling this.
+  const checkpointTimeoutMs = raw.checkpoint.timeoutMs || defaultStoreTimeout(raw.lease);
   return {
     ...raw,
+    checkpoint: { ...raw.checkpoint, timeoutMs: checkpointTimeoutMs },
     derived: {
       targets,
       scope: streamScope(targets),
       pipeline,
       operationTypes: opTypes.length > 0 ? new Set(opTypes) : null,
       checkpointId,
-      checkpointIdDerived: raw.checkpoint.id === '',
+      checkpointIdDefault: raw.checkpoint.id === '',
       fingerprint,
+      selection,
       initialPosition: initialPosition(raw.relay.startAt, raw.relay.startAfterToken),
       brokers: raw.kafka.brokers
         .split(',')
@@ -131,6 +154,11 @@ export function deriveSettings(raw: RawConfig): RelayConfig {
       checkpointUri: raw.checkpoint.uri !== '' ? raw.checkpoint.uri : raw.mongodb.uri,
     },
   };
+}
+
+/** Leaves a renewal that timed out room for another attempt before the lease runs out. */
+export function defaultStoreTimeout(lease: { ttlMs: number; renewMs: number }): number {
+  return Math.min(5000, Math.max(1000, Math.floor((lease.ttlMs - lease.renewMs) / 2)));
 }
 
 function initialPosition(startAt: string, token: string): InitialPosition {

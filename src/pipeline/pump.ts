@@ -14,7 +14,7 @@ import { LeaseNotHeldError } from '../checkpoint/leaseKeeper.js';
 import type { RelayMetrics } from '../metrics/relayMetrics.js';
 import { Signal } from '../util/async.js';
 import { AckWindow, type AckSlot, type Position } from './ackWindow.js';
-import { toRecord, type OutboundRecord, type RecordOptions } from './toRecord.js';
+import { deadLetterFor, toRecord, type OutboundRecord, type RecordOptions } from './toRecord.js';
 import type { TopicRouter } from './topicRouter.js';
 
 export interface PumpOptions {
@@ -30,6 +30,8 @@ export interface PumpOptions {
   logger: Logger;
   /** False once the lease is lost: nothing more may be published. */
   mayPublish: () => boolean;
+  /** Where events the source could not read (item.deadLetter) are named. */
+  deadLetterTopic: string;
   onFatal: (error: unknown) => void;
 }
 
@@ -97,11 +99,16 @@ export class Pump {
       this.stop();
       return;
     }
-    const record = toRecord(event, token, this.o.router, this.o.record);
+    const { deadLetter } = item;
+    const converted = toRecord(event, token, this.o.router, this.o.record);
+    const record = deadLetter
+      ? deadLetterFor(converted, deadLetter.reason, deadLetter.detail, this.o.deadLetterTopic)
+      : converted;
     const slot = this.window.admit(position);
     this.o.metrics.inFlight.set(this.window.inFlight);
     this.o.sink.publish(record).then(
-      (outcome) => this.acknowledged(slot, record, outcome, item.readAt, clusterTime),
+      (outcome) =>
+        this.acknowledged(slot, record, deadLetter ? 'dead-lettered' : outcome, item.readAt, clusterTime),
       (error: unknown) => {
         if (!(error instanceof ShutdownError)) this.o.onFatal(error);
       },

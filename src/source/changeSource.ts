@@ -4,8 +4,17 @@
  * moves on quiet and filtered streams too.
  *
  * The driver resumes by itself after resumable errors. This module adds what the driver leaves to us:
- * reopening with `startAfter` after an invalidate, reopening after transient errors with backoff, and
- * reporting history loss and fatal errors to the caller.
+ *  - a concrete start: "now" is resolved to the opened stream's first post-batch resume token (or the
+ *    first event's cluster time) by startingPosition(), so it can be persisted before publishing;
+ *  - reopening with `startAfter` after an invalidate, and after transient errors with backoff;
+ *  - events over 16 MB: split by the server where it can (`$changeStreamSplitLargeEvent`) and
+ *    reassembled here (src/source/splitEvent.ts); events it cannot deliver at all are found one at a
+ *    time and skipped with a dead-letter item, or reported (src/source/unreadableEvent.ts);
+ *  - reporting history loss and fatal errors to the caller;
+ *  - close() ends a pending next() at once, even while MongoDB does not answer (graceful stop).
+ *
+ * Invariant: `position` is always a whole-event position (after a whole event or a post-batch token
+ * taken between events), never inside a split event; every reopen starts from it.
  */
 import type {
   ChangeStream,
@@ -19,12 +28,33 @@ import type { Logger } from 'pino';
 import { classifyStreamError, errorReason } from './errors.js';
 import type { ResumeToken } from './resumeToken.js';
 import { sameToken } from './resumeToken.js';
+import { SPLIT_STAGE, detectSplitLargeEvent } from './serverFeatures.js';
+import { FragmentAssembler, FragmentSequenceError, splitInfo } from './splitEvent.js';
+import {
+  UNREADABLE_REASON_TEXT,
+  UnreadableEventError,
+  classifyUnreadable,
+  describeChange,
+  narrowRead,
+  type ImageOptions,
+  type UnreadableKind,
+  type UnreadablePolicy,
+} from './unreadableEvent.js';
 import type { StreamScope } from './watchTargets.js';
 
 export type StartPosition = { startAfter: ResumeToken } | { startAtOperationTime: Timestamp } | { now: true };
+/** A start the checkpoint can persist. */
+export type ConcreteStart = Exclude<StartPosition, { now: true }>;
 
 export type SourceItem =
-  | { kind: 'change'; event: ChangeStreamDocument; token: ResumeToken; readAt: number }
+  | {
+      kind: 'change';
+      event: ChangeStreamDocument;
+      token: ResumeToken;
+      readAt: number;
+      /** Set when the event cannot be delivered: publish a dead-letter record naming it instead. */
+      deadLetter?: { reason: UnreadableKind; detail: string };
+    }
   | { kind: 'tick'; token: ResumeToken };
 
 export class HistoryLostError extends Error {
@@ -46,19 +76,27 @@ export class FatalStreamError extends Error {
   }
 }
 
-export interface ChangeSourceOptions {
+export { UnreadableEventError };
+
+export interface ChangeSourceOptions extends ImageOptions {
   scope: StreamScope;
   pipeline: Document[];
-  fullDocument: 'default' | 'updateLookup' | 'whenAvailable' | 'required';
-  fullDocumentBeforeChange: 'off' | 'whenAvailable' | 'required';
   maxAwaitTimeMS: number;
   logger: Logger;
+  /** What to do with an event the server cannot deliver (default: skip, with a dead-letter item). */
+  onUnreadableEvent?: UnreadablePolicy;
+  /** Use `$changeStreamSplitLargeEvent`: 'detect' (default) asks the server once. */
+  splitLargeEvents?: boolean | 'detect';
   /** Called on each reopen after an error or invalidate. */
   onRestart?: (reason: string) => void;
   /** Called whenever the stream opens or closes, for readiness. */
   onOpenChange?: (open: boolean) => void;
+  /** Called for each event skipped under RELAY_ON_UNREADABLE_EVENT=skip. */
+  onUnreadable?: (kind: UnreadableKind) => void;
   backoff?: { initialMs: number; maxMs: number };
 }
+
+const CLOSED: unique symbol = Symbol('closed');
 
 export class ChangeSource {
   private stream: ChangeStream | null = null;
@@ -66,6 +104,14 @@ export class ChangeSource {
   private lastTick: ResumeToken | null = null;
   private closed = false;
   private failures = 0;
+  private split: boolean | null;
+  private readonly assembler = new FragmentAssembler();
+  /** Reading one event per batch, to find the event the server cannot deliver. */
+  private careful = false;
+  /** An item read while resolving the start, handed out by the next next(). */
+  private pending: SourceItem | null = null;
+  private readonly closedSignal: Promise<typeof CLOSED>;
+  private signalClosed!: () => void;
 
   constructor(
     private readonly client: MongoClient,
@@ -73,21 +119,38 @@ export class ChangeSource {
     private readonly options: ChangeSourceOptions,
   ) {
     this.position = start;
+    const split = options.splitLargeEvents ?? 'detect';
+    this.split = split === 'detect' ? null : split;
+    this.closedSignal = new Promise((resolve) => (this.signalClosed = () => resolve(CLOSED)));
   }
 
-  /** The next change or tick. Throws HistoryLostError or FatalStreamError; retries everything else. */
-  async next(): Promise<SourceItem | null> {
+  /**
+   * Where this stream starts, as a position that can be persisted. An explicit start is returned as
+   * is; "now" opens the stream and takes its first post-batch resume token — or, if a change arrived
+   * in the very first batch, that change's cluster time (resuming AT it, inclusive, loses nothing).
+   * Returns null if closed first. Throws like next().
+   */
+  async startingPosition(): Promise<ConcreteStart | null> {
     while (!this.closed) {
-      const stream = this.stream ?? this.open();
+      if (!('now' in this.position)) return this.position;
+      const stream = this.stream ?? (await this.open());
       try {
-        const event = await stream.tryNext();
+        const event = await this.untilClosed(stream.tryNext());
+        if (event === CLOSED) return null;
         this.failures = 0;
-        if (event) return this.changeItem(event);
+        if (event) {
+          const clusterTime = (event as { clusterTime?: Timestamp }).clusterTime;
+          if (!clusterTime) throw new FatalStreamError(new Error('a change event without clusterTime'));
+          // The start is BEFORE this change (at its time, inclusive); the change itself is handed out next.
+          const start = { startAtOperationTime: clusterTime };
+          this.position = start;
+          this.pending = this.accept(event);
+          return start;
+        }
         const token = stream.resumeToken as ResumeToken | undefined;
-        if (token && !sameToken(token, this.lastTick)) {
-          this.lastTick = token;
+        if (token) {
           this.position = { startAfter: token };
-          return { kind: 'tick', token };
+          this.lastTick = token;
         }
       } catch (error) {
         if (this.closed) return null;
@@ -97,13 +160,76 @@ export class ChangeSource {
     return null;
   }
 
+  /** The next change or tick. Throws HistoryLostError, FatalStreamError or UnreadableEventError; retries everything else. */
+  async next(): Promise<SourceItem | null> {
+    while (!this.closed) {
+      if (this.pending) {
+        const item = this.pending;
+        this.pending = null;
+        return item;
+      }
+      const stream = this.stream ?? (await this.open());
+      try {
+        const event = await this.untilClosed(stream.tryNext());
+        if (event === CLOSED) return null;
+        this.failures = 0;
+        if (event) {
+          const item = this.accept(event);
+          if (item) return item;
+          continue;
+        }
+        if (this.assembler.assembling) continue; // a post-batch token inside a split event is no position
+        if (this.careful) {
+          // Caught up without meeting the undeliverable event again: back to full batches.
+          this.careful = false;
+          await this.closeStream();
+          continue;
+        }
+        const token = stream.resumeToken as ResumeToken | undefined;
+        if (token && !sameToken(token, this.lastTick)) {
+          this.lastTick = token;
+          this.position = { startAfter: token };
+          return { kind: 'tick', token };
+        }
+      } catch (error) {
+        if (this.closed) return null;
+        const unreadable = classifyUnreadable(error, this.options);
+        if (unreadable) {
+          const item = await this.handleUnreadable(unreadable, error);
+          if (item) return item;
+          continue;
+        }
+        if (error instanceof FragmentSequenceError) {
+          this.options.logger.warn({ err: error }, 'reopening from the last whole event');
+          this.assembler.reset();
+          await this.closeStream();
+          continue;
+        }
+        await this.handleError(error);
+      }
+    }
+    return null;
+  }
+
+  /** Ends a pending next() or startingPosition() at once; they return null. */
   async close(): Promise<void> {
     this.closed = true;
+    this.signalClosed();
     await this.closeStream();
   }
 
-  private changeItem(event: ChangeStreamDocument): SourceItem {
-    const token = event._id as ResumeToken;
+  /** A change event, a fragment of one (null until the event is whole), as an item. */
+  private accept(raw: ChangeStreamDocument): SourceItem | null {
+    let event: Document = raw;
+    let token = raw._id as ResumeToken;
+    const info = splitInfo(raw);
+    if (info) {
+      const whole = this.assembler.add(raw, info);
+      if (!whole) return null;
+      ({ event, token } = whole);
+    } else if (this.assembler.assembling) {
+      throw new FragmentSequenceError('an ordinary event arrived before the last fragment');
+    }
     this.position = { startAfter: token };
     this.lastTick = token;
     if (event.operationType === 'invalidate') {
@@ -113,33 +239,115 @@ export class ChangeSource {
       this.options.onRestart?.('invalidate');
       void this.closeStream();
     }
-    return { kind: 'change', event, token, readAt: performance.now() };
+    return { kind: 'change', event: event as ChangeStreamDocument, token, readAt: performance.now() };
   }
 
-  private open(): ChangeStream {
-    const { scope, pipeline } = this.options;
-    const watchOptions: ChangeStreamOptions = { maxAwaitTimeMS: this.options.maxAwaitTimeMS };
-    if (this.options.fullDocument !== 'default') watchOptions.fullDocument = this.options.fullDocument;
-    if (this.options.fullDocumentBeforeChange !== 'off') {
-      watchOptions.fullDocumentBeforeChange = this.options.fullDocumentBeforeChange;
+  /**
+   * The server failed the cursor on an event it cannot deliver. First pass: reopen reading one event
+   * per batch from the last whole event, so the failure points at exactly one event. Second failure:
+   * that event is the first after our position — name it (narrow read), then skip or fail.
+   */
+  private async handleUnreadable(kind: UnreadableKind, error: unknown): Promise<SourceItem | null> {
+    this.assembler.reset();
+    await this.closeStream();
+    if (!this.careful) {
+      this.careful = true;
+      this.options.logger.warn(
+        { reason: kind, err: error, position: describePosition(this.position) },
+        'the change stream cannot deliver an event; reading one event at a time to find it',
+      );
+      return null;
     }
-    if ('startAfter' in this.position) watchOptions.startAfter = this.position.startAfter;
-    if ('startAtOperationTime' in this.position)
-      watchOptions.startAtOperationTime = this.position.startAtOperationTime;
-    const stream =
-      scope.level === 'collection'
-        ? this.client.db(scope.db).collection(scope.coll).watch(pipeline, watchOptions)
-        : scope.level === 'database'
-          ? this.client.db(scope.db).watch(pipeline, watchOptions)
-          : this.client.watch(pipeline, watchOptions);
+    this.careful = false;
+    const event = await this.readNarrow().catch((narrowError: unknown) => {
+      this.options.logger.warn(
+        { err: narrowError },
+        'could not read the undeliverable event even without its large fields',
+      );
+      return null;
+    });
+    if (this.options.onUnreadableEvent === 'fail' || !event)
+      throw new UnreadableEventError(kind, event, error);
+    const token = event._id as ResumeToken;
+    const detail = `${UNREADABLE_REASON_TEXT[kind]}: ${(error as Error).message}`;
+    this.options.logger.error(
+      { changeId: token._data, reason: kind, detail },
+      `${describeChange(event)} cannot be read; RELAY_ON_UNREADABLE_EVENT=skip: a dead-letter record names it, the relay moves on`,
+    );
+    this.options.onUnreadable?.(kind);
+    this.position = { startAfter: token };
+    this.lastTick = token;
+    return { kind: 'change', event, token, readAt: performance.now(), deadLetter: { reason: kind, detail } };
+  }
+
+  /** The first event after our position, without its large fields: enough to name it. */
+  private async readNarrow(): Promise<ChangeStreamDocument | null> {
+    const narrow = narrowRead(this.options);
+    const stream = this.watch(
+      [...this.options.pipeline, ...narrow.tail],
+      this.watchOptions(narrow.images, 1),
+    );
+    try {
+      for (let attempt = 0; attempt < 30 && !this.closed; attempt++) {
+        const event = await this.untilClosed(stream.tryNext());
+        if (event === CLOSED) return null;
+        if (event) return event;
+      }
+      return null;
+    } finally {
+      await stream.close().catch(() => undefined);
+    }
+  }
+
+  private async open(): Promise<ChangeStream> {
+    if (this.split === null) {
+      const support = await detectSplitLargeEvent(this.client, this.options.scope);
+      this.split = support.supported;
+      this.options.logger.info(
+        { splitLargeEvents: support.supported, why: support.reason },
+        support.supported
+          ? 'events over 16 MB are split by MongoDB ($changeStreamSplitLargeEvent) and reassembled'
+          : `events over 16 MB cannot be split by this MongoDB; RELAY_ON_UNREADABLE_EVENT=${this.options.onUnreadableEvent ?? 'skip'} applies to them`,
+      );
+    }
+    const pipeline = this.split ? [...this.options.pipeline, SPLIT_STAGE] : this.options.pipeline;
+    const stream = this.watch(pipeline, this.watchOptions(this.options, this.careful ? 1 : undefined));
     this.stream = stream;
     this.options.onOpenChange?.(true);
-    this.options.logger.info({ scope, position: describePosition(this.position) }, 'change stream open');
+    this.options.logger.info(
+      {
+        scope: this.options.scope,
+        position: describePosition(this.position),
+        ...(this.careful ? { batchSize: 1 } : {}),
+      },
+      'change stream open',
+    );
     return stream;
+  }
+
+  private watchOptions(images: ImageOptions, batchSize?: number): ChangeStreamOptions {
+    const o: ChangeStreamOptions = { maxAwaitTimeMS: this.options.maxAwaitTimeMS };
+    if (batchSize) o.batchSize = batchSize;
+    if (images.fullDocument !== 'default') o.fullDocument = images.fullDocument;
+    if (images.fullDocumentBeforeChange !== 'off')
+      o.fullDocumentBeforeChange = images.fullDocumentBeforeChange;
+    if ('startAfter' in this.position) o.startAfter = this.position.startAfter;
+    if ('startAtOperationTime' in this.position) o.startAtOperationTime = this.position.startAtOperationTime;
+    return o;
+  }
+
+  private watch(pipeline: Document[], options: ChangeStreamOptions): ChangeStream {
+    const scope = this.options.scope;
+    return scope.level === 'collection'
+      ? this.client.db(scope.db).collection(scope.coll).watch(pipeline, options)
+      : scope.level === 'database'
+        ? this.client.db(scope.db).watch(pipeline, options)
+        : this.client.watch(pipeline, options);
   }
 
   private async handleError(error: unknown): Promise<void> {
     const kind = classifyStreamError(error);
+    this.assembler.reset();
     await this.closeStream();
     if (kind === 'history-lost') throw new HistoryLostError(this.position, error);
     if (kind === 'fatal') throw new FatalStreamError(error);
@@ -152,7 +360,7 @@ export class ChangeSource {
       'change stream failed; reopening from the last position read',
     );
     this.options.onRestart?.(reason);
-    await sleep(delay);
+    await this.pause(delay);
   }
 
   private async closeStream(): Promise<void> {
@@ -163,10 +371,26 @@ export class ChangeSource {
     await stream.close().catch(() => undefined);
   }
 
+  /** `work`, or CLOSED as soon as close() is called (the driver may not answer while MongoDB is away). */
+  private untilClosed<T>(work: Promise<T>): Promise<T | typeof CLOSED> {
+    return Promise.race([work, this.closedSignal]);
+  }
+
+  /** Backoff that ends at close(), leaving no timer behind. */
+  private async pause(ms: number): Promise<void> {
+    let timer: NodeJS.Timeout | undefined;
+    await Promise.race([
+      new Promise<void>((resolve) => (timer = setTimeout(resolve, ms))),
+      this.closedSignal,
+    ]);
+    clearTimeout(timer);
+  }
+
   /** Reopen from "now", after an operator chose to skip lost history. */
   restartFromNow(): void {
     this.position = { now: true };
     this.lastTick = null;
+    this.assembler.reset();
   }
 }
 
@@ -175,8 +399,4 @@ export function describePosition(p: StartPosition): string {
   if ('startAtOperationTime' in p)
     return `at cluster time ${p.startAtOperationTime.high}.${p.startAtOperationTime.low}`;
   return 'now';
-}
-
-function sleep(ms: number): Promise<void> {
-  return new Promise((resolve) => setTimeout(resolve, ms));
 }
