@@ -11,6 +11,8 @@ export const ExitCode = {
   historyLost: 4,
   /** Another relay holds this checkpoint's lease (RELAY_LEASE_WHEN_HELD=exit), or we lost it. */
   lease: 5,
+  /** Kafka refused for good: authorization, an invalid topic, an unsupported version (issue 11). */
+  kafkaRefused: 6,
 } as const;
 
 export type ExitCodeValue = (typeof ExitCode)[keyof typeof ExitCode];

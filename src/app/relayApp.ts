@@ -13,7 +13,7 @@ import {
   type CheckpointDoc,
 } from '../checkpoint/checkpointStore.js';
 import { Checkpointer } from '../checkpoint/checkpointer.js';
-import { LeaseKeeper, LeaseNotHeldError } from '../checkpoint/leaseKeeper.js';
+import { LeaseKeeper } from '../checkpoint/leaseKeeper.js';
 import { RelayMetrics } from '../metrics/relayMetrics.js';
 import { MetricsServer } from '../metrics/httpServer.js';
 import {
@@ -27,6 +27,8 @@ import { buildStreamPipeline } from '../source/streamPipeline.js';
 import { formatTarget } from '../source/watchTargets.js';
 import { formatClusterTime, clusterTimeOfToken } from '../source/resumeToken.js';
 import { KafkaSink } from '../sink/kafkaSink.js';
+import { KafkaRefusedError } from '../sink/errors.js';
+import { exitForPublishFailure } from './publishFailure.js';
 import { createKafka } from '../sink/kafkaClient.js';
 import { Pump } from '../pipeline/pump.js';
 import { TopicRouter } from '../pipeline/topicRouter.js';
@@ -57,8 +59,15 @@ export class RelayApp {
   async run(): Promise<void> {
     const { config, logger } = this;
     const d = config.derived;
-    const server = new MetricsServer(this.metrics.registry, { ready: () => this.readiness() });
+    const server = new MetricsServer(this.metrics.registry, {
+      ready: () => this.readiness(),
+      live: () => ({
+        live: this.sink?.isLive ?? true,
+        detail: { sinkStalledSeconds: Math.round((this.sink?.stalledForMs() ?? 0) / 1000) },
+      }),
+    });
     this.metrics.setReadinessProbe(() => this.readiness().ready);
+    this.metrics.setSinkStallProbe(() => this.sink?.stalledForMs() ?? 0);
     this.metricsPort = await server.listen(config.metrics.host, config.metrics.port);
     logger.info(
       {
@@ -194,13 +203,10 @@ export class RelayApp {
       metrics: this.metrics,
       logger,
       mayPublish: () => this.lease?.mayPublish() ?? false,
-      onFatal: (error) =>
-        error instanceof LeaseNotHeldError
-          ? this.fail(new RelayExit(error.message, ExitCode.lease), true)
-          : this.fail(
-              new RelayExit(`publishing failed: ${(error as Error).message}`, ExitCode.failure),
-              false,
-            ),
+      onFatal: (error) => {
+        const exit = exitForPublishFailure(error);
+        this.fail(exit, exit.exitCode === ExitCode.lease);
+      },
     });
     this.pump = pump;
     if (this.stopRequested) pump.stop();
@@ -252,7 +258,9 @@ export class RelayApp {
     pump.stop();
     await source.close();
     const leaseLost = this.fatal?.exitCode === ExitCode.lease;
-    const deadline = Date.now() + (leaseLost ? 0 : this.config.relay.shutdownTimeoutMs);
+    // Records Kafka refused will never be acknowledged: no point waiting for them.
+    const gaveUp = leaseLost || this.fatal?.exitCode === ExitCode.kafkaRefused;
+    const deadline = Date.now() + (gaveUp ? 0 : this.config.relay.shutdownTimeoutMs);
     const drainedInTime = await raceDeadline(pump.drained(), deadline);
     await sink.stop(deadline);
     if (!leaseLost) await raceDeadline(checkpointer.stop(), deadline + 2000);
@@ -321,6 +329,12 @@ export class RelayApp {
         maxBatchBytes: config.kafka.maxBatchBytes,
         maxBatchRecords: config.checkpoint.mode === 'strict' ? 1 : 1000,
         retryMaxMs: config.kafka.retryMaxMs,
+        compression: config.kafka.compression,
+        recordTimestamp: config.kafka.recordTimestamp,
+        progressTimeoutMs: config.kafka.progressTimeoutMs,
+        mayProduce: () => this.lease?.mayPublish() ?? false,
+        onPartitionCountChange: (topic) => this.metrics.partitionCountChanges.inc({ topic }),
+        onProducerReset: (error) => this.metrics.producerResets.inc({ error }),
         deadLetterTopic: config.kafka.deadLetterTopic,
         createTopics: config.kafka.createTopics
           ? { partitions: config.kafka.topicPartitions, replicationFactor: config.kafka.replicationFactor }
@@ -332,19 +346,19 @@ export class RelayApp {
       try {
         await sink.connect();
         // Best effort: a failure here is retried on the first publish to the topic.
-        await sink
-          .createMissingTopics(knownTopics(config))
-          .catch((error: unknown) =>
-            logger.warn(
-              { err: error },
-              'could not create the topics of the watch targets yet; will retry on publish',
-            ),
+        await sink.createMissingTopics(knownTopics(config)).catch((error: unknown) => {
+          if (error instanceof KafkaRefusedError) throw error;
+          logger.warn(
+            { err: error },
+            'could not create the topics of the watch targets yet; will retry on publish',
           );
+        });
         this.sink = sink;
         logger.info({ brokers: config.derived.brokers }, 'kafka connected');
         return sink;
       } catch (error) {
         await sink.stop(Date.now()).catch(() => undefined); // half-connected clients must not leak
+        if (error instanceof KafkaRefusedError) throw new RelayExit(error.message, ExitCode.kafkaRefused);
         const delay = Math.min(config.kafka.retryMaxMs, 500 * 2 ** Math.min(attempt - 1, 10));
         logger.warn(
           { err: error, retryInMs: delay, brokers: config.derived.brokers },

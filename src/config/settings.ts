@@ -18,6 +18,8 @@ import type {
   FULL_DOCUMENT_MODES,
   LOG_LEVELS,
   SASL_MECHANISMS,
+  KAFKA_COMPRESSIONS,
+  RECORD_TIMESTAMPS,
 } from './schema.js';
 
 export interface RawConfig {
@@ -65,6 +67,9 @@ export interface RawConfig {
     maxMessageBytes: number;
     maxBatchBytes: number;
     retryMaxMs: number;
+    compression: (typeof KAFKA_COMPRESSIONS)[number];
+    recordTimestamp: (typeof RECORD_TIMESTAMPS)[number];
+    progressTimeoutMs: number;
   };
   metrics: { host: string; port: number };
   log: { level: (typeof LOG_LEVELS)[number] };

@@ -15,4 +15,7 @@ export const MetricName = {
   buildInfo: 'mongo_kafka_relay_build_info',
   leaseOwner: 'mongo_kafka_relay_lease_owner',
   up: 'mongo_kafka_relay_ready',
+  partitionCountChangesTotal: 'mongo_kafka_relay_partition_count_changes_total',
+  producerResetsTotal: 'mongo_kafka_relay_producer_resets_total',
+  sinkStalledSeconds: 'mongo_kafka_relay_sink_stalled_seconds',
 } as const;
