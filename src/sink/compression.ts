@@ -3,8 +3,12 @@
  * `kafkajs-snappy` (pure JavaScript, installs from the npm registry alone). lz4 and zstd are not
  * offered: their kafkajs codecs need native addons that build or download binaries at install time.
  */
-import { CompressionCodecs, CompressionTypes } from 'kafkajs';
+import kafkajs from 'kafkajs';
 import SnappyCodec from 'kafkajs-snappy';
+
+// CompressionCodecs is not a named export Node can see in kafkajs' CommonJS module: take it from the default.
+const { CompressionCodecs, CompressionTypes } = kafkajs;
+type CompressionTypes = kafkajs.CompressionTypes;
 
 export const COMPRESSIONS = ['none', 'gzip', 'snappy'] as const;
 export type Compression = (typeof COMPRESSIONS)[number];

@@ -9,7 +9,7 @@ const protocol = (type: string, code: number, retriable = false): Error =>
 describe('kafka error classification', () => {
   it('finds the broker error inside kafkajs wrappers', () => {
     const inner = protocol('OUT_OF_ORDER_SEQUENCE_NUMBER', 45);
-    const wrapped = new KafkaJSNonRetriableError(inner, { cause: inner } as never);
+    const wrapped = Object.assign(new KafkaJSNonRetriableError(inner), { cause: inner });
     expect(classify(wrapped)).to.deep.equal({ kind: 'producer-state', type: 'OUT_OF_ORDER_SEQUENCE_NUMBER' });
   });
 
