@@ -93,6 +93,8 @@ interface ClusterFile {
 }
 
 const SASL_ADMIN = 'admin';
+/** Several JVMs start at once on a possibly busy machine: more patience than for one broker. */
+const CLUSTER_READY_TIMEOUT_MS = 240_000;
 
 export async function startKafkaCluster(opts: KafkaClusterOptions): Promise<KafkaCluster> {
   const log = opts.log ?? (() => {});
@@ -170,7 +172,7 @@ export async function startKafkaCluster(opts: KafkaClusterOptions): Promise<Kafk
   const t0 = Date.now();
   await Promise.all(nodes.map((n) => n.jvm.launch()));
   try {
-    await Promise.all(nodes.map((n) => n.jvm.waitReady()));
+    await Promise.all(nodes.map((n) => n.jvm.waitReady(CLUSTER_READY_TIMEOUT_MS)));
   } catch (error) {
     await Promise.all(nodes.map((n) => n.jvm.stop()));
     throw error;
@@ -222,7 +224,7 @@ function clusterNode(
       if (jvm.running) throw new Error(`kafka node ${p.nodeId} already running (pid ${jvm.pid})`);
       const t0 = Date.now();
       await jvm.launch();
-      await jvm.waitReady();
+      await jvm.waitReady(CLUSTER_READY_TIMEOUT_MS);
       log(`kafka node ${p.nodeId}: ready again, pid ${jvm.pid} (${Date.now() - t0} ms)`);
     },
   };
