@@ -91,7 +91,9 @@ export class TopicDirectory {
     try {
       await this.admin.createTopics({
         topics: [{ topic, numPartitions: create.partitions, replicationFactor: create.replicationFactor }],
-        waitForLeaders: true,
+        // kafkajs' own wait asks one broker and fails with UNKNOWN_TOPIC_OR_PARTITION when the new
+        // topic's metadata has not reached that broker yet (common on a multi-broker cluster): wait below.
+        waitForLeaders: false,
       });
       this.options.logger.info(
         { topic, partitions: create.partitions, replicationFactor: create.replicationFactor },
@@ -100,9 +102,15 @@ export class TopicDirectory {
     } catch (error) {
       throw refusedOr(error, 'create', topic);
     }
-    const created = await this.lookup(topic);
-    if (!created) throw new Error(`topic "${topic}" was created but its metadata is not visible yet`);
-    this.update(topic, created);
+    for (let attempt = 0; attempt < 20; attempt++) {
+      const created = await this.lookup(topic).catch((error: unknown) => {
+        if (error instanceof KafkaRefusedError) throw error;
+        return null; // e.g. LEADER_NOT_AVAILABLE while the first leaders are elected
+      });
+      if (created && created.every((p) => p.leader >= 0)) return this.update(topic, created);
+      await new Promise((resolve) => setTimeout(resolve, 250));
+    }
+    throw new Error(`topic "${topic}" was created but its partitions have no leader yet; retrying`);
   }
 
   /** The topic's partitions, or null if it does not exist. */

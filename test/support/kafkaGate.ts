@@ -3,7 +3,9 @@
  * so every client connection to that broker passes here). It reads just enough of the Kafka protocol —
  * request frames: int32 size, then int16 API key — to hold Produce requests: a test can let a request
  * wait at the proxy while it moves a partition's leader, then drop or release it. It can also cut the
- * broker off entirely (connections destroyed, new ones refused) while it stays alive for the others.
+ * broker off entirely (connections destroyed, new ones refused) while it stays alive for the others,
+ * and answer every Produce request of the connections open at that moment with a broker error (the
+ * broker still writes the records): a client that opens new connections (a new producer) gets through.
  */
 import { connect, createServer, type Server, type Socket } from 'node:net';
 
@@ -19,6 +21,13 @@ export interface KafkaGate {
   forwardedProduceRequests(): number;
   /** Pass on whatever waits and stop holding. */
   release(): void;
+  /**
+   * Rewrite the answers to Produce requests on the connections open now: every partition gets
+   * `errorCode` (e.g. 45 OUT_OF_ORDER_SEQUENCE_NUMBER) although the broker wrote the records.
+   * Connections opened later are not touched. Returns how many answers were rewritten so far.
+   */
+  failProduceOnOpenConnections(errorCode: number): void;
+  rewrittenProduceResponses(): number;
   /** Destroy every connection (dropping what waits) and refuse new ones. */
   cut(): void;
   restore(): void;
@@ -30,6 +39,11 @@ interface Connection {
   upstream: Socket;
   pending: Buffer;
   held: Buffer[];
+  /** Correlation ids of Produce requests (and their API version) awaiting an answer. */
+  produceRequests: Map<number, number>;
+  /** Broker-to-client bytes not yet framed (only while answers are rewritten). */
+  answers: Buffer;
+  failWith: number | null;
 }
 
 export async function startKafkaGate(targetPort: number, targetHost = '127.0.0.1'): Promise<KafkaGate> {
@@ -37,10 +51,31 @@ export async function startKafkaGate(targetPort: number, targetHost = '127.0.0.1
   let holding = false;
   let refusing = false;
   let forwarded = 0;
+  let rewritten = 0;
 
   const pass = (c: Connection, frame: Buffer): void => {
-    if (frame.readInt16BE(4) === PRODUCE_API_KEY) forwarded += 1;
+    if (frame.readInt16BE(4) === PRODUCE_API_KEY) {
+      forwarded += 1;
+      c.produceRequests.set(frame.readInt32BE(8), frame.readInt16BE(6));
+    }
     c.upstream.write(frame);
+  };
+
+  const answer = (c: Connection, chunk: Buffer): void => {
+    if (c.failWith === null) {
+      c.client.write(chunk);
+      return;
+    }
+    c.answers = c.answers.length ? Buffer.concat([c.answers, chunk]) : chunk;
+    while (c.answers.length >= 8) {
+      const size = c.answers.readInt32BE(0);
+      if (c.answers.length < 4 + size) break;
+      const frame = Buffer.from(c.answers.subarray(0, 4 + size));
+      c.answers = c.answers.subarray(4 + size);
+      const version = c.produceRequests.get(frame.readInt32BE(4));
+      if (version !== undefined && rewriteProduceErrors(frame, version, c.failWith)) rewritten += 1;
+      c.client.write(frame);
+    }
   };
 
   const server: Server = createServer((client) => {
@@ -49,7 +84,15 @@ export async function startKafkaGate(targetPort: number, targetHost = '127.0.0.1
       return;
     }
     const upstream = connect(targetPort, targetHost);
-    const c: Connection = { client, upstream, pending: Buffer.alloc(0), held: [] };
+    const c: Connection = {
+      client,
+      upstream,
+      pending: Buffer.alloc(0),
+      held: [],
+      produceRequests: new Map(),
+      answers: Buffer.alloc(0),
+      failWith: null,
+    };
     connections.add(c);
     const close = (): void => {
       client.destroy();
@@ -60,7 +103,7 @@ export async function startKafkaGate(targetPort: number, targetHost = '127.0.0.1
       s.on('error', close);
       s.on('close', close);
     }
-    upstream.pipe(client);
+    upstream.on('data', (chunk: Buffer) => answer(c, chunk));
     client.on('data', (chunk: Buffer) => {
       c.pending = c.pending.length ? Buffer.concat([c.pending, chunk]) : chunk;
       while (c.pending.length >= 6) {
@@ -90,6 +133,10 @@ export async function startKafkaGate(targetPort: number, targetHost = '127.0.0.1
         0,
       ),
     forwardedProduceRequests: () => forwarded,
+    failProduceOnOpenConnections: (errorCode) => {
+      for (const c of connections) c.failWith = errorCode;
+    },
+    rewrittenProduceResponses: () => rewritten,
     release: () => {
       holding = false;
       for (const c of connections) for (const frame of c.held.splice(0)) pass(c, frame);
@@ -114,4 +161,28 @@ export async function startKafkaGate(targetPort: number, targetHost = '127.0.0.1
         server.close(() => resolve());
       }),
   };
+}
+
+/**
+ * Sets every partition's error code in a Produce response (versions 3 to 8, the non-flexible ones
+ * kafkajs 2.2.4 uses): correlation id, [topic, [partition, error_code, base_offset, log_append_time,
+ * (v5+) log_start_offset, (v8+) record_errors, error_message]], throttle_time_ms.
+ */
+function rewriteProduceErrors(frame: Buffer, version: number, errorCode: number): boolean {
+  if (version < 3 || version > 8) return false;
+  let at = 8; // size + correlation id
+  const topics = frame.readInt32BE(at);
+  at += 4;
+  for (let t = 0; t < topics; t++) {
+    at += 2 + frame.readInt16BE(at); // topic name
+    const partitions = frame.readInt32BE(at);
+    at += 4;
+    for (let p = 0; p < partitions; p++) {
+      at += 4; // partition index
+      frame.writeInt16BE(errorCode, at);
+      at += 2 + 8 + 8 + (version >= 5 ? 8 : 0);
+      if (version >= 8) return true; // record errors follow; the first partition is enough for a test
+    }
+  }
+  return true;
 }
