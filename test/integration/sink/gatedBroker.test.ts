@@ -147,6 +147,8 @@ describe('sink and relay against a gated broker', function () {
       RELAY_LEASE_RENEW_MS: '1000',
       KAFKA_RETRY_MAX_MS: '1000',
       KAFKA_TOPIC_PARTITIONS: '1',
+      // Batched checkpoints let many changes be in flight at once, so the sink holds a queue.
+      RELAY_CHECKPOINT_MODE: 'batched',
     });
     const first = await startRelayReady({ ...env, KAFKA_BROKERS: cluster.brokers });
     const reader = await collectTopic(topic, {
