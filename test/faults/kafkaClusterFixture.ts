@@ -13,6 +13,7 @@ import { ensureKafkaJars } from '../../scripts/services/kafka.js';
 import type { KafkaCluster } from '../../scripts/services/kafkaCluster.js';
 import { REPO_ROOT } from '../../scripts/services/state.js';
 import { startKafkaGate, type KafkaGate } from '../support/kafkaGate.js';
+import { startRelay, type RelayProcess } from '../support/relayProcess.js';
 import { startDedicatedKafkaCluster } from '../support/services.js';
 import { waitFor } from '../support/wait.js';
 
@@ -120,4 +121,22 @@ export function seededRandom(seed: number): () => number {
 export function faultsSeed(): number {
   const fromEnv = process.env.FAULTS_SEED;
   return fromEnv !== undefined && fromEnv !== '' ? Number(fromEnv) : Math.floor(Math.random() * 2 ** 31);
+}
+
+/**
+ * startRelayReady with more patience: against several brokers on a busy machine, creating topics and
+ * waiting for their first leaders can take longer than the shared helper's minute.
+ */
+export async function startRelayPatiently(
+  env: Record<string, string | undefined>,
+  timeoutMs = 240_000,
+): Promise<RelayProcess> {
+  const relay = await startRelay(env);
+  await relay.waitForLog((l) => l.msg === 'change stream open', timeoutMs, 'the change stream to open');
+  await waitFor(
+    async () =>
+      (await fetch(`http://127.0.0.1:${relay.metricsPort}/readyz`).catch(() => null))?.status === 200,
+    { timeoutMs, message: 'the relay to report ready' },
+  );
+  return relay;
 }

@@ -4,10 +4,10 @@
  * brokers' internal listeners reads every topic back and compares it with the writer's log.
  */
 import { expect } from 'chai';
-import { killAllRelays, startRelayReady } from '../support/relayProcess.js';
+import { killAllRelays } from '../support/relayProcess.js';
 import { relayTestContext } from '../support/relayFixture.js';
 import { Workload } from '../support/workload.js';
-import type { ClusterUnderTest } from './kafkaClusterFixture.js';
+import { startRelayPatiently, type ClusterUnderTest } from './kafkaClusterFixture.js';
 import { COLLECTIONS, CHANGES, readBackAndJudge, relayEnvFor, sleep } from './scenario.js';
 
 export const CLUSTER_SCENARIOS = [
@@ -46,6 +46,9 @@ export async function runClusterScenario(
   const name = `kafka-cluster-${scenario}-${mode.name}`;
   const ctx = await relayTestContext(`kc-${scenario.slice(0, 8)}-${mode.name.slice(0, 3)}`);
   const t0 = Date.now();
+  const step = (what: string): void =>
+    console.log(`      [${name}] ${what} (${Math.round((Date.now() - t0) / 1000)} s)`);
+  let relayLogs: () => string[] = () => [];
   try {
     const env = relayEnvFor(ctx, {
       ...mode.env,
@@ -54,9 +57,12 @@ export async function runClusterScenario(
       // RF 3 from the brokers' default; fewer partitions than brokers would leave a broker idle.
       KAFKA_TOPIC_PARTITIONS: '6',
     });
-    const relay = await startRelayReady(env);
+    const relay = await startRelayPatiently(env);
+    relayLogs = () => relay.stdout.slice(-15);
     const topics = COLLECTIONS.map((coll) => ctx.topic(coll));
+    step('relay ready');
     await c.waitFullyReplicated(topics);
+    step('topics fully replicated');
     if (scenario === 'preferred-election') await rotatePreferredReplicas(c, topics);
 
     let faultDone = false;
@@ -72,6 +78,7 @@ export async function runClusterScenario(
     const writing = workload.run();
     const extra = await injectFault(c, scenario, topics, random, () => workload.log.length);
     faultDone = true;
+    step(`fault done: ${JSON.stringify(extra)}`);
     const written = await writing;
     const report = await readBackAndJudge(
       name,
@@ -88,6 +95,11 @@ export async function runClusterScenario(
     if (scenario === 'rolling-restart' || scenario === 'preferred-election') {
       expect(report.duplicates, 'duplicates after graceful leader changes').to.equal(0);
     }
+  } catch (error) {
+    step(
+      `FAILED: ${(error as Error).message}\n        relay log tail:\n        ${relayLogs().join('\n        ')}`,
+    );
+    throw error;
   } finally {
     await killAllRelays();
     for (const gate of c.gates.values()) {

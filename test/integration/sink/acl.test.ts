@@ -9,7 +9,8 @@ import kafkajs, { Kafka, logLevel, type Admin } from 'kafkajs';
 import type { KafkaCluster } from '../../../scripts/services/kafkaCluster.js';
 import { startDedicatedKafkaCluster } from '../../support/services.js';
 import { relayTestContext, type RelayTestContext } from '../../support/relayFixture.js';
-import { killAllRelays, startRelay, startRelayReady } from '../../support/relayProcess.js';
+import { killAllRelays, startRelay } from '../../support/relayProcess.js';
+import { startRelayPatiently } from '../../faults/kafkaClusterFixture.js';
 import { collectTopic, kafkaClient } from '../../support/kafka.js';
 
 // Named exports Node cannot see in kafkajs' CommonJS module.
@@ -72,7 +73,7 @@ describe('relay: a least-privilege Kafka principal (SASL/PLAIN, ACLs)', function
       KAFKA_CREATE_TOPICS: 'false',
     });
 
-    const allowed = await startRelayReady({ ...env, RELAY_WATCH: `${ctx.db}.orders` });
+    const allowed = await startRelayPatiently({ ...env, RELAY_WATCH: `${ctx.db}.orders` });
     const reader = await collectTopic(orders, { kafka: kafkaClient('acl-reader', cluster.internalBrokers) });
     try {
       await ctx.mongo
@@ -87,8 +88,12 @@ describe('relay: a least-privilege Kafka principal (SASL/PLAIN, ACLs)', function
       await allowed.kill('SIGTERM');
     }
 
-    const refused = await startRelay({ ...env, RELAY_WATCH: `${ctx.db}.secret` });
-    await refused.waitForLog((l) => l.msg === 'change stream open', 60_000, 'the change stream to open');
+    const refused = await startRelay({
+      ...env,
+      RELAY_WATCH: `${ctx.db}.secret`,
+      RELAY_CHECKPOINT_ID: `${ctx.checkpointId}-secret`,
+    });
+    await refused.waitForLog((l) => l.msg === 'change stream open', 240_000, 'the change stream to open');
     await ctx.mongo.db(ctx.db).collection('secret').insertOne({ n: 1 });
     const code = await Promise.race([
       refused.exited,

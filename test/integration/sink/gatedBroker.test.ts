@@ -19,7 +19,8 @@ import type { OutboundRecord } from '../../../src/pipeline/toRecord.js';
 import { startDedicatedKafkaCluster } from '../../support/services.js';
 import { startKafkaGate, type KafkaGate } from '../../support/kafkaGate.js';
 import { relayTestContext, type RelayTestContext } from '../../support/relayFixture.js';
-import { killAllRelays, parseMetrics, startRelayReady, sumMetric } from '../../support/relayProcess.js';
+import { killAllRelays, parseMetrics, sumMetric } from '../../support/relayProcess.js';
+import { startRelayPatiently } from '../../faults/kafkaClusterFixture.js';
 import { collectTopic, kafkaClient, uniqueTopic } from '../../support/kafka.js';
 import { waitFor } from '../../support/wait.js';
 import type { KafkaCluster } from '../../../scripts/services/kafkaCluster.js';
@@ -150,7 +151,7 @@ describe('sink and relay against a gated broker', function () {
       // Batched checkpoints let many changes be in flight at once, so the sink holds a queue.
       RELAY_CHECKPOINT_MODE: 'batched',
     });
-    const first = await startRelayReady({ ...env, KAFKA_BROKERS: cluster.brokers });
+    const first = await startRelayPatiently({ ...env, KAFKA_BROKERS: cluster.brokers });
     const reader = await collectTopic(topic, {
       kafka: kafkaClient('zombie-reader', cluster.internalBrokers),
     });
@@ -170,7 +171,7 @@ describe('sink and relay against a gated broker', function () {
       first.child.kill('SIGSTOP');
       await sleep(6000); // past the 4 s lease
 
-      const second = await startRelayReady({ ...env, KAFKA_BROKERS: cluster.internalBrokers });
+      const second = await startRelayPatiently({ ...env, KAFKA_BROKERS: cluster.internalBrokers });
       await second.waitForLog((l) => l.msg === 'lease acquired', 60_000, 'the second relay to take over');
       await waitFor(() => new Set(reader.messages.map((m) => m.key)).size >= 50, {
         timeoutMs: 120_000,
