@@ -157,7 +157,9 @@ describe('fault suite: a three-broker Kafka cluster', function () {
 
   for (const mode of CLUSTER_MODES) {
     for (const scenario of CLUSTER_SCENARIOS) {
-      it(`kafka-cluster-${scenario}-${mode.name}: ${mode.description}`, async () => {
+      it(`kafka-cluster-${scenario}-${mode.name}: ${mode.description}`, async function () {
+        // Three broker restarts on a busy 2-core machine take minutes each.
+        this.timeout(1_200_000);
         await runClusterScenario(c, scenario, mode, random);
       });
     }
