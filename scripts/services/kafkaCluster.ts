@@ -285,6 +285,9 @@ function nodeProperties(
     'share.coordinator.state.topic.min.isr': minIsr,
     'group.initial.rebalance.delay.ms': 0,
     'unclean.leader.election.enable': 'false',
+    // Leaders move only when a test (or an operator) moves them: the periodic preferred-leader
+    // rebalance would otherwise elect leaders at random moments of a fault scenario.
+    'auto.leader.rebalance.enable': 'false',
     // A SIGKILLed node re-registers only after its old session expired: 4 s instead of 9.
     'broker.session.timeout.ms': 4000,
     'broker.heartbeat.interval.ms': 1000,
