@@ -6,9 +6,17 @@
 import { expect } from 'chai';
 import { killAllRelays } from '../support/relayProcess.js';
 import { relayTestContext } from '../support/relayFixture.js';
-import { Workload } from '../support/workload.js';
+import {
+  Workload,
+  awaitDelivery,
+  formatReport,
+  type DeliveryReport,
+  type WrittenChange,
+} from '../support/workload.js';
+import { collectTopic, kafkaClient } from '../support/kafka.js';
+import type { RelayTestContext } from '../support/relayFixture.js';
 import { startRelayPatiently, type ClusterUnderTest } from './kafkaClusterFixture.js';
-import { COLLECTIONS, CHANGES, readBackAndJudge, relayEnvFor, sleep } from './scenario.js';
+import { COLLECTIONS, CHANGES, relayEnvFor, sleep } from './scenario.js';
 
 export const CLUSTER_SCENARIOS = [
   'rolling-restart',
@@ -80,17 +88,11 @@ export async function runClusterScenario(
     faultDone = true;
     step(`fault done: ${JSON.stringify(extra)}`);
     const written = await writing;
-    const report = await readBackAndJudge(
-      name,
-      ctx,
-      written,
-      {
-        ...extra,
-        relay_exits: relay.child.exitCode === null ? 0 : 1,
-        seconds: Math.round((Date.now() - t0) / 1000),
-      },
-      c.direct,
-    );
+    const report = await readBackAndJudge(name, ctx, c.direct, written, {
+      ...extra,
+      relay_exits: relay.child.exitCode === null ? 0 : 1,
+      seconds: Math.round((Date.now() - t0) / 1000),
+    });
     expect(relay.child.exitCode, 'the relay kept running').to.equal(null);
     if (scenario === 'rolling-restart' || scenario === 'preferred-election') {
       expect(report.duplicates, 'duplicates after graceful leader changes').to.equal(0);
@@ -198,4 +200,33 @@ async function rotatePreferredReplicas(c: ClusterUnderTest, topics: string[]): P
     await sleep(500);
   }
   throw new Error('the replica reordering did not complete in 60 s');
+}
+
+/**
+ * Like scenario.ts' read-back, with a longer stall window: a broker that restarts slowly accepts
+ * connections before it answers, so a client can wait a whole request timeout (30 s) on it, more than
+ * once, before it moves on; a minute without a new record is not yet a loss on a busy machine.
+ */
+async function readBackAndJudge(
+  name: string,
+  ctx: RelayTestContext,
+  brokers: string,
+  log: readonly WrittenChange[],
+  extra: Record<string, number>,
+): Promise<DeliveryReport> {
+  const kafka = kafkaClient(`faults-${name}`, brokers);
+  const collectors = await Promise.all(COLLECTIONS.map((coll) => collectTopic(ctx.topic(coll), { kafka })));
+  try {
+    const report = await awaitDelivery(log, () => collectors.flatMap((col) => col.messages), {
+      stallMs: 240_000,
+    });
+    console.log(`      ${formatReport(name, report, extra)}`);
+    expect(report.lost, `lost changes, e.g. ${report.lostExamples.join(', ')}`).to.equal(0);
+    expect(report.orderViolations, 'per-document order violations').to.equal(0);
+    expect(report.conflictingDuplicates, 'duplicates that are not re-publications of one change').to.equal(0);
+    expect(report.unexpected, 'records that match no written change').to.equal(0);
+    return report;
+  } finally {
+    await Promise.all(collectors.map((col) => col.stop()));
+  }
 }
