@@ -8,7 +8,7 @@
 import { execFile, spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { closeSync, existsSync, openSync, readFileSync } from 'node:fs';
-import { mkdir, readFile, rename, rm, writeFile } from 'node:fs/promises';
+import { mkdir, readFile, readdir, rename, rm, writeFile } from 'node:fs/promises';
 import { createServer, type AddressInfo } from 'node:net';
 import path from 'node:path';
 import { promisify } from 'node:util';
@@ -21,6 +21,7 @@ import {
   readPidFile,
   sleep,
   terminate,
+  waitUntilGone,
   writePidFile,
 } from './state.js';
 
@@ -72,7 +73,7 @@ function javaBin(): string {
 }
 
 /** Kafka 4.x brokers need Java 17+. One clear line if java is missing or too old. */
-async function checkJava(): Promise<void> {
+export async function checkJava(): Promise<void> {
   let out: string;
   try {
     out = (await execFileP(javaBin(), ['-version'])).stderr;
@@ -144,7 +145,7 @@ export async function ensureKafkaJars(
 }
 
 /** A free TCP port on 127.0.0.1 (bind port 0, read it, close). */
-async function freePort(): Promise<number> {
+export async function freePort(): Promise<number> {
   return new Promise((resolve, reject) => {
     const srv = createServer();
     srv.once('error', reject);
@@ -155,7 +156,7 @@ async function freePort(): Promise<number> {
   });
 }
 
-async function portIsFree(port: number): Promise<boolean> {
+export async function portIsFree(port: number): Promise<boolean> {
   return new Promise((resolve) => {
     const srv = createServer();
     srv.once('error', () => resolve(false));
@@ -163,13 +164,12 @@ async function portIsFree(port: number): Promise<boolean> {
   });
 }
 
-/** Kafka's Uuid.toString(): 16 random bytes, base64url without padding (22 chars). */
 /**
  * A KRaft cluster ID: 16 random bytes, base64url. One in 64 would start with "-", which the storage
  * tool's command line takes for an option ("expected one argument"); Kafka's own Uuid.randomUuid()
  * redraws those, and so do we.
  */
-function newClusterId(): string {
+export function newClusterId(): string {
   for (;;) {
     const id = randomBytes(16).toString('base64url');
     if (!id.startsWith('-')) return id;
@@ -215,7 +215,7 @@ function serverProperties(dataDir: string, s: KafkaDirState): string {
     .join('\n')}\n`;
 }
 
-function tail(file: string, lines = 30): string {
+export function tail(file: string, lines = 30): string {
   try {
     return readFileSync(file, 'utf8').split('\n').slice(-lines).join('\n');
   } catch {
@@ -227,7 +227,7 @@ function tail(file: string, lines = 30): string {
 export async function kafkaRoundTrip(brokers: string, timeoutMs = 3_000): Promise<boolean> {
   const admin = new Kafka({
     clientId: 'services-probe',
-    brokers: [brokers],
+    brokers: brokers.split(',').map((b) => b.trim()),
     connectionTimeout: timeoutMs,
     requestTimeout: timeoutMs,
     retry: { retries: 0 },
@@ -284,70 +284,36 @@ export async function startKafka(opts: {
   await writeFile(files.state, `${JSON.stringify(state, null, 2)}\n`);
   await writeFile(files.props, serverProperties(dataDir, state));
 
-  const jvm = ['-Xms128m', '-Xmx512m', '-XX:+ExitOnOutOfMemoryError', '-Djava.awt.headless=true'];
-  // log4j2's own shutdown hook would stop logging before Kafka's shutdown hook is done, hiding
-  // the last (most interesting) lines of a stop; the console appender flushes every line anyway.
-  const logProps = [
-    `-Dlog4j2.configurationFile=${LOG4J_CONFIG}`,
-    '-Dlog4j2.shutdownHookEnabled=false',
-    `-Dkafka.logs.dir=${path.join(dataDir, 'logs')}`,
-  ];
-
-  // Format on first start only (meta.properties exists afterwards); later starts keep the data.
-  if (!existsSync(files.meta)) {
-    const t0 = Date.now();
-    try {
-      await execFileP(javaBin(), [
-        ...jvm,
-        ...logProps,
-        '-cp',
-        classpath,
-        STORAGE_TOOL,
-        'format',
-        '-t',
-        state.clusterId,
-        '-c',
-        files.props,
-      ]);
-    } catch (err) {
-      const e = err as { stdout?: string; stderr?: string; message: string };
-      throw new Error(`kafka storage format failed: ${e.stdout ?? ''}${e.stderr ?? e.message}`);
-    }
+  const { jvm, logProps } = kafkaJvmOptions(dataDir);
+  const t0 = Date.now();
+  if (
+    await formatKafkaStorage({
+      dataDir,
+      props: files.props,
+      classpath,
+      clusterId: state.clusterId,
+      jvm,
+      logProps,
+    })
+  ) {
     log(`kafka ${version}: formatted ${shown(dataDir)} (${Date.now() - t0} ms)`);
   }
 
   const brokers = `127.0.0.1:${port}`;
-  const detached = opts.detached ?? false;
-  let pid = 0;
-
+  const jvmProcess = kafkaJvm({
+    dataDir,
+    props: files.props,
+    classpath,
+    jvm,
+    logProps,
+    detached: opts.detached ?? false,
+    ready: () => kafkaRoundTrip(brokers, 2_000),
+  });
   const launch = async (): Promise<void> => {
     const t0 = Date.now();
-    const out = openSync(files.log, 'a');
-    const child = spawn(javaBin(), [...jvm, ...logProps, '-cp', classpath, MAIN_CLASS, files.props], {
-      cwd: dataDir,
-      stdio: ['ignore', out, out],
-      detached, // own session: survives the end of `services:up`
-    });
-    closeSync(out);
-    if (child.pid === undefined) throw new Error(`could not start ${javaBin()}`);
-    pid = child.pid;
-    await writePidFile(files.pid, pid);
-    if (detached) child.unref();
-    else killOnExit(child);
-
-    let exited = false;
-    child.once('exit', () => (exited = true));
-    child.once('error', () => (exited = true)); // e.g. java vanished since checkJava()
-    const deadline = Date.now() + READY_TIMEOUT_MS;
-    while (!(await kafkaRoundTrip(brokers, 2_000))) {
-      if (exited) throw new Error(`kafka exited during startup; ${files.log}:\n${tail(files.log)}`);
-      if (Date.now() > deadline) {
-        await terminate(pid, markers, 5_000);
-        throw new Error(`kafka not ready after ${READY_TIMEOUT_MS} ms; ${files.log}:\n${tail(files.log)}`);
-      }
-      await sleep(200);
-    }
-    log(`kafka ${version}: ready at ${brokers}, pid ${pid} (${Date.now() - t0} ms)`);
+    await jvmProcess.launch();
+    await jvmProcess.waitReady();
+    log(`kafka ${version}: ready at ${brokers}, pid ${jvmProcess.pid} (${Date.now() - t0} ms)`);
   };
 
   await launch();
@@ -355,27 +321,156 @@ export async function startKafka(opts: {
     brokers,
     port,
     get pid() {
-      return pid;
+      return jvmProcess.pid;
     },
     dataDir,
     version,
-    stop: async () => {
-      await terminate(pid, markers);
-      await rm(files.pid, { force: true });
-    },
+    stop: () => jvmProcess.stop(),
     start: async () => {
-      if (isOurProcess(pid, markers)) throw new Error(`kafka already running (pid ${pid})`);
+      if (jvmProcess.running) throw new Error(`kafka already running (pid ${jvmProcess.pid})`);
       await launch();
     },
   };
   return service;
 }
 
-/** Stops the broker whose pid is recorded in <dataDir>/kafka.pid (used by `services:down`). */
+/** The JVM options every local broker runs with (small heap: up to seven brokers share the machine). */
+export function kafkaJvmOptions(dataDir: string, heapMb = 512): { jvm: string[]; logProps: string[] } {
+  const jvm = ['-Xms128m', `-Xmx${heapMb}m`, '-XX:+ExitOnOutOfMemoryError', '-Djava.awt.headless=true'];
+  // log4j2's own shutdown hook would stop logging before Kafka's shutdown hook is done, hiding
+  // the last (most interesting) lines of a stop; the console appender flushes every line anyway.
+  const logProps = [
+    `-Dlog4j2.configurationFile=${LOG4J_CONFIG}`,
+    '-Dlog4j2.shutdownHookEnabled=false',
+    `-Dkafka.logs.dir=${path.join(dataDir, 'logs')}`,
+  ];
+  return { jvm, logProps };
+}
+
+/** Formats a KRaft data dir once (meta.properties exists afterwards); later starts keep the data. */
+export async function formatKafkaStorage(o: {
+  dataDir: string;
+  props: string;
+  classpath: string;
+  clusterId: string;
+  jvm: string[];
+  logProps: string[];
+}): Promise<boolean> {
+  if (existsSync(path.join(o.dataDir, 'kraft-logs', 'meta.properties'))) return false;
+  try {
+    await execFileP(javaBin(), [
+      ...o.jvm,
+      ...o.logProps,
+      '-cp',
+      o.classpath,
+      STORAGE_TOOL,
+      'format',
+      '-t',
+      o.clusterId,
+      '-c',
+      o.props,
+    ]);
+  } catch (err) {
+    const e = err as { stdout?: string; stderr?: string; message: string };
+    throw new Error(`kafka storage format failed: ${e.stdout ?? ''}${e.stderr ?? e.message}`);
+  }
+  return true;
+}
+
+/** One broker JVM: launched from a formatted data dir, stopped through the pid it recorded only. */
+export interface KafkaJvm {
+  readonly pid: number;
+  readonly running: boolean;
+  /** Spawn the JVM and record its pid (does not wait for readiness). */
+  launch(): Promise<void>;
+  /** Poll `ready` until it answers; throws with the log's tail if the JVM exits or never answers. */
+  waitReady(timeoutMs?: number): Promise<void>;
+  /** SIGTERM (a controlled shutdown), SIGKILL after a timeout; waits until the process is gone. */
+  stop(): Promise<void>;
+  /** SIGKILL at once (a crash); waits until the process is gone. */
+  kill(): Promise<void>;
+}
+
+export function kafkaJvm(o: {
+  dataDir: string;
+  props: string;
+  classpath: string;
+  jvm: string[];
+  logProps: string[];
+  detached: boolean;
+  ready: () => Promise<boolean>;
+  /** A pid recorded earlier (a JVM started by another process), to stop or kill it. */
+  pid?: number | undefined;
+}): KafkaJvm {
+  const pidFile = path.join(o.dataDir, 'kafka.pid');
+  const logFile = path.join(o.dataDir, 'kafka.log');
+  const markers = [MAIN_CLASS, o.props];
+  let pid = o.pid ?? 0;
+  let exited = true;
+  return {
+    get pid() {
+      return pid;
+    },
+    get running() {
+      return pid !== 0 && isOurProcess(pid, markers);
+    },
+    launch: async () => {
+      const out = openSync(logFile, 'a');
+      const child = spawn(javaBin(), [...o.jvm, ...o.logProps, '-cp', o.classpath, MAIN_CLASS, o.props], {
+        cwd: o.dataDir,
+        stdio: ['ignore', out, out],
+        detached: o.detached, // own session: survives the end of `services:up`
+      });
+      closeSync(out);
+      if (child.pid === undefined) throw new Error(`could not start ${javaBin()}`);
+      pid = child.pid;
+      exited = false;
+      await writePidFile(pidFile, pid);
+      if (o.detached) child.unref();
+      else killOnExit(child);
+      child.once('exit', () => (exited = true));
+      child.once('error', () => (exited = true)); // e.g. java vanished since checkJava()
+    },
+    waitReady: async (timeoutMs = READY_TIMEOUT_MS) => {
+      const deadline = Date.now() + timeoutMs;
+      while (!(await o.ready())) {
+        if (exited) throw new Error(`kafka exited during startup; ${logFile}:\n${tail(logFile)}`);
+        if (Date.now() > deadline) {
+          await terminate(pid, markers, 5_000);
+          throw new Error(`kafka not ready after ${timeoutMs} ms; ${logFile}:\n${tail(logFile)}`);
+        }
+        await sleep(200);
+      }
+    },
+    stop: async () => {
+      await terminate(pid, markers);
+      await rm(pidFile, { force: true });
+    },
+    kill: async () => {
+      if (isOurProcess(pid, markers)) {
+        process.kill(pid, 'SIGKILL');
+        if (!(await waitUntilGone(pid, 10_000))) throw new Error(`pid ${pid} survived SIGKILL`);
+      }
+      await rm(pidFile, { force: true });
+    },
+  };
+}
+
+/**
+ * Stops the broker whose pid is recorded in <dataDir>/kafka.pid, and the nodes of a cluster recorded in
+ * <dataDir>/node-<id>/kafka.pid (used by `services:down` and to reap a killed test run's brokers).
+ */
 export async function stopKafkaByPidFile(dataDir: string): Promise<void> {
   const dir = path.resolve(dataDir);
-  const pidFile = path.join(dir, 'kafka.pid');
-  const pid = readPidFile(pidFile);
-  if (pid !== undefined) await terminate(pid, [MAIN_CLASS, path.join(dir, 'server.properties')]);
-  await rm(pidFile, { force: true });
+  const nodeDirs = existsSync(dir)
+    ? (await readdir(dir)).filter((d) => /^node-\d+$/.test(d)).map((d) => path.join(dir, d))
+    : [];
+  await Promise.all(
+    [dir, ...nodeDirs].map(async (d) => {
+      const pidFile = path.join(d, 'kafka.pid');
+      const pid = readPidFile(pidFile);
+      if (pid !== undefined) await terminate(pid, [MAIN_CLASS, path.join(d, 'server.properties')]);
+      await rm(pidFile, { force: true });
+    }),
+  );
 }

@@ -22,7 +22,8 @@ export const STATE_FILE = path.join(SERVICES_DIR, 'state.json');
 
 export interface ServicesState {
   startedAt: string;
-  kafka?: { dataDir: string; pid: number; brokers: string; version: string };
+  /** `nodes` is set for a cluster (KAFKA_BROKER_COUNT > 1): its pids live in <dataDir>/node-<id>/kafka.pid. */
+  kafka?: { dataDir: string; pid: number; brokers: string; version: string; nodes?: number };
   mongo?: { stateDir: string; pid?: number; uri: string; kind: string; description: string };
 }
 

@@ -11,6 +11,8 @@ export const ExitCode = {
   historyLost: 4,
   /** Another relay holds this checkpoint's lease (RELAY_LEASE_WHEN_HELD=exit), or we lost it. */
   lease: 5,
+  /** Kafka refused for good: authorization, an invalid topic, an unsupported version (issue 11). */
+  kafkaRefused: 6,
   /** An event the change stream cannot deliver (over 16 MB, a required image gone), RELAY_ON_UNREADABLE_EVENT=fail. */
   unreadableEvent: 7,
 } as const;

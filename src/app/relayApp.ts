@@ -13,7 +13,7 @@ import {
   type CheckpointDoc,
 } from '../checkpoint/checkpointStore.js';
 import { Checkpointer } from '../checkpoint/checkpointer.js';
-import { LeaseKeeper, LeaseNotHeldError } from '../checkpoint/leaseKeeper.js';
+import { LeaseKeeper } from '../checkpoint/leaseKeeper.js';
 import { RelayMetrics } from '../metrics/relayMetrics.js';
 import { countFailures } from '../metrics/countFailures.js';
 import { OplogWindowMonitor, readOplogBounds } from '../metrics/oplogWindow.js';
@@ -35,6 +35,8 @@ import { buildStreamPipeline } from '../source/streamPipeline.js';
 import { formatTarget } from '../source/watchTargets.js';
 import { formatClusterTime, clusterTimeOfToken } from '../source/resumeToken.js';
 import { KafkaSink } from '../sink/kafkaSink.js';
+import { KafkaRefusedError } from '../sink/errors.js';
+import { exitForPublishFailure } from './publishFailure.js';
 import { createKafka } from '../sink/kafkaClient.js';
 import { Pump } from '../pipeline/pump.js';
 import { TopicRouter } from '../pipeline/topicRouter.js';
@@ -81,8 +83,15 @@ export class RelayApp {
     const mongo = new MongoClient(config.mongodb.uri, { appName: 'mongo-kafka-relay' });
     // Always a client of its own: durable defaults, and a hung change stream never holds its connections.
     const storeClient = new MongoClient(d.checkpointUri, storeClientOptions(config));
-    const server = new MetricsServer(this.metrics.registry, { ready: () => this.readiness() });
+    const server = new MetricsServer(this.metrics.registry, {
+      ready: () => this.readiness(),
+      live: () => ({
+        live: this.sink?.isLive ?? true,
+        detail: { sinkStalledSeconds: Math.round((this.sink?.stalledForMs() ?? 0) / 1000) },
+      }),
+    });
     this.metrics.setReadinessProbe(() => this.readiness().ready);
+    this.metrics.setSinkStallProbe(() => this.sink?.stalledForMs() ?? 0);
     this.metricsPort = await server.listen(config.metrics.host, config.metrics.port);
     logger.info(
       {
@@ -271,13 +280,10 @@ export class RelayApp {
       logger,
       mayPublish: () => this.lease?.mayPublish() ?? false,
       deadLetterTopic: config.kafka.deadLetterTopic,
-      onFatal: (error) =>
-        error instanceof LeaseNotHeldError
-          ? this.fail(new RelayExit(error.message, ExitCode.lease), true)
-          : this.fail(
-              new RelayExit(`publishing failed: ${(error as Error).message}`, ExitCode.failure),
-              false,
-            ),
+      onFatal: (error) => {
+        const exit = exitForPublishFailure(error);
+        this.fail(exit, exit.exitCode === ExitCode.lease);
+      },
     });
     this.pump = pump;
     if (this.stopRequested) pump.stop();
@@ -342,12 +348,16 @@ export class RelayApp {
     pump.stop();
     await source.close();
     const leaseLost = this.fatal?.exitCode === ExitCode.lease;
-    const budget = shutdownBudget(this.stopDeadline, this.config, leaseLost);
+    // Records Kafka refused will never be acknowledged: no point waiting for them.
+    const gaveUp = leaseLost || this.fatal?.exitCode === ExitCode.kafkaRefused;
+    const budget = shutdownBudget(this.stopDeadline, this.config, gaveUp);
     const drainedInTime = await raceDeadline(pump.drained(), budget.drainUntil);
     // The sink gives up at its deadline; a produce request stuck beyond it is not waited for either.
     const sinkDeadline = Date.now() + Math.max(0, budget.drainUntil - performance.now());
     await raceDeadline(sink.stop(sinkDeadline), budget.drainUntil);
-    const flushed = leaseLost ? false : await raceDeadline(checkpointer.stop(), budget.checkpointUntil);
+    const checkpointUntil =
+      gaveUp && !leaseLost ? performance.now() + this.config.checkpoint.timeoutMs : budget.checkpointUntil;
+    const flushed = leaseLost ? false : await raceDeadline(checkpointer.stop(), checkpointUntil);
     this.logger.info(
       {
         drained: drainedInTime,
@@ -415,6 +425,12 @@ export class RelayApp {
         maxBatchBytes: config.kafka.maxBatchBytes,
         maxBatchRecords: config.checkpoint.mode === 'strict' ? 1 : 1000,
         retryMaxMs: config.kafka.retryMaxMs,
+        compression: config.kafka.compression,
+        recordTimestamp: config.kafka.recordTimestamp,
+        progressTimeoutMs: config.kafka.progressTimeoutMs,
+        mayProduce: () => this.lease?.mayPublish() ?? false,
+        onPartitionCountChange: (topic) => this.metrics.partitionCountChanges.inc({ topic }),
+        onProducerReset: (error) => this.metrics.producerResets.inc({ error }),
         deadLetterTopic: config.kafka.deadLetterTopic,
         createTopics: config.kafka.createTopics
           ? { partitions: config.kafka.topicPartitions, replicationFactor: config.kafka.replicationFactor }
@@ -426,19 +442,19 @@ export class RelayApp {
       try {
         await sink.connect();
         // Best effort: a failure here is retried on the first publish to the topic.
-        await sink
-          .createMissingTopics(knownTopics(config))
-          .catch((error: unknown) =>
-            logger.warn(
-              { err: error },
-              'could not create the topics of the watch targets yet; will retry on publish',
-            ),
+        await sink.createMissingTopics(knownTopics(config)).catch((error: unknown) => {
+          if (error instanceof KafkaRefusedError) throw error;
+          logger.warn(
+            { err: error },
+            'could not create the topics of the watch targets yet; will retry on publish',
           );
+        });
         this.sink = sink;
         logger.info({ brokers: config.derived.brokers }, 'kafka connected');
         return sink;
       } catch (error) {
         await sink.stop(Date.now()).catch(() => undefined); // half-connected clients must not leak
+        if (error instanceof KafkaRefusedError) throw new RelayExit(error.message, ExitCode.kafkaRefused);
         const delay = Math.min(config.kafka.retryMaxMs, 500 * 2 ** Math.min(attempt - 1, 10));
         logger.warn(
           { err: error, retryInMs: delay, brokers: config.derived.brokers },

@@ -11,6 +11,9 @@ export const FULL_DOCUMENT_MODES = ['default', 'updateLookup', 'whenAvailable', 
 export const BEFORE_CHANGE_MODES = ['off', 'whenAvailable', 'required'] as const;
 export const CHECKPOINT_MODES = ['strict', 'batched'] as const;
 export const SASL_MECHANISMS = ['none', 'plain', 'scram-sha-256', 'scram-sha-512'] as const;
+/** lz4 and zstd are missing on purpose: their kafkajs codecs need native addons (see src/sink/compression.ts). */
+export const KAFKA_COMPRESSIONS = ['none', 'gzip', 'snappy'] as const;
+export const RECORD_TIMESTAMPS = ['event', 'send'] as const;
 export const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
 
 export const schema = {
@@ -315,6 +318,24 @@ export const schema = {
       format: f.positiveInt,
       default: 10000,
       env: 'KAFKA_RETRY_MAX_MS',
+    },
+    compression: {
+      doc: 'Compression of produced record batches: none, gzip or snappy.',
+      format: f.oneOf(KAFKA_COMPRESSIONS),
+      default: 'none' as (typeof KAFKA_COMPRESSIONS)[number],
+      env: 'KAFKA_COMPRESSION',
+    },
+    recordTimestamp: {
+      doc: '"event": the record timestamp is the time of the change (wallTime, else clusterTime); "send": the time the relay sends it.',
+      format: f.oneOf(RECORD_TIMESTAMPS),
+      default: 'event' as (typeof RECORD_TIMESTAMPS)[number],
+      env: 'KAFKA_RECORD_TIMESTAMP',
+    },
+    progressTimeoutMs: {
+      doc: 'While records wait, longest time (ms) without any Kafka acknowledgement before /healthz answers 503 so the orchestrator restarts the relay.',
+      format: f.positiveInt,
+      default: 300000,
+      env: 'KAFKA_PROGRESS_TIMEOUT_MS',
     },
   },
   metrics: {

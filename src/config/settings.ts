@@ -25,6 +25,8 @@ import type {
   FULL_DOCUMENT_MODES,
   LOG_LEVELS,
   SASL_MECHANISMS,
+  KAFKA_COMPRESSIONS,
+  RECORD_TIMESTAMPS,
 } from './schema.js';
 import { DEFAULT_CHECKPOINT_ID } from '../checkpoint/checkpointIdentity.js';
 
@@ -80,6 +82,9 @@ export interface RawConfig {
     maxMessageBytes: number;
     maxBatchBytes: number;
     retryMaxMs: number;
+    compression: (typeof KAFKA_COMPRESSIONS)[number];
+    recordTimestamp: (typeof RECORD_TIMESTAMPS)[number];
+    progressTimeoutMs: number;
   };
   metrics: { host: string; port: number; nsLabelLimit: number; oplogIntervalMs: number };
   log: { level: (typeof LOG_LEVELS)[number] };

@@ -1,7 +1,8 @@
 /**
  * /metrics, /healthz and /readyz on one small HTTP server.
  * - /healthz: 200 while the event loop turns (a loop stuck for longer than `stuckAfterMs` answers 503,
- *   but a truly stuck loop answers nothing, which the probe's timeout also treats as a failure).
+ *   but a truly stuck loop answers nothing, which the probe's timeout also treats as a failure) and the
+ *   optional `live` probe agrees (the sink making progress).
  * - /readyz: 200 only while the change stream is open and Kafka is connected.
  */
 import { createServer, type Server } from 'node:http';
@@ -10,6 +11,7 @@ import type { Registry } from 'prom-client';
 
 export interface ProbeState {
   ready(): { ready: boolean; detail: Record<string, boolean> };
+  live?(): { live: boolean; detail: Record<string, unknown> };
 }
 
 export class MetricsServer {
@@ -57,7 +59,9 @@ export class MetricsServer {
     }
     if (path === '/healthz') {
       const stuck = Date.now() - this.lastTick > this.stuckAfterMs;
-      return json(stuck ? 503 : 200, { alive: !stuck });
+      const live = this.probes.live?.() ?? { live: true, detail: {} };
+      const alive = !stuck && live.live;
+      return json(alive ? 200 : 503, { alive, ...live.detail });
     }
     if (path === '/readyz') {
       const { ready, detail } = this.probes.ready();

@@ -18,6 +18,9 @@ export const MetricName = {
   up: 'mongo_kafka_relay_ready',
   oplogWindowSeconds: 'mongo_kafka_relay_oplog_window_seconds',
   oplogHeadroomSeconds: 'mongo_kafka_relay_oplog_headroom_seconds',
+  partitionCountChangesTotal: 'mongo_kafka_relay_partition_count_changes_total',
+  producerResetsTotal: 'mongo_kafka_relay_producer_resets_total',
+  sinkStalledSeconds: 'mongo_kafka_relay_sink_stalled_seconds',
 } as const;
 
 /** The `ns` value of events of namespaces beyond METRICS_NS_LABEL_LIMIT. */

@@ -41,6 +41,8 @@ export class RelayMetrics {
   readonly streamRestarts: Counter<'reason'>;
   readonly filtered: Counter<'operation_type'>;
   readonly leaseOwner: Gauge<'owner' | 'checkpoint_id'>;
+  readonly partitionCountChanges: Counter<'topic'>;
+  readonly producerResets: Counter<'error'>;
   // Read at scrape time by the gauges below.
   private readonly state = {
     newestClusterTimeSec: null as number | null,
@@ -48,6 +50,7 @@ export class RelayMetrics {
     checkpointClusterTimeSec: null as number | null,
     oplog: null as OplogBounds | null,
     ready: (): boolean => false,
+    sinkStalledMs: (): number => 0,
   };
 
   constructor(version: string, options: RelayMetricsOptions = { nsLabelLimit: 100, checkpointId: '' }) {
@@ -112,6 +115,18 @@ export class RelayMetrics {
       labelNames: ['owner', 'checkpoint_id'],
       registers,
     });
+    this.partitionCountChanges = new Counter({
+      name: MetricName.partitionCountChangesTotal,
+      help: 'Partition count changes seen on a topic in use (documents then hash to other partitions).',
+      labelNames: ['topic'],
+      registers,
+    });
+    this.producerResets = new Counter({
+      name: MetricName.producerResetsTotal,
+      help: 'Idempotent producers re-created after the broker lost or fenced their state, by error.',
+      labelNames: ['error'],
+      registers,
+    });
     new Gauge({
       name: MetricName.buildInfo,
       help: 'Build information, and the checkpoint id that names this relay (one per change stream).',
@@ -148,6 +163,14 @@ export class RelayMetrics {
           : state.checkpointClusterTimeSec - state.oplog.oldest,
     );
     new Gauge({
+      name: MetricName.sinkStalledSeconds,
+      help: 'Seconds records have been waiting for Kafka without any acknowledgement (0 while none wait).',
+      registers,
+      collect() {
+        this.set(state.sinkStalledMs() / 1000);
+      },
+    });
+    new Gauge({
       name: MetricName.up,
       help: '1 while the change stream is open and Kafka connected (what /readyz answers).',
       registers,
@@ -181,5 +204,9 @@ export class RelayMetrics {
   /** The readiness probe, also exported as a gauge. */
   setReadinessProbe(probe: () => boolean): void {
     this.state.ready = probe;
+  }
+
+  setSinkStallProbe(probe: () => number): void {
+    this.state.sinkStalledMs = probe;
   }
 }

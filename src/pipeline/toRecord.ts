@@ -24,6 +24,8 @@ export interface OutboundRecord {
   size: number;
   ns: string;
   operationType: string;
+  /** When the change happened (ms): the event's wallTime, else its clusterTime's seconds; may be absent. */
+  eventTimeMs?: number;
 }
 
 export interface RecordOptions {
@@ -36,6 +38,7 @@ interface EventFields {
   ns?: { db: string; coll?: string };
   documentKey?: unknown;
   clusterTime?: Timestamp;
+  wallTime?: Date;
 }
 
 export function toRecord(
@@ -68,7 +71,7 @@ export function toRecord(
     options.partitionBy === 'change-id' ? Buffer.from(token._data) : Buffer.from(`${ns}\u0000${documentKey}`);
   let size = Buffer.byteLength(token._data) + Buffer.byteLength(value);
   for (const [k, v] of Object.entries(headers)) size += Buffer.byteLength(k) + Buffer.byteLength(v);
-  return {
+  const record: OutboundRecord = {
     topic: router.topicFor(fields.ns),
     key: token._data,
     value,
@@ -78,6 +81,10 @@ export function toRecord(
     ns,
     operationType: fields.operationType,
   };
+  const eventTimeMs =
+    fields.wallTime?.getTime() ?? (fields.clusterTime ? fields.clusterTime.high * 1000 : undefined);
+  if (eventTimeMs !== undefined && Number.isFinite(eventTimeMs)) record.eventTimeMs = eventTimeMs;
+  return record;
 }
 
 /** What goes to the dead-letter topic instead of an event Kafka cannot take: enough to find it again. */

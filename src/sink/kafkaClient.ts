@@ -32,7 +32,10 @@ function saslOptions(config: RelayConfig): SASLOptions | undefined {
 
 // The relay retries failed sends itself (capped backoff, with metrics and readiness), so kafkajs' own
 // retries are limited on purpose; its warning about that is expected and would only add noise.
-const EXPECTED_NOISE = /Limiting retries for the idempotent producer/;
+// The sink's pinned partitioner aborts a call whose leader moved (src/sink/produceRequests.ts) and
+// re-plans it at once: kafkajs logs that abort as an error, which it is not.
+const EXPECTED_NOISE =
+  /Limiting retries for the idempotent producer|the (leader of a partition|partition count) of \S+ changed/;
 
 // kafkajs logs every error response ("Response Produce(...)") at ERROR before it retries or throws;
 // whatever is not recovered reaches the relay as an exception and is logged there, with context.

@@ -1,16 +1,42 @@
 /**
- * The sink: the only place the relay produces to Kafka. Records queue up while one produce request is
- * in flight, then go out together as the next request (an idempotent producer with acks=all and one
- * request in flight keeps every partition in order). A failed request is retried as a whole with
- * capped exponential backoff, for as long as it takes: the caller's in-flight limit stops reading
- * meanwhile, so memory stays bounded and the checkpoint stays put. Records Kafka cannot take (too
- * large) are replaced by a small dead-letter record, never dropped.
+ * The sink: the only place the relay produces to Kafka (an idempotent producer, acks=all, one request
+ * in flight per broker).
+ *
+ * What it guarantees:
+ * - `publish` resolves only once a produce response named the record's topic-partition without error
+ *   (see produceRequests.ts for how each call is kept to one broker, so no response can be skipped).
+ * - Only unacknowledged records are sent again, as the same per-partition batches, so a batch that was
+ *   written but whose answer was lost is deduplicated by the broker (idempotence); nothing Kafka
+ *   acknowledged is sent again. Records of one partition leave in publish order.
+ * - Producer-state errors (out-of-order sequence, unknown producer id, fenced epoch) re-create the
+ *   producer; refusals (authorization, invalid topic, unsupported version) reject every record with
+ *   KafkaRefusedError (the relay exits 6); the ownership guard `mayProduce` is asked before every call
+ *   and inside the partitioner, and a "no" rejects everything with ProduceNotAllowedError (exit 5).
+ * - Everything else is retried with capped exponential backoff for as long as it takes (the caller's
+ *   in-flight limit stops reading meanwhile); `isLive` turns false once records have waited longer
+ *   than `progressTimeoutMs` without any being acknowledged, so the orchestrator restarts the relay.
+ * - Records Kafka cannot take (too large) are replaced by a small dead-letter record, never dropped.
+ * What it leaves to the caller: ordering across partitions, and the checkpoint.
  */
-import type { Kafka, Message, Producer, Admin, ICustomPartitioner } from 'kafkajs';
+import type { Kafka, Message, Producer, Admin, RecordMetadata, CompressionTypes } from 'kafkajs';
 import type { Logger } from 'pino';
 import { partitionFor } from '../pipeline/murmur2.js';
 import { deadLetterFor, type OutboundRecord } from '../pipeline/toRecord.js';
 import { withTimeout } from '../util/async.js';
+import { compressionType, type Compression } from './compression.js';
+import { KafkaRefusedError, ProduceNotAllowedError, ShutdownError } from './errors.js';
+import { classify, rootMessage } from './kafkaErrors.js';
+import {
+  RouteChangedError,
+  acknowledgedPartitions,
+  pinnedPartitioner,
+  planCalls,
+  topicPartition,
+  type Route,
+} from './produceRequests.js';
+import { TopicDirectory, type TopicCreation } from './topicDirectory.js';
+
+export { ShutdownError } from './errors.js';
 
 export type PublishOutcome = 'published' | 'dead-lettered';
 
@@ -20,18 +46,21 @@ export interface KafkaSinkOptions {
   maxBatchRecords: number;
   retryMaxMs: number;
   deadLetterTopic: string;
-  createTopics: { partitions: number; replicationFactor: number } | null;
+  createTopics: TopicCreation | null;
   logger: Logger;
+  /** KAFKA_COMPRESSION (default none). */
+  compression?: Compression;
+  /** KAFKA_RECORD_TIMESTAMP: the change's own time (default) or the time of sending. */
+  recordTimestamp?: 'event' | 'send';
+  /** KAFKA_PROGRESS_TIMEOUT_MS: records waiting this long with none acknowledged make isLive false. */
+  progressTimeoutMs?: number;
+  /** Ownership guard, asked right before every produce request (false: this relay lost its lease). */
+  mayProduce?: () => boolean;
   onPublishError?: (error: unknown) => void;
   onDeadLetter?: (reason: string) => void;
   onHealthChange?: (healthy: boolean) => void;
-}
-
-export class ShutdownError extends Error {
-  constructor() {
-    super('the relay stopped before Kafka acknowledged this record');
-    this.name = 'ShutdownError';
-  }
+  onPartitionCountChange?: (topic: string, from: number, to: number) => void;
+  onProducerReset?: (errorType: string) => void;
 }
 
 interface Pending {
@@ -39,61 +68,105 @@ interface Pending {
   deadLettered: boolean;
   resolve: (outcome: PublishOutcome) => void;
   reject: (error: Error) => void;
+  /** The planned partition; kept across attempts while the topic's partition count stays the same. */
+  route: Route | null;
+  /** After a "too large" refusal: send this record's partition alone, or this record alone. */
+  isolate: 'none' | 'partition' | 'record';
+  /** Resolved or rejected: no longer part of a delivery. */
+  settled: boolean;
 }
 
 const IDLE_PROBE_MS = 3000;
-
-// The partitioner sees the kafkajs message object we built; this map carries its partition key.
-const partitionKeys = new WeakMap<Message, Buffer>();
-
-const partitioner: ICustomPartitioner =
-  () =>
-  ({ partitionMetadata, message }) => {
-    const key = partitionKeys.get(message) ?? (message.key ? Buffer.from(message.key) : Buffer.alloc(0));
-    return partitionFor(key, partitionMetadata.length);
-  };
+const DEFAULT_PROGRESS_TIMEOUT_MS = 300_000;
 
 export class KafkaSink {
-  private readonly producer: Producer;
+  private producer: Producer;
+  private producerConnected = false;
   private readonly admin: Admin;
-  private readonly knownTopics = new Set<string>();
+  private readonly directory: TopicDirectory;
+  private readonly routes = new WeakMap<Message, Route>();
+  private readonly compression: CompressionTypes;
+  private readonly mayProduce: () => boolean;
   private queue: Pending[] = [];
+  /** Taken from the queue and not yet settled. */
+  private delivering = 0;
   private wake: (() => void) | null = null;
   private cancelBackoff: (() => void) | null = null;
   private loop: Promise<void> | null = null;
   private stopping = false;
   private abandoned = false;
+  private failed: Error | null = null;
   private healthy = false;
   private lastSuccess = 0;
+  private waitingSince = 0;
   private idleProbe: NodeJS.Timeout | null = null;
 
   constructor(
-    kafka: Kafka,
+    private readonly kafka: Kafka,
     private readonly options: KafkaSinkOptions,
   ) {
-    this.producer = kafka.producer({
-      idempotent: true,
-      maxInFlightRequests: 1,
-      createPartitioner: partitioner,
-      allowAutoTopicCreation: options.createTopics !== null,
-      retry: { retries: 3, initialRetryTime: 200, maxRetryTime: 2000 },
-    });
+    this.mayProduce = options.mayProduce ?? (() => true);
+    this.compression = compressionType(options.compression ?? 'none');
     this.admin = kafka.admin();
+    this.directory = new TopicDirectory(this.admin, {
+      create: options.createTopics,
+      logger: options.logger,
+      ...(options.onPartitionCountChange ? { onPartitionCountChange: options.onPartitionCountChange } : {}),
+    });
+    this.producer = this.createProducer();
   }
 
+  /** Readiness: the last produce request or probe reached Kafka. */
   get isHealthy(): boolean {
     return this.healthy;
   }
 
+  /** Liveness: false once records waited longer than the progress timeout with none acknowledged. */
+  get isLive(): boolean {
+    return this.stalledForMs() < (this.options.progressTimeoutMs ?? DEFAULT_PROGRESS_TIMEOUT_MS);
+  }
+
+  /** How long records have been waiting without any acknowledgement (0 while nothing waits). */
+  stalledForMs(now = Date.now()): number {
+    if (this.queue.length + this.delivering === 0) return 0;
+    return now - Math.max(this.lastSuccess, this.waitingSince);
+  }
+
   async connect(): Promise<void> {
-    await this.producer.connect();
-    await this.admin.connect();
+    try {
+      await this.admin.connect();
+      await this.producer.connect();
+      this.producerConnected = true;
+    } catch (error) {
+      const { kind, type } = classify(error);
+      if (kind === 'refused') {
+        const operation = type === 'SASL_AUTHENTICATION_FAILED' ? 'connect' : 'init-producer';
+        throw new KafkaRefusedError(type, operation, null, rootMessage(error));
+      }
+      throw error;
+    }
     this.setHealthy(true);
     this.loop = this.run();
     // A quiet stream sends nothing, so readiness would never notice Kafka going away: ask the
     // cluster for its metadata whenever nothing was acknowledged for a while.
     this.idleProbe = setInterval(() => void this.probeWhenIdle(), IDLE_PROBE_MS);
     this.idleProbe.unref();
+  }
+
+  private createProducer(): Producer {
+    return this.kafka.producer({
+      idempotent: true,
+      maxInFlightRequests: 1,
+      createPartitioner: pinnedPartitioner(this.routes, {
+        observe: (topic, partitions) => this.directory.observe(topic, partitions),
+        mayProduce: () => this.mayProduce(),
+      }),
+      // Topics are looked up and created by the directory, never implicitly by a metadata request.
+      allowAutoTopicCreation: false,
+      // Each call goes to one broker, so kafkajs' own retries only repeat that broker's request with
+      // the same sequence numbers; anything longer is the sink's backoff.
+      retry: { retries: 2, initialRetryTime: 100, maxRetryTime: 1000 },
+    });
   }
 
   private async probeWhenIdle(): Promise<void> {
@@ -108,9 +181,18 @@ export class KafkaSink {
 
   /** Resolves once Kafka acknowledged the record, or its dead-letter record. */
   publish(record: OutboundRecord): Promise<PublishOutcome> {
+    if (this.failed) return Promise.reject(this.failed);
     if (this.stopping) return Promise.reject(new ShutdownError());
     return new Promise((resolve, reject) => {
-      const pending: Pending = { record, deadLettered: false, resolve, reject };
+      const pending: Pending = {
+        record,
+        deadLettered: false,
+        resolve,
+        reject,
+        route: null,
+        isolate: 'none',
+        settled: false,
+      };
       if (record.size > this.options.maxMessageBytes) {
         this.replaceWithDeadLetter(
           pending,
@@ -118,6 +200,7 @@ export class KafkaSink {
           `${record.size} bytes > KAFKA_MAX_MESSAGE_BYTES ${this.options.maxMessageBytes}`,
         );
       }
+      if (this.queue.length + this.delivering === 0) this.waitingSince = Date.now();
       this.queue.push(pending);
       this.wake?.();
     });
@@ -143,14 +226,23 @@ export class KafkaSink {
       await this.loop;
     } finally {
       clearTimeout(timer);
-      for (const p of this.queue.splice(0)) p.reject(new ShutdownError());
+      for (const p of this.queue.splice(0)) p.reject(this.failed ?? new ShutdownError());
       await Promise.allSettled([this.producer.disconnect(), this.admin.disconnect()]);
       this.setHealthy(false);
     }
   }
 
+  /**
+   * Topics the relay will publish to: looked up, and created if missing and KAFKA_CREATE_TOPICS allows.
+   * Called at start for the topics known up front (collection targets), so consumers can subscribe
+   * before the first change.
+   */
+  async createMissingTopics(topics: readonly string[]): Promise<void> {
+    await this.directory.ensure(topics);
+  }
+
   private async run(): Promise<void> {
-    while (!this.abandoned) {
+    while (!this.abandoned && !this.failed) {
       if (this.queue.length === 0) {
         if (this.stopping) return;
         await new Promise<void>((resolve) => (this.wake = resolve));
@@ -158,7 +250,12 @@ export class KafkaSink {
         continue;
       }
       const batch = this.takeBatch();
-      await this.deliver(batch);
+      this.delivering = batch.length;
+      try {
+        await this.deliver(batch);
+      } finally {
+        this.delivering = 0;
+      }
     }
   }
 
@@ -174,50 +271,218 @@ export class KafkaSink {
     return this.queue.splice(0, n);
   }
 
+  /** Send `batch` until every record in it is acknowledged (or dead-lettered), or the sink gives up. */
   private async deliver(batch: Pending[]): Promise<void> {
-    for (let attempt = 1; !this.abandoned; attempt++) {
+    let remaining = batch;
+    for (let attempt = 1; remaining.length > 0 && !this.abandoned && !this.failed;) {
+      if (!this.mayProduce()) return this.failAll(new ProduceNotAllowedError(), remaining);
+      const before = remaining.length;
+      let backoff = false;
       try {
-        await this.ensureTopics(batch);
-        await this.producer.sendBatch({ topicMessages: toTopicMessages(batch), acks: -1 });
-        this.lastSuccess = Date.now();
-        this.setHealthy(true);
-        for (const p of batch) p.resolve(p.deadLettered ? 'dead-lettered' : 'published');
-        return;
+        ({ remaining, backoff } = await this.round(remaining));
       } catch (error) {
-        if (isTooLarge(error)) {
-          await this.deliverTooLarge(batch, error);
-          return;
-        }
-        this.setHealthy(false);
-        this.options.onPublishError?.(error);
-        const delay = Math.min(this.options.retryMaxMs, 100 * 2 ** Math.min(attempt - 1, 16));
-        this.options.logger.warn(
-          { err: error, records: batch.length, attempt, retryInMs: delay },
-          'publishing to Kafka failed; retrying (reading is paused at the in-flight limit)',
-        );
-        await this.sleepUnlessAbandoned(delay);
+        // Looking topics up, creating them or connecting the producer failed: nothing was sent.
+        if (this.endsDelivery(error, remaining, 'describe')) return;
+        this.logFailure(error, remaining, attempt);
+        backoff = true;
       }
+      this.delivering = remaining.length;
+      if (!backoff) continue;
+      if (remaining.length < before) attempt = 1;
+      await this.sleepUnlessAbandoned(this.backoffMs(attempt));
+      attempt += 1;
     }
-    this.queue.unshift(...batch);
+    if (remaining.length > 0 && !this.failed) this.queue.unshift(...remaining);
   }
 
-  /** Kafka refused a request as too large: send one by one, and dead-letter a single refused record. */
-  private async deliverTooLarge(batch: Pending[], error: unknown): Promise<void> {
-    if (batch.length > 1) {
-      for (const p of batch) await this.deliver([p]);
+  /**
+   * One round: every record routed to its partition, one call per leader, all calls at once. Returns
+   * the records not acknowledged (in their original order) and whether to back off before the next.
+   */
+  private async round(pending: Pending[]): Promise<{ remaining: Pending[]; backoff: boolean }> {
+    await this.directory.ensure(pending.map((p) => p.record.topic));
+    if (!this.producerConnected) {
+      await this.producer.connect();
+      this.producerConnected = true;
+    }
+    const order = new Map(pending.map((p, i) => [p, i]));
+    const { sendable, waiting } = this.route(pending);
+    const calls = planCalls(
+      sendable,
+      (p) => p.record.topic,
+      (p) => p.route!,
+      (p) => p.isolate !== 'none',
+    );
+    const results = await Promise.allSettled(calls.map((call) => this.send(call)));
+    const notAcked: Pending[] = [...waiting];
+    let backoff = waiting.length > 0;
+    let resetProducer: string | null = null;
+    for (const [i, result] of results.entries()) {
+      const call = calls[i]!;
+      if (result.status === 'fulfilled') {
+        notAcked.push(...this.settle(call, result.value));
+        continue;
+      }
+      notAcked.push(...call);
+      const error: unknown = result.reason;
+      if (findInChain(error, RouteChangedError)) continue; // re-planned from fresher metadata, no wait
+      if (this.endsDelivery(error, pending, 'produce', call)) return { remaining: [], backoff: false };
+      const { kind, type } = classify(error);
+      if (kind === 'too-large') {
+        this.isolateTooLarge(call, error);
+        continue;
+      }
+      if (kind === 'producer-state') resetProducer = type;
+      for (const topic of new Set(call.map((p) => p.record.topic))) this.directory.markStale(topic);
+      this.setHealthy(false);
+      this.options.onPublishError?.(error);
+      this.logFailure(error, call, 0);
+      backoff = true;
+    }
+    if (resetProducer) await this.resetProducer(resetProducer);
+    notAcked.sort((a, b) => order.get(a)! - order.get(b)!);
+    return { remaining: notAcked.filter((p) => !p.settled), backoff };
+  }
+
+  /** Plan each record's partition and leader; records without a leader right now wait a round. */
+  private route(pending: Pending[]): { sendable: Pending[]; waiting: Pending[] } {
+    const sendable: Pending[] = [];
+    const waiting: Pending[] = [];
+    const firstOfPartition = new Set<string>();
+    const blocked = new Set<string>();
+    for (const p of pending) {
+      const topic = p.record.topic;
+      const count = this.directory.partitionCount(topic);
+      if (!p.route || p.route.partitionCount !== count) {
+        p.route = {
+          partition: partitionFor(p.record.partitionKey, count),
+          partitionCount: count,
+          leader: -1,
+        };
+      }
+      p.route.leader = this.directory.leaderOf(topic, p.route.partition);
+      const tp = topicPartition(topic, p.route.partition);
+      // A partition's records leave in order: once one of them waits, the later ones wait too.
+      if (blocked.has(tp) || p.route.leader < 0 || (p.isolate === 'record' && firstOfPartition.has(tp))) {
+        if (p.route.leader < 0) this.directory.markStale(topic);
+        blocked.add(tp);
+        waiting.push(p);
+        continue;
+      }
+      firstOfPartition.add(tp);
+      sendable.push(p);
+    }
+    return { sendable, waiting };
+  }
+
+  private send(call: Pending[]): Promise<RecordMetadata[]> {
+    const byTopic = new Map<string, Message[]>();
+    const eventTime = (this.options.recordTimestamp ?? 'event') === 'event';
+    for (const p of call) {
+      const { record } = p;
+      const message: Message = {
+        key: record.key,
+        value: record.value,
+        headers: record.headers,
+        partition: p.route!.partition,
+      };
+      if (eventTime && record.eventTimeMs !== undefined) message.timestamp = String(record.eventTimeMs);
+      this.routes.set(message, p.route!);
+      const list = byTopic.get(record.topic);
+      if (list) list.push(message);
+      else byTopic.set(record.topic, [message]);
+    }
+    const topicMessages = [...byTopic].map(([topic, messages]) => ({ topic, messages }));
+    return this.producer.sendBatch({ topicMessages, acks: -1, compression: this.compression });
+  }
+
+  /** Resolve the records whose topic-partition the response acknowledged; return the others. */
+  private settle(call: Pending[], response: RecordMetadata[]): Pending[] {
+    const acked = acknowledgedPartitions(response);
+    const missing: Pending[] = [];
+    for (const p of call) {
+      if (acked.has(topicPartition(p.record.topic, p.route!.partition))) this.acknowledge(p);
+      else missing.push(p);
+    }
+    if (missing.length > 0) {
+      const partitions = [...new Set(missing.map((p) => `${p.record.topic}/${p.route!.partition}`))];
+      this.options.logger.warn(
+        { records: missing.length, partitions, response },
+        "Kafka's produce response did not acknowledge every partition sent; re-sending only those records",
+      );
+      for (const p of missing) this.directory.markStale(p.record.topic);
+    }
+    return missing;
+  }
+
+  private acknowledge(p: Pending): void {
+    p.settled = true;
+    this.lastSuccess = Date.now();
+    this.setHealthy(true);
+    p.resolve(p.deadLettered ? 'dead-lettered' : 'published');
+  }
+
+  /**
+   * An error that ends delivery: the ownership guard said no (everything rejected, exit 5), or Kafka
+   * refused for good (everything rejected, exit 6).
+   */
+  private endsDelivery(
+    error: unknown,
+    pending: Pending[],
+    operation: 'describe' | 'produce',
+    call?: Pending[],
+  ): boolean {
+    if (findInChain(error, ProduceNotAllowedError)) {
+      this.failAll(new ProduceNotAllowedError(), pending);
+      return true;
+    }
+    if (error instanceof KafkaRefusedError) {
+      this.failAll(error, pending);
+      return true;
+    }
+    const { kind, type } = classify(error);
+    if (kind !== 'refused') return false;
+    const topic = call?.[0]?.record.topic ?? pending[0]?.record.topic ?? null;
+    const op = type === 'CLUSTER_AUTHORIZATION_FAILED' ? 'init-producer' : operation;
+    this.failAll(new KafkaRefusedError(type, op, topic, rootMessage(error)), pending);
+    return true;
+  }
+
+  private failAll(error: Error, pending: Pending[]): void {
+    if (!this.failed) {
+      this.failed = error;
+      this.options.logger.error({ err: error }, 'the sink stops: nothing more is sent to Kafka');
+    }
+    for (const p of [...pending, ...this.queue.splice(0)]) {
+      if (p.settled) continue;
+      p.settled = true;
+      p.reject(error);
+    }
+    this.setHealthy(false);
+  }
+
+  /** Kafka refused a call as too large: the partitions alone, then one record, then a dead letter. */
+  private isolateTooLarge(call: Pending[], error: unknown): void {
+    const partitions = new Set(call.map((p) => topicPartition(p.record.topic, p.route!.partition)));
+    if (partitions.size > 1) {
+      for (const p of call) p.isolate = 'partition';
       return;
     }
-    const only = batch[0]!;
+    if (call.length > 1) {
+      for (const p of call) p.isolate = 'record';
+      return;
+    }
+    const only = call[0]!;
     if (only.deadLettered) {
+      only.settled = true;
       only.reject(
         new Error(
-          `even the dead-letter record for ${only.record.key} is too large for Kafka: ${(error as Error).message}`,
+          `even the dead-letter record for ${only.record.key} is too large for Kafka: ${rootMessage(error)}`,
         ),
       );
       return;
     }
-    this.replaceWithDeadLetter(only, 'too-large', (error as Error).message);
-    await this.deliver([only]);
+    this.replaceWithDeadLetter(only, 'too-large', rootMessage(error));
   }
 
   private replaceWithDeadLetter(p: Pending, reason: string, detail: string): void {
@@ -233,31 +498,41 @@ export class KafkaSink {
     );
     p.record = deadLetterFor(p.record, reason, detail, this.options.deadLetterTopic);
     p.deadLettered = true;
+    p.route = null;
+    p.isolate = 'none';
     this.options.onDeadLetter?.(reason);
   }
 
-  private ensureTopics(batch: Pending[]): Promise<void> {
-    return this.createMissingTopics(batch.map((p) => p.record.topic));
+  /** The broker lost or fenced our producer id: a new producer (new id, sequences from 0). */
+  private async resetProducer(errorType: string): Promise<void> {
+    this.options.logger.warn(
+      { errorType },
+      'the idempotent producer lost its state at the broker; re-creating it and re-sending the unacknowledged records',
+    );
+    this.options.onProducerReset?.(errorType);
+    const old = this.producer;
+    this.producer = this.createProducer();
+    this.producerConnected = false;
+    await old.disconnect().catch(() => undefined);
   }
 
-  /**
-   * Create topics the relay will publish to, if KAFKA_CREATE_TOPICS allows. Called at start for the
-   * topics known up front (collection targets), so consumers can subscribe before the first change.
-   */
-  async createMissingTopics(topics: readonly string[]): Promise<void> {
-    const create = this.options.createTopics;
-    if (!create) return;
-    const missing = [...new Set(topics)].filter((t) => !this.knownTopics.has(t));
-    if (missing.length === 0) return;
-    await this.admin.createTopics({
-      topics: missing.map((topic) => ({
-        topic,
-        numPartitions: create.partitions,
-        replicationFactor: create.replicationFactor,
-      })),
-      waitForLeaders: true,
-    });
-    for (const t of missing) this.knownTopics.add(t);
+  private logFailure(error: unknown, records: Pending[], attempt: number): void {
+    const { kind, type } = classify(error);
+    this.options.logger.warn(
+      {
+        err: error,
+        errorType: type,
+        kind,
+        records: records.length,
+        topics: [...new Set(records.map((p) => p.record.topic))],
+        ...(attempt > 0 ? { attempt, retryInMs: this.backoffMs(attempt) } : {}),
+      },
+      'publishing to Kafka failed; retrying the unacknowledged records (reading is paused at the in-flight limit)',
+    );
+  }
+
+  private backoffMs(attempt: number): number {
+    return Math.min(this.options.retryMaxMs, 100 * 2 ** Math.min(attempt - 1, 16));
   }
 
   private setHealthy(healthy: boolean): void {
@@ -280,28 +555,12 @@ export class KafkaSink {
   }
 }
 
-function toTopicMessages(batch: Pending[]): { topic: string; messages: Message[] }[] {
-  const byTopic = new Map<string, Message[]>();
-  for (const { record } of batch) {
-    const message: Message = { key: record.key, value: record.value, headers: record.headers };
-    partitionKeys.set(message, record.partitionKey);
-    const list = byTopic.get(record.topic);
-    if (list) list.push(message);
-    else byTopic.set(record.topic, [message]);
+/** The first error of class `type` along kafkajs' wrapping (`cause`). */
+function findInChain<T extends Error>(error: unknown, type: new (...args: never[]) => T): T | null {
+  let e: unknown = error;
+  for (let i = 0; i < 5 && e; i++) {
+    if (e instanceof type) return e;
+    e = (e as { cause?: unknown }).cause;
   }
-  return [...byTopic].map(([topic, messages]) => ({ topic, messages }));
-}
-
-interface KafkaErrorShape {
-  type?: string;
-  cause?: unknown;
-  errors?: unknown[];
-}
-
-/** kafkajs reports the broker's size refusal as a protocol error, possibly wrapped (retries, aggregates). */
-function isTooLarge(error: unknown, depth = 0): boolean {
-  if (typeof error !== 'object' || error === null || depth > 3) return false;
-  const e = error as KafkaErrorShape;
-  if (e.type === 'MESSAGE_TOO_LARGE' || e.type === 'RECORD_LIST_TOO_LARGE') return true;
-  return isTooLarge(e.cause, depth + 1) || (e.errors ?? []).some((inner) => isTooLarge(inner, depth + 1));
+  return null;
 }

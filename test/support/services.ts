@@ -24,6 +24,11 @@ import {
   type MongoService,
 } from '../../scripts/services/mongo.js';
 import { SERVICES_DIR, isAlive, redactUri } from '../../scripts/services/state.js';
+import {
+  startKafkaCluster,
+  type KafkaCluster,
+  type KafkaClusterOptions,
+} from '../../scripts/services/kafkaCluster.js';
 
 export type { MongoCapabilities, MongoKind, MongoService, KafkaService };
 
@@ -41,7 +46,7 @@ export interface TestServices {
 let current: TestServices | undefined;
 let runDir: string | undefined;
 let dedicatedCount = 0;
-const dedicated = new Set<KafkaService>();
+const dedicated = new Set<{ stop(): Promise<void> }>();
 
 export function getServices(): TestServices {
   if (!current) {
@@ -146,4 +151,20 @@ export async function startDedicatedKafka(log: (l: string) => void = () => {}): 
   });
   dedicated.add(kafka);
   return kafka;
+}
+
+/**
+ * A Kafka cluster of its own (KRaft nodes, replication factor 3 and min.insync.replicas 2 for three
+ * nodes) for tests that move leaders, stop, kill or cut brokers. Stopped by the root hook at the end.
+ */
+export async function startDedicatedKafkaCluster(
+  opts: Omit<KafkaClusterOptions, 'dataDir' | 'detached'>,
+): Promise<KafkaCluster> {
+  dedicatedCount += 1;
+  const cluster = await startKafkaCluster({
+    ...opts,
+    dataDir: path.join(testRunDir(), `kafka-cluster-${dedicatedCount}`),
+  });
+  dedicated.add(cluster);
+  return cluster;
 }

@@ -1,0 +1,106 @@
+/**
+ * A least-privilege principal on a broker with SASL/PLAIN and the StandardAuthorizer (KRaft): with
+ * KAFKA_CREATE_TOPICS=false and only WRITE + DESCRIBE on its topics the relay publishes (it looks the
+ * topics up and never asks to create them); a topic it may describe but not write ends the relay with
+ * exit code 6 and a message naming the topic and WRITE.
+ */
+import { expect } from 'chai';
+import kafkajs, { Kafka, logLevel, type Admin } from 'kafkajs';
+import type { KafkaCluster } from '../../../scripts/services/kafkaCluster.js';
+import { startDedicatedKafkaCluster } from '../../support/services.js';
+import { relayTestContext, type RelayTestContext } from '../../support/relayFixture.js';
+import { killAllRelays, startRelay } from '../../support/relayProcess.js';
+import { startRelayPatiently } from '../../faults/kafkaClusterFixture.js';
+import { collectTopic, kafkaClient } from '../../support/kafka.js';
+
+// Named exports Node cannot see in kafkajs' CommonJS module.
+const { AclOperationTypes, AclPermissionTypes, AclResourceTypes, ResourcePatternTypes } = kafkajs;
+
+describe('relay: a least-privilege Kafka principal (SASL/PLAIN, ACLs)', function () {
+  this.timeout(600_000);
+  let cluster: KafkaCluster;
+  let admin: Admin;
+  let ctx: RelayTestContext | undefined;
+
+  before(async function () {
+    this.timeout(400_000);
+    cluster = await startDedicatedKafkaCluster({
+      nodes: 1,
+      sasl: { users: { admin: 'admin-secret', relay: 'relay-secret' } },
+    });
+    // The internal listener is PLAINTEXT and its principal a super user: the test's admin.
+    admin = new Kafka({ brokers: cluster.internalBrokers.split(','), logLevel: logLevel.NOTHING }).admin();
+    await admin.connect();
+  });
+
+  after(async () => {
+    await killAllRelays();
+    await ctx?.close();
+    await admin?.disconnect();
+    await cluster?.stop();
+  });
+
+  const allow = async (topic: string, operations: number[]): Promise<void> => {
+    await admin.createAcls({
+      acl: operations.map((operation) => ({
+        resourceType: AclResourceTypes.TOPIC,
+        resourceName: topic,
+        resourcePatternType: ResourcePatternTypes.LITERAL,
+        principal: 'User:relay',
+        host: '*',
+        operation,
+        permissionType: AclPermissionTypes.ALLOW,
+      })),
+    });
+  };
+
+  it('publishes with only WRITE and DESCRIBE on existing topics, and exits 6 naming a topic it may not write', async () => {
+    ctx = await relayTestContext('acl');
+    const orders = ctx.topic('orders');
+    const secret = ctx.topic('secret');
+    const deadLetter = `${ctx.topicPrefix}.dead-letter`;
+    await admin.createTopics({
+      topics: [orders, secret, deadLetter].map((topic) => ({ topic, numPartitions: 3 })),
+    });
+    await allow(orders, [AclOperationTypes.WRITE, AclOperationTypes.DESCRIBE]);
+    await allow(deadLetter, [AclOperationTypes.WRITE, AclOperationTypes.DESCRIBE]);
+    await allow(secret, [AclOperationTypes.DESCRIBE]);
+    const env = ctx.env({
+      KAFKA_BROKERS: cluster.brokers,
+      KAFKA_SASL_MECHANISM: 'plain',
+      KAFKA_SASL_USERNAME: 'relay',
+      KAFKA_SASL_PASSWORD: 'relay-secret',
+      KAFKA_CREATE_TOPICS: 'false',
+    });
+
+    const allowed = await startRelayPatiently({ ...env, RELAY_WATCH: `${ctx.db}.orders` });
+    const reader = await collectTopic(orders, { kafka: kafkaClient('acl-reader', cluster.internalBrokers) });
+    try {
+      await ctx.mongo
+        .db(ctx.db)
+        .collection('orders')
+        .insertMany([{ n: 1 }, { n: 2 }, { n: 3 }]);
+      const read = await reader.waitForCount(3, 60_000);
+      expect(read).to.have.length(3);
+      expect(allowed.child.exitCode).to.equal(null);
+    } finally {
+      await reader.stop();
+      await allowed.kill('SIGTERM');
+    }
+
+    const refused = await startRelay({
+      ...env,
+      RELAY_WATCH: `${ctx.db}.secret`,
+      RELAY_CHECKPOINT_ID: `${ctx.checkpointId}-secret`,
+    });
+    await refused.waitForLog((l) => l.msg === 'change stream open', 240_000, 'the change stream to open');
+    await ctx.mongo.db(ctx.db).collection('secret').insertOne({ n: 1 });
+    const code = await Promise.race([
+      refused.exited,
+      new Promise<number>((r) => setTimeout(() => r(-1), 90_000)),
+    ]);
+    const fatal = refused.logs.filter((l) => l.level >= 50).map((l) => l.msg);
+    expect(code, `exit code; errors: ${fatal.join(' | ')}`).to.equal(6);
+    expect(fatal.join(' | ')).to.contain(`"${secret}"`).and.to.contain('WRITE');
+  });
+});
