@@ -11,6 +11,7 @@
  */
 import { pathToFileURL } from 'node:url';
 
+import { Kafka, logLevel } from 'kafkajs';
 import { MongoClient } from 'mongodb';
 import { pino } from 'pino';
 
@@ -19,11 +20,13 @@ import {
   type ChangeConsumer,
   type CommonConsumerOptions,
 } from '../../src/consumer/index.js';
-import { applyChangeToView, ensureViewIndexes, type ViewDocument } from './view.js';
+import { applyChangeToView, assertExactNumbers, ensureViewIndexes, type ViewDocument } from './view.js';
 
 export {
   applyChangeToView,
+  assertExactNumbers,
   compareChangePosition,
+  inexactIntegerPath,
   ensureViewIndexes,
   olderThan,
   viewDocumentFor,
@@ -86,6 +89,27 @@ export interface RunningView {
   stop(): Promise<void>;
 }
 
+/**
+ * Creates `<topic>.dlq` for each source topic that has none, with as many partitions as the source topic
+ * (the helper refuses to start without its dead-letter topics; an application owns them).
+ */
+export async function ensureDeadLetterTopics(kafka: Kafka, topics: readonly string[]): Promise<void> {
+  const admin = kafka.admin();
+  await admin.connect();
+  try {
+    const existing = new Set(await admin.listTopics());
+    const missing = topics.filter((topic) => existing.has(topic) && !existing.has(`${topic}.dlq`));
+    if (missing.length === 0) return;
+    const { topics: metadata } = await admin.fetchTopicMetadata({ topics: missing });
+    await admin.createTopics({
+      waitForLeaders: true,
+      topics: metadata.map((topic) => ({ topic: `${topic.name}.dlq`, numPartitions: topic.partitions.length })),
+    });
+  } finally {
+    await admin.disconnect();
+  }
+}
+
 /** Starts maintaining the view; resolves once consuming has begun. */
 export async function startMaterializedView(config: MaterializedViewConfig): Promise<RunningView> {
   const logger = pino({ name: 'materialized-view', level: config.logLevel });
@@ -95,8 +119,10 @@ export async function startMaterializedView(config: MaterializedViewConfig): Pro
     const view = client.db(config.viewDb).collection<ViewDocument>(config.viewColl);
     await ensureViewIndexes(view, config.tombstoneTtlSeconds);
 
+    const kafka = new Kafka({ brokers: config.brokers, clientId: 'materialized-view', logLevel: logLevel.WARN });
+    await ensureDeadLetterTopics(kafka, config.topics);
     const common: CommonConsumerOptions = {
-      kafka: { brokers: config.brokers, clientId: 'materialized-view' },
+      kafka,
       groupId: config.groupId,
       topics: config.topics,
       mongo: { client },
@@ -114,14 +140,16 @@ export async function startMaterializedView(config: MaterializedViewConfig): Pro
         ? createChangeConsumer({
             ...common,
             mode: 'transactional',
-            handler: async (event, { session }) => {
+            handler: async (event, { session, record }) => {
+              assertExactNumbers(event, record);
               await applyChangeToView(view, event, session);
             },
           })
         : createChangeConsumer({
             ...common,
             mode: 'idempotent-handler',
-            handler: async (event, { changeId }) => {
+            handler: async (event, { changeId, record }) => {
+              assertExactNumbers(event, record);
               const outcome = await applyChangeToView(view, event);
               if (outcome === 'stale') logger.debug({ changeId }, 'skipped a change older than the view');
             },

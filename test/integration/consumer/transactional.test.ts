@@ -91,7 +91,14 @@ describe("ChangeConsumer mode 'transactional' (integration)", function () {
         // While this attempt fails and waits for its retry, another delivery of the change commits its
         // seen mark (after this transaction was aborted, so the two never wait on each other).
         otherDelivery = new Promise((resolve) => setTimeout(resolve, 200)).then(() =>
-          seen.insertOne({ _id: changeId as never, topic, partition: 0, offset: 0, seenAt: new Date() }),
+          seen.insertOne({
+            _id: { scope: options.groupId, changeId } as never,
+            topic,
+            partition: 0,
+            offset: 0,
+            seenAt: new Date(),
+            outcome: 'handled',
+          }),
         );
         throw new Error('first attempt fails');
       },

@@ -50,6 +50,7 @@ describe('consumer/options', () => {
       ['zero attempts', { retry: { attempts: 0 } }, /retry.attempts/],
       ['a max delay below the initial delay', { retry: { initialDelayMs: 10, maxDelayMs: 5 } }, /maxDelayMs/],
       ['a negative TTL', { seen: { expireAfterSeconds: -1 } }, /expireAfterSeconds/],
+      ['a TTL of 0 (marks would vanish within a minute: no dedupe)', { seen: { expireAfterSeconds: 0 } }, /expireAfterSeconds.*0/],
       ['an unknown TTL policy', { seen: { onTtlMismatch: 'ignore' as 'fail' } }, /onTtlMismatch/],
       ['an unknown mode', { mode: 'exactly-once' as 'idempotent-handler' }, /mode/],
       ['zero concurrency', { partitionsConcurrently: 0 }, /partitionsConcurrently/],
