@@ -12,6 +12,7 @@ import { VERSION } from '../app/version.js';
 import { redactSecrets } from '../config/redact.js';
 import { runDaemon } from './runDaemon.js';
 import { registerOperatorCommands } from './commands.js';
+import { registerConsumerRedriveCommand } from './consumerRedrive.js';
 
 export function buildProgram(): Command {
   const program = new Command('mongo-kafka-relay')
@@ -33,6 +34,7 @@ export function buildProgram(): Command {
     });
 
   registerOperatorCommands(program);
+  registerConsumerRedriveCommand(program);
   return program;
 }
 

@@ -46,7 +46,9 @@ async function breakableKafka(): Promise<{ kafka: Kafka; breakAll(): void }> {
     kafka,
     breakAll: () => {
       broken = true;
-      for (const socket of sockets) socket.destroy();
+      // With an error: kafkajs listens for 'error' and 'end', not 'close' (a bare destroy() would leave
+      // its requests waiting for their timeout).
+      for (const socket of sockets) socket.destroy(new Error('connection cut by the test'));
     },
   };
 }

@@ -182,7 +182,7 @@ describe('examples/materialized-view (integration)', function () {
         mode: 'idempotent-handler',
         partitionsConcurrently: 1,
         tombstoneTtlSeconds: 3_600,
-        logLevel: 'silent',
+        logLevel: process.env.H12_LOG ?? 'silent',
       });
       running.push(view);
       const raw = kit.client.db(TEST_DB).collection(viewColl, { promoteValues: false });
