@@ -103,7 +103,10 @@ export async function ensureDeadLetterTopics(kafka: Kafka, topics: readonly stri
     const { topics: metadata } = await admin.fetchTopicMetadata({ topics: missing });
     await admin.createTopics({
       waitForLeaders: true,
-      topics: metadata.map((topic) => ({ topic: `${topic.name}.dlq`, numPartitions: topic.partitions.length })),
+      topics: metadata.map((topic) => ({
+        topic: `${topic.name}.dlq`,
+        numPartitions: topic.partitions.length,
+      })),
     });
   } finally {
     await admin.disconnect();
@@ -119,7 +122,11 @@ export async function startMaterializedView(config: MaterializedViewConfig): Pro
     const view = client.db(config.viewDb).collection<ViewDocument>(config.viewColl);
     await ensureViewIndexes(view, config.tombstoneTtlSeconds);
 
-    const kafka = new Kafka({ brokers: config.brokers, clientId: 'materialized-view', logLevel: logLevel.WARN });
+    const kafka = new Kafka({
+      brokers: config.brokers,
+      clientId: 'materialized-view',
+      logLevel: logLevel.WARN,
+    });
     await ensureDeadLetterTopics(kafka, config.topics);
     const common: CommonConsumerOptions = {
       kafka,

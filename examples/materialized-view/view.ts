@@ -15,7 +15,12 @@ import {
   type ObjectId,
 } from 'mongodb';
 
-import { PermanentHandlerError, RecordHeader, type ChangeEvent, type RecordMetadata } from '../../src/consumer/index.js';
+import {
+  PermanentHandlerError,
+  RecordHeader,
+  type ChangeEvent,
+  type RecordMetadata,
+} from '../../src/consumer/index.js';
 
 /** Where a change sits in the source's history: cluster time first, then the resume token. */
 export interface ChangePosition {
@@ -55,7 +60,8 @@ const EXACT_INTEGER_LIMIT = Long.fromNumber(Number.MAX_SAFE_INTEGER).add(1);
 /** The path of the first integer of magnitude >= 2^53 in `value` (parsed with relaxed: false), if any. */
 export function inexactIntegerPath(value: unknown, path = ''): string | undefined {
   if (value instanceof Long) {
-    return value.greaterThanOrEqual(EXACT_INTEGER_LIMIT) || value.lessThanOrEqual(EXACT_INTEGER_LIMIT.negate())
+    return value.greaterThanOrEqual(EXACT_INTEGER_LIMIT) ||
+      value.lessThanOrEqual(EXACT_INTEGER_LIMIT.negate())
       ? path || '(value)'
       : undefined;
   }

@@ -54,7 +54,9 @@ export function kafkaConfigFromEnv(env: NodeJS.ProcessEnv): KafkaConfig {
   };
   const mechanism = (env.KAFKA_SASL_MECHANISM?.trim() || 'none') as (typeof SASL_MECHANISMS)[number];
   if (!SASL_MECHANISMS.includes(mechanism)) {
-    throw configError(`KAFKA_SASL_MECHANISM=${JSON.stringify(mechanism)} is not allowed: use ${SASL_MECHANISMS.join(', ')}`);
+    throw configError(
+      `KAFKA_SASL_MECHANISM=${JSON.stringify(mechanism)} is not allowed: use ${SASL_MECHANISMS.join(', ')}`,
+    );
   }
   if (mechanism !== 'none') {
     config.sasl = {
@@ -86,12 +88,20 @@ export function registerConsumerRedriveCommand(program: Command): void {
       "re-drive a consumer group's dead letters: mark them not seen and re-publish them to their source topics",
     )
     .requiredOption('--group <id>', 'the consumer group whose dead letters to re-drive')
-    .requiredOption('--dead-letter-topic <topic>', 'the dead-letter topic to read (e.g. mongo.shop.orders.dlq)')
+    .requiredOption(
+      '--dead-letter-topic <topic>',
+      'the dead-letter topic to read (e.g. mongo.shop.orders.dlq)',
+    )
     .addOption(new Option('--seen-db <db>', "the consumer's seen.db").default('mongo_kafka_relay'))
-    .addOption(new Option('--seen-collection <name>', "the consumer's seen.collection").default('seen_changes'))
+    .addOption(
+      new Option('--seen-collection <name>', "the consumer's seen.collection").default('seen_changes'),
+    )
     .option('--seen-scope <scope>', "the consumer's seen.scope (default: the group id)")
     .option('--dry-run', 'only report what would be re-driven')
-    .option('--clear-only', 'only mark them not seen (for an application that consumes the dead-letter topic itself)')
+    .option(
+      '--clear-only',
+      'only mark them not seen (for an application that consumes the dead-letter topic itself)',
+    )
     .option('--json', 'machine-readable output')
     .action(async (flags: RedriveFlags) => {
       const kafka = kafkaConfigFromEnv(process.env);

@@ -6,7 +6,15 @@
  * restart turns `health()` to failed and rejects `closed`; `stop()` resolves `closed` and returns within
  * `stopTimeoutMs` (plus the time to close the connections) even if a handler never settles.
  */
-import { Kafka, Partitioners, logLevel, type Admin, type Consumer, type KafkaConfig, type Producer } from 'kafkajs';
+import {
+  Kafka,
+  Partitioners,
+  logLevel,
+  type Admin,
+  type Consumer,
+  type KafkaConfig,
+  type Producer,
+} from 'kafkajs';
 import { MongoClient, type Document } from 'mongodb';
 
 import { DeadLetterPublisher } from './deadLetter.js';
@@ -16,7 +24,13 @@ import {
   assertTransactionsSupported,
   type DeliveryStrategy,
 } from './delivery.js';
-import { ConsumerCrashedError, ConsumerStoppedError, RetentionExceedsTtlError, describeRetentionFinding, errorMessage } from './errors.js';
+import {
+  ConsumerCrashedError,
+  ConsumerStoppedError,
+  RetentionExceedsTtlError,
+  describeRetentionFinding,
+  errorMessage,
+} from './errors.js';
 import { childLogger, defaultLogger, kafkaLogCreator, type ConsumerLogger } from './logging.js';
 import { ConsumerMetrics } from './metrics.js';
 import { OffsetCommitter } from './offsetCommitter.js';
@@ -196,7 +210,12 @@ export class ChangeConsumer<TSchema extends Document = Document> {
       createPartitioner: Partitioners.DefaultPartitioner,
       ...options.deadLetter?.producerConfig,
     });
-    const deadLetters = new DeadLetterPublisher(this.producer, this.admin, settings.deadLetterTopicFor, settings.groupId);
+    const deadLetters = new DeadLetterPublisher(
+      this.producer,
+      this.admin,
+      settings.deadLetterTopicFor,
+      settings.groupId,
+    );
     await deadLetters.checkTopics(sourceTopics);
     await this.checkRetention(this.admin, sourceTopics);
     await this.producer.connect();
@@ -224,7 +243,9 @@ export class ChangeConsumer<TSchema extends Document = Document> {
     consumer.on(consumer.events.CRASH, (event) => this.onCrash(event.payload.error, event.payload.restart));
     consumer.on(consumer.events.GROUP_JOIN, (event) => {
       const assigned = new Map(Object.entries(event.payload.memberAssignment));
-      this.partitions.afterRebalance(consumer, assigned, (topic, partition) => committer.forget(topic, partition));
+      this.partitions.afterRebalance(consumer, assigned, (topic, partition) =>
+        committer.forget(topic, partition),
+      );
     });
     await consumer.connect();
     try {
@@ -266,7 +287,11 @@ export class ChangeConsumer<TSchema extends Document = Document> {
   private async ensureTtlIndex(store: SeenStore): Promise<void> {
     const { seen } = this.settings;
     this.ttlOutcome = await store.ensureTtlIndex(seen.expireAfterSeconds, seen.onTtlMismatch);
-    const fields = { seen: store.namespace, ...this.ttlOutcome, configuredExpireAfterSeconds: seen.expireAfterSeconds };
+    const fields = {
+      seen: store.namespace,
+      ...this.ttlOutcome,
+      configuredExpireAfterSeconds: seen.expireAfterSeconds,
+    };
     switch (this.ttlOutcome.action) {
       case 'kept-longer':
         this.logger.warn(
@@ -302,7 +327,10 @@ export class ChangeConsumer<TSchema extends Document = Document> {
     const existing = new Set(await admin.listTopics());
     const findings = findRetentionBeyondTtl(
       expireAfterSeconds,
-      await describeRetention(admin, topics.filter((topic) => existing.has(topic))),
+      await describeRetention(
+        admin,
+        topics.filter((topic) => existing.has(topic)),
+      ),
     );
     if (findings.length === 0) return;
     const error = new RetentionExceedsTtlError(findings, expireAfterSeconds, minimumSafeTtlSeconds(findings));
@@ -323,7 +351,9 @@ export class ChangeConsumer<TSchema extends Document = Document> {
     this.metrics.crashes.inc({ group: this.settings.groupId, restart: String(restart) });
     this.logger.error(
       { err: errorMessage(error), restart, crashes: this.crashes },
-      restart ? 'kafka consumer crashed; kafkajs restarts it' : 'kafka consumer crashed and kafkajs will not restart it',
+      restart
+        ? 'kafka consumer crashed; kafkajs restarts it'
+        : 'kafka consumer crashed and kafkajs will not restart it',
     );
     if (restart || (this.state !== 'running' && this.state !== 'starting')) return;
     this.state = 'failed';
@@ -403,7 +433,9 @@ export class ChangeConsumer<TSchema extends Document = Document> {
       );
     await this.admin
       ?.disconnect()
-      .catch((error: unknown) => this.logger.warn({ err: errorMessage(error) }, 'kafka admin disconnect failed'));
+      .catch((error: unknown) =>
+        this.logger.warn({ err: errorMessage(error) }, 'kafka admin disconnect failed'),
+      );
     if (this.ownsMongoClient) {
       await this.mongoClient
         ?.close()

@@ -44,7 +44,10 @@ export interface DeliveryStrategy<TSchema extends Document> {
   readonly writesSeenMark: boolean;
   /** True: the items of a chunk go to the handler together. */
   readonly batches: boolean;
-  deliver(items: ReadonlyArray<ChangeBatchItem<TSchema>>, context: AttemptContext): Promise<'handled' | 'duplicate'>;
+  deliver(
+    items: ReadonlyArray<ChangeBatchItem<TSchema>>,
+    context: AttemptContext,
+  ): Promise<'handled' | 'duplicate'>;
 }
 
 function recordContext(item: ChangeBatchItem<Document>, context: AttemptContext): HandlerContext {

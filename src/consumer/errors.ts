@@ -85,9 +85,7 @@ export class HandlerTimeoutError extends Error {
   override readonly name = 'HandlerTimeoutError';
 
   constructor(readonly timeoutMs: number) {
-    super(
-      `the handler did not finish within ${timeoutMs} ms (handlerTimeoutMs); its signal was aborted`,
-    );
+    super(`the handler did not finish within ${timeoutMs} ms (handlerTimeoutMs); its signal was aborted`);
   }
 }
 

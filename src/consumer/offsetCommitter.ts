@@ -79,7 +79,9 @@ export class OffsetCommitter {
   isDue(topic: string, partition: number): boolean {
     const current = this.pending.get(OffsetCommitter.key(topic, partition));
     if (!current) return false;
-    return current.records >= this.policy.everyRecords || this.now() - current.since >= this.policy.intervalMs;
+    return (
+      current.records >= this.policy.everyRecords || this.now() - current.since >= this.policy.intervalMs
+    );
   }
 
   /** Forgets a partition this member no longer owns (its next owner starts from the last commit). */

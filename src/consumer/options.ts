@@ -141,8 +141,7 @@ export type TransactionalConsumerOptions<TSchema extends Document = Document> = 
 } & HandlerChoice<TSchema, TransactionalHandlerContext, TransactionalBatchContext>;
 
 export type ChangeConsumerOptions<TSchema extends Document = Document> =
-  | IdempotentHandlerConsumerOptions<TSchema>
-  | TransactionalConsumerOptions<TSchema>;
+  IdempotentHandlerConsumerOptions<TSchema> | TransactionalConsumerOptions<TSchema>;
 
 export const DEFAULTS = {
   seenDb: 'mongo_kafka_relay',
@@ -215,7 +214,8 @@ function positiveInteger(name: string, value: number): number {
 /** A positive duration or count, or Infinity for "no limit". */
 function limit(name: string, value: number): number {
   if (value === Infinity) return value;
-  if (!Number.isFinite(value) || value <= 0) fail(`${name} must be a number > 0 or Infinity (no limit), got ${value}`);
+  if (!Number.isFinite(value) || value <= 0)
+    fail(`${name} must be a number > 0 or Infinity (no limit), got ${value}`);
   return value;
 }
 
@@ -270,7 +270,8 @@ export function resolveOptions(options: ChangeConsumerOptions<Document>): Resolv
   }
 
   const retry = options.retry ?? {};
-  if (retry.classify !== undefined && typeof retry.classify !== 'function') fail('retry.classify must be a function');
+  if (retry.classify !== undefined && typeof retry.classify !== 'function')
+    fail('retry.classify must be a function');
   const attempts = limit('retry.attempts', retry.attempts ?? DEFAULTS.attempts);
   if (attempts !== Infinity) positiveInteger('retry.attempts', attempts);
   const handlerBackoff: BackoffPolicy = {
@@ -335,7 +336,10 @@ export function resolveOptions(options: ChangeConsumerOptions<Document>): Resolv
         'fail',
         'off',
       ]),
-      flushIntervalMs: nonNegative('seen.flushIntervalMs', seen.flushIntervalMs ?? DEFAULTS.markFlushIntervalMs),
+      flushIntervalMs: nonNegative(
+        'seen.flushIntervalMs',
+        seen.flushIntervalMs ?? DEFAULTS.markFlushIntervalMs,
+      ),
     },
     retryLimits: {
       attempts,
@@ -345,7 +349,10 @@ export function resolveOptions(options: ChangeConsumerOptions<Document>): Resolv
     handlerBackoff,
     outageBackoff,
     commit: {
-      everyRecords: positiveInteger('commit.everyRecords', options.commit?.everyRecords ?? DEFAULTS.commitEveryRecords),
+      everyRecords: positiveInteger(
+        'commit.everyRecords',
+        options.commit?.everyRecords ?? DEFAULTS.commitEveryRecords,
+      ),
       intervalMs: nonNegative('commit.intervalMs', options.commit?.intervalMs ?? DEFAULTS.commitIntervalMs),
     },
     deadLetterTopicFor,

@@ -21,7 +21,13 @@ import { PartitionRevokedError, errorMessage } from './errors.js';
 import type { ConsumerLogger } from './logging.js';
 import type { ConsumerMetrics } from './metrics.js';
 import { isRebalanceError, nextOffset, type OffsetCommitter } from './offsetCommitter.js';
-import { PartitionMemory, type ChunkResult, type ChunkScope, type ChunkWait, type WaitReason } from './recordProcessor.js';
+import {
+  PartitionMemory,
+  type ChunkResult,
+  type ChunkScope,
+  type ChunkWait,
+  type WaitReason,
+} from './recordProcessor.js';
 import type { KafkaMessage } from 'kafkajs';
 
 /** A partition waiting before its next record, as `health()` reports it. */
@@ -101,7 +107,8 @@ export class PartitionStates {
   }
 
   private setBlocked(state: PartitionState, blocked: BlockedPartition | undefined): void {
-    if (state.blocked) this.metrics.blockedPartitions.dec({ group: this.groupId, reason: state.blocked.reason });
+    if (state.blocked)
+      this.metrics.blockedPartitions.dec({ group: this.groupId, reason: state.blocked.reason });
     if (blocked) this.metrics.blockedPartitions.inc({ group: this.groupId, reason: blocked.reason });
     state.blocked = blocked;
   }
@@ -111,7 +118,11 @@ export class PartitionStates {
    * commit) and resumes any partition kafkajs still holds paused without a timer of ours (kafkajs keeps
    * pauses across a rebalance; a revoked-then-reassigned partition would otherwise stay paused for good).
    */
-  afterRebalance(consumer: Pick<Consumer, 'paused' | 'resume'>, assigned: ReadonlyMap<string, readonly number[]>, forget: (topic: string, partition: number) => void): void {
+  afterRebalance(
+    consumer: Pick<Consumer, 'paused' | 'resume'>,
+    assigned: ReadonlyMap<string, readonly number[]>,
+    forget: (topic: string, partition: number) => void,
+  ): void {
     for (const [k, state] of this.states) {
       if (assigned.get(state.topic)?.includes(state.partition)) continue;
       clearTimeout(state.resumeTimer);
@@ -137,7 +148,12 @@ export class PartitionStates {
 
 /** The processor as the runner sees it. */
 export interface ChunkProcessor {
-  processChunk(topic: string, partition: number, messages: readonly KafkaMessage[], scope: ChunkScope): Promise<ChunkResult>;
+  processChunk(
+    topic: string,
+    partition: number,
+    messages: readonly KafkaMessage[],
+    scope: ChunkScope,
+  ): Promise<ChunkResult>;
 }
 
 export interface PartitionRunnerDeps {

@@ -107,7 +107,12 @@ type GroupOutcome =
   | { readonly kind: 'dead-letter'; readonly info: DeadLetterInfo }
   | { readonly kind: 'wait'; readonly wait: ChunkWait };
 
-function deadLetterMark(record: RecordMetadata, changeId: string, info: DeadLetterInfo, topic: string): SeenMark {
+function deadLetterMark(
+  record: RecordMetadata,
+  changeId: string,
+  info: DeadLetterInfo,
+  topic: string,
+): SeenMark {
   return {
     changeId,
     topic: record.topic,
@@ -275,7 +280,13 @@ export class RecordProcessor<TSchema extends Document> {
           singlesUntil = end;
           break;
         case 'dead-letter': {
-          const wait = await this.deadLetter(items[0]!.record, items[0]!.changeId, outcome.info, memory, addMark);
+          const wait = await this.deadLetter(
+            items[0]!.record,
+            items[0]!.changeId,
+            outcome.info,
+            memory,
+            addMark,
+          );
           if (wait) return stopAt(index, wait);
           index++;
           break;
@@ -351,7 +362,13 @@ export class RecordProcessor<TSchema extends Document> {
         metrics.handlerRetries.inc({ topic });
         return {
           kind: 'wait',
-          wait: { reason: 'handler-retry', delayMs: decision.delayMs, error: message, offset: firstOffset, attempts: attempt },
+          wait: {
+            reason: 'handler-retry',
+            delayMs: decision.delayMs,
+            error: message,
+            offset: firstOffset,
+            attempts: attempt,
+          },
         };
       }
       memory.retry = undefined;

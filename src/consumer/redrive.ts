@@ -74,7 +74,10 @@ function originalHeaders(message: KafkaMessage): IHeaders {
 }
 
 /** Every record of `topic` between its start and its end as of the call. */
-async function readToEnd(kafka: Kafka, topic: string): Promise<Array<{ partition: number; message: KafkaMessage }>> {
+async function readToEnd(
+  kafka: Kafka,
+  topic: string,
+): Promise<Array<{ partition: number; message: KafkaMessage }>> {
   const admin = kafka.admin();
   await admin.connect();
   const groupId = `mongo-kafka-relay-redrive-${randomBytes(6).toString('hex')}`;
@@ -98,7 +101,8 @@ async function readToEnd(kafka: Kafka, topic: string): Promise<Array<{ partition
             eachMessage: async ({ partition, message }) => {
               const end = ends.get(partition) ?? 0n;
               if (BigInt(message.offset) < end) records.push({ partition, message });
-              if (BigInt(message.offset) + 1n >= end && remaining.delete(partition) && remaining.size === 0) resolve();
+              if (BigInt(message.offset) + 1n >= end && remaining.delete(partition) && remaining.size === 0)
+                resolve();
             },
           })
           .catch(reject);
@@ -106,7 +110,9 @@ async function readToEnd(kafka: Kafka, topic: string): Promise<Array<{ partition
     } finally {
       await consumer.disconnect();
     }
-    records.sort((a, b) => a.partition - b.partition || Number(BigInt(a.message.offset) - BigInt(b.message.offset)));
+    records.sort(
+      (a, b) => a.partition - b.partition || Number(BigInt(a.message.offset) - BigInt(b.message.offset)),
+    );
     return records;
   } finally {
     await admin.deleteGroups([groupId]).catch(() => undefined);
@@ -119,7 +125,10 @@ export async function redriveDeadLetters(options: RedriveOptions): Promise<Redri
   const logger = options.logger ?? silent;
   const dryRun = options.dryRun ?? false;
   const kafka = options.kafka instanceof Kafka ? options.kafka : new Kafka(options.kafka);
-  const client = 'client' in options.mongo ? options.mongo.client : new MongoClient(options.mongo.uri, options.mongo.options);
+  const client =
+    'client' in options.mongo
+      ? options.mongo.client
+      : new MongoClient(options.mongo.uri, options.mongo.options);
   const ownsClient = !('client' in options.mongo);
   try {
     if (ownsClient) await client.connect();
@@ -192,10 +201,12 @@ export async function redriveDeadLetters(options: RedriveOptions): Promise<Redri
       dryRun,
       changeIds: due.map((record) => record.changeId),
     };
-    logger.info({ ...report, deadLetterTopic: options.deadLetterTopic, groupId: options.groupId }, 're-drive done');
+    logger.info(
+      { ...report, deadLetterTopic: options.deadLetterTopic, groupId: options.groupId },
+      're-drive done',
+    );
     return report;
   } finally {
     if (ownsClient) await client.close();
   }
 }
-

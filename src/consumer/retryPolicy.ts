@@ -56,6 +56,7 @@ export function decideAfterFailure(
   if (kind === 'permanent') return { action: 'dead-letter', because: 'permanent' };
   if (attempt >= limits.attempts) return { action: 'dead-letter', because: 'attempts' };
   const delayMs = backoffDelay(backoff, attempt, random);
-  if (now - firstFailureAt + delayMs > limits.maxElapsedMs) return { action: 'dead-letter', because: 'elapsed' };
+  if (now - firstFailureAt + delayMs > limits.maxElapsedMs)
+    return { action: 'dead-letter', because: 'elapsed' };
   return { action: 'retry', delayMs };
 }

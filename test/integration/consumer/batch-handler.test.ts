@@ -20,7 +20,9 @@ describe('ChangeConsumer batch handler (integration)', function () {
   after(() => kit.tearDown());
 
   function records(count: number): RelayRecord[] {
-    return Array.from({ length: count }, (_, seq) => toRelayRecord(factory.insert({ _id: new ObjectId(), seq })));
+    return Array.from({ length: count }, (_, seq) =>
+      toRelayRecord(factory.insert({ _id: new ObjectId(), seq })),
+    );
   }
 
   it('hands a bulk writer the new changes of a partition in offset order, several at a time, each change once', async () => {
@@ -42,8 +44,12 @@ describe('ChangeConsumer batch handler (integration)', function () {
       },
     });
     await waitFor(
-      async () => (await metricValue(options.registry, ConsumerMetricName.handled, { topic })) === fresh.length,
-      { timeoutMs: 30_000, message: () => `${fresh.length} changes handled (${batches.flat().length} so far)` },
+      async () =>
+        (await metricValue(options.registry, ConsumerMetricName.handled, { topic })) === fresh.length,
+      {
+        timeoutMs: 30_000,
+        message: () => `${fresh.length} changes handled (${batches.flat().length} so far)`,
+      },
     );
     expect(batches.flat()).to.deep.equal(fresh.map((record) => record.key));
     expect(keys).to.deep.equal(batches.flat());
@@ -84,7 +90,9 @@ describe('ChangeConsumer batch handler (integration)', function () {
         timeoutMs: 30_000,
         message: 'every other change handled',
       });
-      expect(handled).to.deep.equal(published.filter((record) => record !== poison).map((record) => record.key));
+      expect(handled).to.deep.equal(
+        published.filter((record) => record !== poison).map((record) => record.key),
+      );
       expect(dlq.messages).to.have.length(1);
     } finally {
       await dlq.stop();

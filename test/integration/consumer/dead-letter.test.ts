@@ -249,7 +249,9 @@ describe('ChangeConsumer handler failures and dead letters (integration)', funct
     const poison = toRelayRecord(factory.insert(richDocument(1)));
     await kit.produce(topic, [poison]);
     // A dead-letter topic that refuses the record (too large for it).
-    const refusing = await kit.topicWithConfig('dlq-stop-small', 1, [{ name: 'max.message.bytes', value: '200' }]);
+    const refusing = await kit.topicWithConfig('dlq-stop-small', 1, [
+      { name: 'max.message.bytes', value: '200' },
+    ]);
 
     let calls = 0;
     const options = kit.baseOptions(topic);
@@ -313,9 +315,10 @@ describe('ChangeConsumer handler failures and dead letters (integration)', funct
     try {
       const dead = await dlq.waitForCount(records.length);
       for (const message of dead) {
-        expect(message.partition, `dead letter of source partition ${message.headers[DeadLetterHeader.sourcePartition]}`).to.equal(
-          Number(message.headers[DeadLetterHeader.sourcePartition]),
-        );
+        expect(
+          message.partition,
+          `dead letter of source partition ${message.headers[DeadLetterHeader.sourcePartition]}`,
+        ).to.equal(Number(message.headers[DeadLetterHeader.sourcePartition]));
         expect(message.headers).to.include({
           [DeadLetterHeader.groupId]: options.groupId,
           [DeadLetterHeader.error]: 'rejected by the index mapping',
@@ -338,13 +341,13 @@ describe('ChangeConsumer handler failures and dead letters (integration)', funct
 
   it('refuses to start when a dead-letter topic is missing, naming it and what to do', async () => {
     const topic = await kit.topicWithConfig('dlq-missing', 1, []);
-    const error = await kit
-      .start({ ...kit.baseOptions(topic), handler: () => undefined })
-      .then(
-        () => undefined,
-        (e: unknown) => e,
-      );
+    const error = await kit.start({ ...kit.baseOptions(topic), handler: () => undefined }).then(
+      () => undefined,
+      (e: unknown) => e,
+    );
     expect(error).to.be.instanceOf(DeadLetterTopicMissingError);
-    expect((error as Error).message).to.contain(`${topic}.dlq`).and.contain('create');
+    expect((error as Error).message)
+      .to.contain(`${topic}.dlq`)
+      .and.contain('create');
   });
 });

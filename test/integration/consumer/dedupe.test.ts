@@ -54,7 +54,14 @@ describe('ChangeConsumer dedupe on the change ID (integration)', function () {
     for (const doc of seen) {
       expect(doc).to.include({ topic, partition: 0, outcome: 'handled' });
       expect(doc.seenAt).to.be.instanceOf(Date);
-      expect(Object.keys(doc).sort()).to.deep.equal(['_id', 'offset', 'outcome', 'partition', 'seenAt', 'topic']);
+      expect(Object.keys(doc).sort()).to.deep.equal([
+        '_id',
+        'offset',
+        'outcome',
+        'partition',
+        'seenAt',
+        'topic',
+      ]);
     }
   });
 

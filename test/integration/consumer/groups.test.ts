@@ -44,7 +44,9 @@ describe('ChangeConsumer seen marks per consumer group (integration)', function 
 
     for (const [app, calls] of handled) {
       expect(calls, app).to.deep.equal(records.map((record) => record.key));
-      expect(await metricValue(registries.get(app)!, ConsumerMetricName.duplicates, { topic }), app).to.equal(0);
+      expect(await metricValue(registries.get(app)!, ConsumerMetricName.duplicates, { topic }), app).to.equal(
+        0,
+      );
     }
     const seen = kit.db.collection<SeenDocument>(options.seen!.collection!);
     expect(await seen.countDocuments(), 'one mark per change and group').to.equal(2 * records.length);

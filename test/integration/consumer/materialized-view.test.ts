@@ -191,7 +191,10 @@ describe('examples/materialized-view (integration)', function () {
 
     it('applies canonical records with exactly the documented number conversions (integral values become Int32/Int64; int64 stays exact)', async () => {
       const { raw, _id } = await runOnce('canonical', true);
-      const doc = await waitFor(() => raw.findOne({ _id }), { timeoutMs: 30_000, message: 'the view document' });
+      const doc = await waitFor(() => raw.findOne({ _id }), {
+        timeoutMs: 30_000,
+        message: 'the view document',
+      });
       expect(doc.price, 'Double 2.0').to.be.instanceOf(Int32);
       expect(doc.units, 'Int64 5').to.be.instanceOf(Int32);
       expect(doc.qty, 'Int32 7').to.be.instanceOf(Int32);
@@ -214,7 +217,10 @@ describe('examples/materialized-view (integration)', function () {
 
     it('applies other relaxed records with exactly the documented number conversions (as canonical)', async () => {
       const { raw, _id } = await runOnce('relaxed', false);
-      const doc = await waitFor(() => raw.findOne({ _id }), { timeoutMs: 30_000, message: 'the view document' });
+      const doc = await waitFor(() => raw.findOne({ _id }), {
+        timeoutMs: 30_000,
+        message: 'the view document',
+      });
       expect(doc.price, 'Double 2.0').to.be.instanceOf(Int32);
       expect(doc.units, 'Int64 5').to.be.instanceOf(Int32);
       expect(doc.qty, 'Int32 7').to.be.instanceOf(Int32);

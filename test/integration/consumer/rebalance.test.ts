@@ -136,7 +136,9 @@ describe('ChangeConsumer: two members of one group, a rebalance during a slow ha
   it("never lets a document's state go backwards in idempotent-handler mode (the old owner's handler is aborted)", async () => {
     const { docs, counts, records } = await rebalanceDuringSlowHandler('idempotent-handler');
     for (const doc of docs) {
-      const backwards = doc.writes.findIndex((version, index) => index > 0 && version < doc.writes[index - 1]!);
+      const backwards = doc.writes.findIndex(
+        (version, index) => index > 0 && version < doc.writes[index - 1]!,
+      );
       expect(backwards, `document ${doc._id} writes ${JSON.stringify(doc.writes)}`).to.equal(-1);
       expect(doc.writes.at(-1), `document ${doc._id} ends at its last version`).to.equal(versions - 1);
     }

@@ -29,7 +29,8 @@ describe('ChangeConsumer dead-letter outcome in the seen mark, and the re-drive 
     await kit.start({
       ...options,
       handler: (_event, { changeId }) => {
-        if (changeId === poison!.key && broken) throw new PermanentHandlerError('mapping rejected the document');
+        if (changeId === poison!.key && broken)
+          throw new PermanentHandlerError('mapping rejected the document');
         handled.push(changeId);
       },
     });
@@ -64,9 +65,14 @@ describe('ChangeConsumer dead-letter outcome in the seen mark, and the re-drive 
       timeoutMs: 30_000,
       message: 'the re-driven change handled',
     });
-    await waitFor(async () => (await seen.findOne({ _id: { scope: options.groupId, changeId: poison!.key } }))?.outcome === 'handled', {
-      message: 'its mark now says handled',
-    });
+    await waitFor(
+      async () =>
+        (await seen.findOne({ _id: { scope: options.groupId, changeId: poison!.key } }))?.outcome ===
+        'handled',
+      {
+        message: 'its mark now says handled',
+      },
+    );
 
     // A second re-drive finds nothing left to do: the change is handled.
     const again = await redriveDeadLetters({
@@ -80,7 +86,11 @@ describe('ChangeConsumer dead-letter outcome in the seen mark, and the re-drive 
     const source = await collectTopic(topic, { kafka: kit.kafka });
     try {
       await source.waitForCount(3);
-      expect(source.messages.map((message) => message.key)).to.deep.equal([good!.key, poison!.key, poison!.key]);
+      expect(source.messages.map((message) => message.key)).to.deep.equal([
+        good!.key,
+        poison!.key,
+        poison!.key,
+      ]);
     } finally {
       await source.stop();
     }

@@ -90,7 +90,10 @@ describe('ChangeConsumer retryable and permanent handler errors (integration)', 
     try {
       const [dead] = await dlq.waitForCount(1);
       expect(dead!.key).to.equal(bad!.key);
-      expect(dead!.headers).to.include({ [DeadLetterHeader.attempts]: '1', [DeadLetterHeader.error]: 'HTTP 400' });
+      expect(dead!.headers).to.include({
+        [DeadLetterHeader.attempts]: '1',
+        [DeadLetterHeader.error]: 'HTTP 400',
+      });
       await waitFor(
         async () => (await metricValue(options.registry, ConsumerMetricName.handled, { topic })) === 1,
         { timeoutMs: 30_000, message: 'the flaky change handled after its retryable errors' },

@@ -113,15 +113,15 @@ describe('ChangeConsumer seen collection TTL index (integration)', function () {
         seen: { ...options.seen, expireAfterSeconds: 3_600 },
         handler: () => undefined,
       });
-      const warning = lines.find((line) => Number(line.level) === 40 && String(line.msg).includes('retention'));
+      const warning = lines.find(
+        (line) => Number(line.level) === 40 && String(line.msg).includes('retention'),
+      );
       expect(warning, JSON.stringify(lines.map((line) => line.msg))).to.not.equal(undefined);
       expect(JSON.stringify(warning)).to.contain(topic).and.contain('3600').and.contain('2592000000');
     });
 
     it("refuses to start with seen.retentionCheck 'fail', naming the topic and the smallest safe TTL", async () => {
-      const topic = await kit.topicWithConfig('retention-fail', 1, [
-        { name: 'retention.ms', value: '-1' },
-      ]);
+      const topic = await kit.topicWithConfig('retention-fail', 1, [{ name: 'retention.ms', value: '-1' }]);
       await createTopic(kit.kafka, `${topic}.dlq`, 1);
       const options = kit.baseOptions(topic);
       const error = await kit
@@ -135,7 +135,9 @@ describe('ChangeConsumer seen collection TTL index (integration)', function () {
           (e: unknown) => e,
         );
       expect(error).to.be.instanceOf(RetentionExceedsTtlError);
-      expect((error as Error).message).to.contain(topic).and.match(/forever|unlimited/);
+      expect((error as Error).message)
+        .to.contain(topic)
+        .and.match(/forever|unlimited/);
     });
 
     it('stays quiet when every topic deletes records well within the TTL (retention.ms + segment.ms)', async () => {
@@ -152,7 +154,9 @@ describe('ChangeConsumer seen collection TTL index (integration)', function () {
         seen: { ...options.seen, expireAfterSeconds: 3_600, retentionCheck: 'fail' },
         handler: () => undefined,
       });
-      expect(lines.filter((line) => Number(line.level) >= 40 && String(line.msg).includes('retention'))).to.deep.equal([]);
+      expect(
+        lines.filter((line) => Number(line.level) >= 40 && String(line.msg).includes('retention')),
+      ).to.deep.equal([]);
     });
   });
 

@@ -4,7 +4,13 @@ import { ObjectId } from 'mongodb';
 import { ConsumerMetricName, PermanentHandlerError } from '../../../src/consumer/index.js';
 import { ChangeEventFactory, toRelayRecord } from '../../support/change-records.js';
 import { runCli } from '../../support/relayProcess.js';
-import { ConsumerTestKit, TEST_DB, metricValue, services, waitFor } from '../../integration/consumer/helpers.js';
+import {
+  ConsumerTestKit,
+  TEST_DB,
+  metricValue,
+  services,
+  waitFor,
+} from '../../integration/consumer/helpers.js';
 
 describe('CLI: mongo-kafka-relay consumer-redrive (process)', function () {
   const kit = new ConsumerTestKit();

@@ -22,7 +22,12 @@ describe('consumer/deadLetter', () => {
     timestamp: '1700000000000',
     attributes: 0,
   };
-  const info = { reason: 'handler-failed', error: 'E11000 boom', errorName: 'MongoServerError', attempts: 5 } as const;
+  const info = {
+    reason: 'handler-failed',
+    error: 'E11000 boom',
+    errorName: 'MongoServerError',
+    attempts: 5,
+  } as const;
 
   it('names the dead-letter topic <topic>.dlq by default', () => {
     expect(defaultDeadLetterTopic('shop.orders')).to.equal('shop.orders.dlq');
@@ -41,7 +46,12 @@ describe('consumer/deadLetter', () => {
   });
 
   describe('buildDeadLetterMessage', () => {
-    const dead = buildDeadLetterMessage({ topic: 'shop.orders', partition: 2, message }, info, 'order-view', 2);
+    const dead = buildDeadLetterMessage(
+      { topic: 'shop.orders', partition: 2, message },
+      info,
+      'order-view',
+      2,
+    );
 
     it('keeps the original key, value and headers', () => {
       expect(dead.key).to.equal(message.key);

@@ -10,7 +10,13 @@ import type { SeenMark, SeenStore } from '../../../src/consumer/seenStore.js';
 import type { ChangeBatchItem, ChangeEvent, RecordMetadata } from '../../../src/consumer/types.js';
 
 function item(offset: number): ChangeBatchItem {
-  const record = { topic: 't', partition: 1, offset: String(offset), key: `82${offset}`, headers: {} } as RecordMetadata;
+  const record = {
+    topic: 't',
+    partition: 1,
+    offset: String(offset),
+    key: `82${offset}`,
+    headers: {},
+  } as RecordMetadata;
   return { event: { operationType: 'insert' } as ChangeEvent, changeId: `82${offset}`, record };
 }
 
@@ -141,7 +147,12 @@ describe('consumer/delivery', () => {
       const { store, inserted } = fakeStore();
       const controller = new AbortController();
       controller.abort(new Error('stopping'));
-      const delivery = new TransactionalDelivery({ kind: 'record', handler: () => undefined }, client, store, undefined);
+      const delivery = new TransactionalDelivery(
+        { kind: 'record', handler: () => undefined },
+        client,
+        store,
+        undefined,
+      );
       const error = await delivery.deliver([item(1)], { ...context, signal: controller.signal }).then(
         () => undefined,
         (e: unknown) => e,
@@ -164,7 +175,10 @@ describe('consumer/delivery', () => {
       expect(seen).to.deep.equal(['821#2', '822#2']);
 
       const batches: number[] = [];
-      const batch = new IdempotentHandlerDelivery({ kind: 'batch', handler: (items) => void batches.push(items.length) });
+      const batch = new IdempotentHandlerDelivery({
+        kind: 'batch',
+        handler: (items) => void batches.push(items.length),
+      });
       expect(batch.batches).to.equal(true);
       await batch.deliver([item(1), item(2), item(3)], context);
       expect(batches).to.deep.equal([3]);

@@ -28,7 +28,9 @@ describe('consumer/handlerCall callWithTimeout', () => {
   });
 
   it('settles at the timeout even when the call ignores its signal', async () => {
-    const error = await rejection(callWithTimeout(new AbortController().signal, 20, () => new Promise(() => undefined)));
+    const error = await rejection(
+      callWithTimeout(new AbortController().signal, 20, () => new Promise(() => undefined)),
+    );
     expect(error).to.be.instanceOf(HandlerTimeoutError);
   });
 
@@ -36,7 +38,9 @@ describe('consumer/handlerCall callWithTimeout', () => {
     const parent = new AbortController();
     const result = callWithTimeout(parent.signal, 5_000, (signal) => {
       return new Promise<string>((resolve) =>
-        signal.addEventListener('abort', () => setTimeout(() => resolve(`finished after ${String(signal.reason)}`), 20)),
+        signal.addEventListener('abort', () =>
+          setTimeout(() => resolve(`finished after ${String(signal.reason)}`), 20),
+        ),
       );
     });
     parent.abort(new ConsumerStoppedError());

@@ -56,7 +56,9 @@ describe('consumer/offsetCommitter', () => {
     committer.advance('t', 0, '5', 5);
     expect(await committer.commit(payload({ type: 'REQUEST_TIMED_OUT' }).value, 't', 0)).to.equal('failed');
     expect(committer.pendingOffset('t', 0)).to.equal('5');
-    expect(await committer.commit(payload({ type: 'REBALANCE_IN_PROGRESS' }).value, 't', 0)).to.equal('revoked');
+    expect(await committer.commit(payload({ type: 'REBALANCE_IN_PROGRESS' }).value, 't', 0)).to.equal(
+      'revoked',
+    );
     expect(committer.pendingOffset('t', 0)).to.equal(undefined);
   });
 

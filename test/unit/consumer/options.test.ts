@@ -77,7 +77,11 @@ describe('consumer/options', () => {
 
     const invalid: Array<[string, Partial<ChangeConsumerOptions>, RegExp]> = [
       ['an empty group id', { groupId: '' }, /groupId/],
-      ['both a handler and a batch handler', { batchHandler: () => undefined } as never, /exactly one of handler/],
+      [
+        'both a handler and a batch handler',
+        { batchHandler: () => undefined } as never,
+        /exactly one of handler/,
+      ],
       ['a fractional attempts limit', { retry: { attempts: 2.5 } }, /retry.attempts/],
       ['a zero handler timeout', { handlerTimeoutMs: 0 }, /handlerTimeoutMs/],
       ['an unknown retention check', { seen: { retentionCheck: 'maybe' as 'warn' } }, /retentionCheck/],
@@ -86,7 +90,11 @@ describe('consumer/options', () => {
       ['zero attempts', { retry: { attempts: 0 } }, /retry.attempts/],
       ['a max delay below the initial delay', { retry: { initialDelayMs: 10, maxDelayMs: 5 } }, /maxDelayMs/],
       ['a negative TTL', { seen: { expireAfterSeconds: -1 } }, /expireAfterSeconds/],
-      ['a TTL of 0 (marks would vanish within a minute: no dedupe)', { seen: { expireAfterSeconds: 0 } }, /expireAfterSeconds.*0/],
+      [
+        'a TTL of 0 (marks would vanish within a minute: no dedupe)',
+        { seen: { expireAfterSeconds: 0 } },
+        /expireAfterSeconds.*0/,
+      ],
       ['an unknown TTL policy', { seen: { onTtlMismatch: 'ignore' as 'fail' } }, /onTtlMismatch/],
       ['an unknown mode', { mode: 'exactly-once' as 'idempotent-handler' }, /mode/],
       ['zero concurrency', { partitionsConcurrently: 0 }, /partitionsConcurrently/],

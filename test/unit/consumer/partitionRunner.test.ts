@@ -20,7 +20,10 @@ function message(offset: number): KafkaMessage {
 }
 
 /** A batch payload that records what the runner resolves, commits and pauses (no broker involved). */
-function payload(offsets: number[], options: { highWatermark?: number; heartbeat?: () => Promise<void> } = {}) {
+function payload(
+  offsets: number[],
+  options: { highWatermark?: number; heartbeat?: () => Promise<void> } = {},
+) {
   const log: string[] = [];
   const last = offsets[offsets.length - 1]!;
   const highWatermark = options.highWatermark ?? last + 1;
@@ -50,7 +53,9 @@ function payload(offsets: number[], options: { highWatermark?: number; heartbeat
 }
 
 /** A processor that answers each chunk with the next scripted result (default: all done). */
-function processor(script: Array<(messages: readonly KafkaMessage[], scope: ChunkScope) => Promise<ChunkResult>> = []) {
+function processor(
+  script: Array<(messages: readonly KafkaMessage[], scope: ChunkScope) => Promise<ChunkResult>> = [],
+) {
   const chunks: string[][] = [];
   const fake: ChunkProcessor = {
     processChunk: async (_topic, _partition, messages, scope) => {
@@ -62,7 +67,10 @@ function processor(script: Array<(messages: readonly KafkaMessage[], scope: Chun
   return { fake, chunks };
 }
 
-function deps(proc: ChunkProcessor, overrides: { batchSize?: number; stop?: AbortController; everyRecords?: number } = {}) {
+function deps(
+  proc: ChunkProcessor,
+  overrides: { batchSize?: number; stop?: AbortController; everyRecords?: number } = {},
+) {
   const metrics = new ConsumerMetrics(new Registry());
   const partitions = new PartitionStates(metrics, 'g');
   return {
@@ -70,7 +78,10 @@ function deps(proc: ChunkProcessor, overrides: { batchSize?: number; stop?: Abor
     metrics,
     value: {
       processor: proc,
-      committer: new OffsetCommitter({ everyRecords: overrides.everyRecords ?? 1_000, intervalMs: 60_000 }, silent),
+      committer: new OffsetCommitter(
+        { everyRecords: overrides.everyRecords ?? 1_000, intervalMs: 60_000 },
+        silent,
+      ),
       partitions,
       logger: silent,
       stopSignal: (overrides.stop ?? new AbortController()).signal,
@@ -96,13 +107,18 @@ describe('consumer/partitionRunner', () => {
       expect(behind.log).to.deep.equal(['resolve 3']);
 
       const counted = payload([1, 2, 3, 4], { highWatermark: 100 });
-      await createEachBatchHandler(deps(processor().fake, { batchSize: 2, everyRecords: 2 }).value)(counted.value);
+      await createEachBatchHandler(deps(processor().fake, { batchSize: 2, everyRecords: 2 }).value)(
+        counted.value,
+      );
       expect(counted.log).to.deep.equal(['resolve 2', 'commit 4@3', 'resolve 4', 'commit 4@5']);
     });
 
     it('pauses the partition instead of waiting when a record must wait, and a timer resumes it', async () => {
       const { fake, chunks } = processor([
-        async () => ({ done: 1, wait: { reason: 'handler-retry', delayMs: 30, error: '503', offset: '2', attempts: 1 } }),
+        async () => ({
+          done: 1,
+          wait: { reason: 'handler-retry', delayMs: 30, error: '503', offset: '2', attempts: 1 },
+        }),
       ]);
       const { value, log } = payload([1, 2, 3], { highWatermark: 100 });
       const d = deps(fake, { batchSize: 2 });
@@ -112,14 +128,26 @@ describe('consumer/partitionRunner', () => {
       expect(chunks).to.deep.equal([['1', '2']]);
       expect(log).to.deep.equal(['resolve 1', 'commit 4@2', 'pause']);
       expect(d.partitions.blocked()).to.have.length(1);
-      expect(d.partitions.blocked()[0]).to.deep.include({ topic: 't', partition: 4, offset: '2', reason: 'handler-retry', attempts: 1 });
+      expect(d.partitions.blocked()[0]).to.deep.include({
+        topic: 't',
+        partition: 4,
+        offset: '2',
+        reason: 'handler-retry',
+        attempts: 1,
+      });
       await new Promise((resolve) => setTimeout(resolve, 60));
       expect(log.at(-1)).to.equal('resume');
     });
 
     it('keeps the first wait time of a record across repeated waits, and clears it once the record is done', async () => {
       const wait = { reason: 'mongodb' as const, delayMs: 1, error: 'down', offset: '1' };
-      const d = deps(processor([async () => ({ done: 0, wait }), async () => ({ done: 0, wait }), async () => ({ done: 1 })]).fake);
+      const d = deps(
+        processor([
+          async () => ({ done: 0, wait }),
+          async () => ({ done: 0, wait }),
+          async () => ({ done: 1 }),
+        ]).fake,
+      );
       const handler = createEachBatchHandler(d.value);
       await handler(payload([1], { highWatermark: 100 }).value);
       const since = d.partitions.blocked()[0]!.since;
@@ -141,7 +169,9 @@ describe('consumer/partitionRunner', () => {
             }),
           ),
       ]);
-      const rebalancing = Object.assign(new Error('The group is rebalancing'), { type: 'REBALANCE_IN_PROGRESS' });
+      const rebalancing = Object.assign(new Error('The group is rebalancing'), {
+        type: 'REBALANCE_IN_PROGRESS',
+      });
       const { value, log } = payload([1, 2, 3], {
         heartbeat: async () => {
           throw rebalancing;
@@ -188,7 +218,8 @@ describe('consumer/partitionRunner', () => {
       states.afterRebalance(
         {
           paused: () => [{ topic: 't', partitions: [4, 7] }],
-          resume: (topics) => void resumed.push(...topics.flatMap((t) => (t.partitions ?? []).map((p) => `${t.topic}/${p}`))),
+          resume: (topics) =>
+            void resumed.push(...topics.flatMap((t) => (t.partitions ?? []).map((p) => `${t.topic}/${p}`))),
         },
         new Map([['t', [4]]]),
         (topic, partition) => forgotten.push(`${topic}/${partition}`),

@@ -134,7 +134,13 @@ describe('consumer/recordProcessor', () => {
       handler: (_event, { changeId }) => void handled.push(changeId),
     });
     const [a, b, c] = messages(3);
-    store.marks.set(keyOf(a!), { changeId: keyOf(a!), topic: 't', partition: 0, offset: '0', outcome: 'handled' });
+    store.marks.set(keyOf(a!), {
+      changeId: keyOf(a!),
+      topic: 't',
+      partition: 0,
+      offset: '0',
+      outcome: 'handled',
+    });
     const repeatOfB = { ...b!, offset: '3' };
     expect(await processor.processChunk('t', 0, [a!, b!, c!, repeatOfB], scope())).to.deep.equal({ done: 4 });
     expect(handled).to.deep.equal([keyOf(b!), keyOf(c!)]);
@@ -182,7 +188,12 @@ describe('consumer/recordProcessor', () => {
     ]);
     const mark = store.marks.get(keyOf(chunk[1]!));
     expect(mark).to.deep.include({ outcome: 'dead-lettered' });
-    expect(mark?.deadLetter).to.deep.equal({ reason: 'handler-failed', error: 'bad data', topic: 't.dlq', attempts: 1 });
+    expect(mark?.deadLetter).to.deep.equal({
+      reason: 'handler-failed',
+      error: 'bad data',
+      topic: 't.dlq',
+      attempts: 1,
+    });
   });
 
   it('dead-letters a retryable error when an explicit attempts limit is reached', async () => {
@@ -263,7 +274,9 @@ describe('consumer/recordProcessor', () => {
       },
     });
     deadLetters.fail = true;
-    expect((await processor.processChunk('t', 0, [record!], scope())).wait?.reason).to.equal('dead-letter-publish');
+    expect((await processor.processChunk('t', 0, [record!], scope())).wait?.reason).to.equal(
+      'dead-letter-publish',
+    );
     deadLetters.fail = false;
     expect(await processor.processChunk('t', 0, [record!], scope())).to.deep.equal({ done: 1 });
     expect(calls).to.equal(1);
@@ -272,7 +285,12 @@ describe('consumer/recordProcessor', () => {
 
   it('dead-letters a record that is not a change event (attempts 0) and marks it under its change ID', async () => {
     const [good] = messages(1);
-    const broken: KafkaMessage = { ...good!, value: Buffer.from('not json'), offset: '1', key: Buffer.from('82FF') };
+    const broken: KafkaMessage = {
+      ...good!,
+      value: Buffer.from('not json'),
+      offset: '1',
+      key: Buffer.from('82FF'),
+    };
     const { store, deadLetters, processor, scope } = setup({ kind: 'record', handler: () => undefined });
     expect(await processor.processChunk('t', 0, [good!, broken], scope())).to.deep.equal({ done: 2 });
     expect(deadLetters.published[0]?.info).to.deep.include({ reason: 'decode-failed', attempts: 0 });
@@ -296,7 +314,13 @@ describe('consumer/recordProcessor', () => {
         handler: (items) => void batches.push(items.map((item) => item.changeId)),
       });
       const chunk = messages(5);
-      store.marks.set(keyOf(chunk[2]!), { changeId: keyOf(chunk[2]!), topic: 't', partition: 0, offset: '2', outcome: 'handled' });
+      store.marks.set(keyOf(chunk[2]!), {
+        changeId: keyOf(chunk[2]!),
+        topic: 't',
+        partition: 0,
+        offset: '2',
+        outcome: 'handled',
+      });
       expect(await processor.processChunk('t', 0, chunk, scope())).to.deep.equal({ done: 5 });
       expect(batches).to.deep.equal([
         [keyOf(chunk[0]!), keyOf(chunk[1]!)],
@@ -313,7 +337,8 @@ describe('consumer/recordProcessor', () => {
         kind: 'batch',
         handler: (items) => {
           calls.push(items.length);
-          if (items.some((item) => item.changeId === poison)) throw new PermanentHandlerError('mapping conflict');
+          if (items.some((item) => item.changeId === poison))
+            throw new PermanentHandlerError('mapping conflict');
         },
       });
       expect(await processor.processChunk('t', 0, chunk, scope())).to.deep.equal({ done: 4 });

@@ -19,7 +19,9 @@ describe('consumer/retentionCheck', () => {
     it('is unlimited with retention.ms = -1 or compaction', () => {
       expect(longestRecordLifetimeMs({ ...kafkaDefaults, retentionMs: -1 })).to.equal('unlimited');
       expect(longestRecordLifetimeMs({ ...kafkaDefaults, cleanupPolicy: 'compact' })).to.equal('unlimited');
-      expect(longestRecordLifetimeMs({ ...kafkaDefaults, cleanupPolicy: 'compact,delete' })).to.equal('unlimited');
+      expect(longestRecordLifetimeMs({ ...kafkaDefaults, cleanupPolicy: 'compact,delete' })).to.equal(
+        'unlimited',
+      );
     });
   });
 
@@ -45,9 +47,9 @@ describe('consumer/retentionCheck', () => {
     it('is the longest lifetime in seconds, rounded up, or undefined when a topic keeps records for ever', () => {
       const finite = findRetentionBeyondTtl(1, [kafkaDefaults]);
       expect(minimumSafeTtlSeconds(finite)).to.equal(14 * 86_400 + 300);
-      expect(minimumSafeTtlSeconds(findRetentionBeyondTtl(1, [{ ...kafkaDefaults, retentionMs: -1 }]))).to.equal(
-        undefined,
-      );
+      expect(
+        minimumSafeTtlSeconds(findRetentionBeyondTtl(1, [{ ...kafkaDefaults, retentionMs: -1 }])),
+      ).to.equal(undefined);
     });
   });
 });

@@ -23,7 +23,8 @@ describe('consumer/retryPolicy', () => {
     });
 
     it("follows the application's classifier otherwise", () => {
-      const byStatus = (error: unknown) => ((error as { status?: number }).status === 400 ? 'permanent' : 'retryable');
+      const byStatus = (error: unknown) =>
+        (error as { status?: number }).status === 400 ? 'permanent' : 'retryable';
       expect(classifyError(Object.assign(new Error(), { status: 400 }), byStatus)).to.equal('permanent');
       expect(classifyError(Object.assign(new Error(), { status: 503 }), byStatus)).to.equal('retryable');
     });
@@ -77,7 +78,9 @@ describe('consumer/retryPolicy', () => {
 
     it('dead-letters when the next try would come after an explicit time limit', () => {
       const limits = { attempts: Infinity, maxElapsedMs: 10_000 };
-      expect(decideAfterFailure('retryable', 2, 1_000, 9_000, limits, backoff, () => 0).action).to.equal('retry');
+      expect(decideAfterFailure('retryable', 2, 1_000, 9_000, limits, backoff, () => 0).action).to.equal(
+        'retry',
+      );
       expect(decideAfterFailure('retryable', 2, 1_000, 10_900, limits, backoff, () => 0)).to.deep.equal({
         action: 'dead-letter',
         because: 'elapsed',

@@ -15,7 +15,9 @@ describe('consumer/seenStore', () => {
     it("'extend' (default) raises a shorter TTL but never shortens one another application may rely on", () => {
       expect(decideTtlAction(600, 3_600, 'extend')).to.equal('update');
       expect(decideTtlAction(7_200, 3_600, 'extend')).to.equal('kept-longer');
-      expect(decideTtlAction(undefined, 3_600, 'extend'), 'no TTL: marks never expire').to.equal('kept-longer');
+      expect(decideTtlAction(undefined, 3_600, 'extend'), 'no TTL: marks never expire').to.equal(
+        'kept-longer',
+      );
     });
 
     it("'update' sets exactly the configured TTL; 'fail' refuses any difference", () => {
@@ -37,7 +39,11 @@ describe('consumer/seenStore', () => {
         now,
       );
       expect(Object.keys(doc._id)).to.deep.equal(['scope', 'changeId']);
-      expect(doc).to.deep.include({ _id: { scope: 'order-view', changeId: '82AB' }, topic: 't', partition: 3 });
+      expect(doc).to.deep.include({
+        _id: { scope: 'order-view', changeId: '82AB' },
+        topic: 't',
+        partition: 3,
+      });
       expect(doc.offset).to.be.instanceOf(Long);
       expect(doc.offset.toString()).to.equal('9007199254740993');
       expect(doc).to.include({ seenAt: now, outcome: 'handled' });
