@@ -22,6 +22,7 @@ import { Registry } from 'prom-client';
 
 import { RecordHeader, contentTypeFor } from '../src/contract/record.js';
 import { ConsumerMetricName, createChangeConsumer } from '../src/consumer/index.js';
+import { SeenStore, type SeenDocument } from '../src/consumer/seenStore.js';
 import { makeDoc, round, uniqueName } from './support.js';
 
 const PARTITIONS = 6;
@@ -48,6 +49,12 @@ export interface ConsumerBenchResult {
   readonly helper: ConsumerRunFigures;
   /** The same with a trivial batch handler. */
   readonly helperBatch: ConsumerRunFigures;
+  /**
+   * What the seen store alone allows on this MongoDB: n change IDs looked up ($in) and marked (bulk
+   * insert) in chunks of 1000, four chunks at a time (as the helper's default partitionsConcurrently),
+   * no Kafka. The helper cannot be faster than this.
+   */
+  readonly seenStoreFloor: { readonly rate: number; readonly msPerChunk: number };
   /** helper.rate / raw.rate. */
   readonly ratio: number;
   readonly batchRatio: number;
@@ -206,6 +213,40 @@ async function helperRun(
 const better = (a: ConsumerRunFigures, b: ConsumerRunFigures): ConsumerRunFigures =>
   a.rate >= b.rate ? a : b;
 
+/** The seen store's own cost: one $in lookup and one bulk mark write per chunk of 1000, 4 streams. */
+async function seenStoreFloor(client: MongoClient, n: number): Promise<{ rate: number; msPerChunk: number }> {
+  const store = new SeenStore(client.db('bench').collection<SeenDocument>(uniqueName('seen_floor')), 'floor');
+  const chunk = 1_000;
+  const streams = 4;
+  const perStream = Math.ceil(n / chunk / streams);
+  const chunkMs: number[] = [];
+  const started = performance.now();
+  await Promise.all(
+    Array.from({ length: streams }, async (_, stream) => {
+      for (let c = 0; c < perStream; c++) {
+        const ids = Array.from({ length: chunk }, (_, i) => `82F${stream}x${c}x${i}`);
+        const t0 = performance.now();
+        await store.findSeen(ids);
+        await store.writeMarks(
+          ids.map((changeId, i) => ({
+            changeId,
+            topic: 't',
+            partition: stream,
+            offset: String(c * chunk + i),
+            outcome: 'handled' as const,
+          })),
+        );
+        chunkMs.push(performance.now() - t0);
+      }
+    }),
+  );
+  const seconds = (performance.now() - started) / 1000;
+  return {
+    rate: Math.round((streams * perStream * chunk) / seconds),
+    msPerChunk: Math.round(chunkMs.reduce((sum, ms) => sum + ms, 0) / chunkMs.length),
+  };
+}
+
 /** Runs (f): writes the records once, then the raw consumer, the helper and the batch helper, twice each, interleaved. */
 export async function consumerBench(
   ctx: ConsumerBenchContext,
@@ -231,6 +272,10 @@ export async function consumerBench(
     helper = helper ? better(helper, h) : h;
     helperBatch = helperBatch ? better(helperBatch, b) : b;
   }
+  const floor = await seenStoreFloor(ctx.client, options.n);
+  log(
+    `  seen store alone: ${floor.rate}/s (${floor.msPerChunk} ms per chunk of 1000: $in lookup + bulk insert)`,
+  );
   return {
     n: options.n,
     size: options.size,
@@ -238,6 +283,7 @@ export async function consumerBench(
     raw: raw!,
     helper: helper!,
     helperBatch: helperBatch!,
+    seenStoreFloor: floor,
     ratio: round(helper!.rate / raw!.rate, 2),
     batchRatio: round(helperBatch!.rate / raw!.rate, 2),
     loadAvg: os
@@ -257,6 +303,7 @@ export function renderConsumerBench(r: ConsumerBenchResult | undefined): string[
     `    raw kafkajs consumer (eachBatch, no work)          ${f(r.raw.rate)} (${r.raw.cpuUsPerRecord})`,
     `    helper, default mode, trivial handler, dedupe      ${f(r.helper.rate)} (${r.helper.cpuUsPerRecord})  = ${r.ratio} x raw (target >= ${CONSUMER_TARGET_RATIO})`,
     `    helper, trivial batch handler                      ${f(r.helperBatch.rate)} (${r.helperBatch.cpuUsPerRecord})  = ${r.batchRatio} x raw`,
+    `    seen store alone ($in + bulk insert per 1000, 4 at a time, no Kafka): ${f(r.seenStoreFloor.rate)}/s, ${r.seenStoreFloor.msPerChunk} ms per chunk`,
     `    load average after the runs: ${r.loadAvg}`,
   ];
 }

@@ -52,7 +52,7 @@ export {
 } from './errors.js';
 export type { ErrorClassifier, ErrorKind } from './retryPolicy.js';
 export { ConsumerMetricName } from './metrics.js';
-export type { SeenDocument, SeenKey, SeenOutcome, TtlIndexOutcome, TtlMismatchPolicy } from './seenStore.js';
+export type { SeenDocument, SeenOutcome, TtlIndexOutcome, TtlMismatchPolicy } from './seenStore.js';
 export { DeadLetterHeader, type DeadLetterTopicFor } from './deadLetter.js';
 export type { BlockedPartition } from './partitionRunner.js';
 export { redriveDeadLetters, type RedriveOptions, type RedriveReport } from './redrive.js';

@@ -102,7 +102,7 @@ export interface CommonConsumerOptions {
   consumerConfig?: Omit<ConsumerConfig, 'groupId'>;
   /** Partitions handled at the same time (records of one partition are always in order). Default 4. */
   partitionsConcurrently?: number;
-  /** Most records per seen lookup, mark write and batch-handler call. Default 500. */
+  /** Most records per seen lookup, mark write and batch-handler call. Default 1000. */
   batchSize?: number;
   /** A handler call running longer is aborted through its signal and counts as a failed attempt. Default 30 000 ms. */
   handlerTimeoutMs?: number;
@@ -159,7 +159,7 @@ export const DEFAULTS = {
   outageInitialDelayMs: 500,
   outageMaxDelayMs: 30_000,
   partitionsConcurrently: 4,
-  batchSize: 500,
+  batchSize: 1_000,
   handlerTimeoutMs: 30_000,
   stopTimeoutMs: 30_000,
   commitEveryRecords: 1_000,

@@ -89,6 +89,75 @@ export interface ChunkResult {
   readonly wait?: ChunkWait;
 }
 
+/**
+ * The marks of one chunk not written yet. Writes go in bulk: once the oldest unwritten mark is
+ * `flushIntervalMs` old (so a slow handler re-runs little after a crash), and at the end of the chunk.
+ * A write is awaited before the next record starts: after a crash, at most the records handled within
+ * one flush interval (plus the one in hand) lack their marks. `durable` counts the records from the
+ * start of the chunk whose marks are all written.
+ */
+class MarkBuffer {
+  durable = 0;
+  private pending: Array<{ offset: string; mark: SeenMark }> = [];
+  private pendingSince = 0;
+  private failure: unknown;
+
+  constructor(
+    private readonly store: MarkStore,
+    private readonly memory: PartitionMemory,
+    private readonly metrics: ConsumerMetrics,
+    private readonly topic: string,
+    private readonly now: () => number,
+  ) {}
+
+  get failed(): boolean {
+    return this.failure !== undefined;
+  }
+
+  add(offset: string, mark: SeenMark): void {
+    if (this.pending.length === 0) this.pendingSince = this.now();
+    this.pending.push({ offset, mark });
+  }
+
+  /** Writes the pending marks (of records before `upTo`) if the oldest is `flushIntervalMs` old. */
+  async flushIfDue(upTo: number, flushIntervalMs: number): Promise<void> {
+    if (this.failed || this.pending.length === 0) return;
+    if (this.now() - this.pendingSince < flushIntervalMs) return;
+    await this.write(upTo);
+  }
+
+  /** Writes the rest; all records before `upTo` are then durable. Resolves the failure, if a write failed. */
+  async drain(upTo: number): Promise<unknown> {
+    if (!this.failed) await this.write(upTo);
+    if (this.failed) {
+      // Kept for the next try: those records are not handled again, only their marks written.
+      for (const p of this.pending) this.memory.unwrittenMarks.set(p.offset, p.mark);
+      this.pending = [];
+      return this.failure;
+    }
+    return undefined;
+  }
+
+  private async write(upTo: number): Promise<void> {
+    const batch = this.pending;
+    this.pending = [];
+    if (batch.length > 0) {
+      try {
+        await this.store.writeMarks(batch.map((p) => p.mark));
+      } catch (error) {
+        this.failure = error ?? new Error('writing the seen marks failed');
+        this.pending = [...batch, ...this.pending];
+        return;
+      }
+      for (const p of batch) {
+        this.memory.unwrittenMarks.delete(p.offset);
+        if (p.mark.outcome === 'handled') this.metrics.handled.inc({ topic: this.topic });
+      }
+    }
+    this.durable = Math.max(this.durable, upTo);
+  }
+}
+
 /** What the partition runner lends the processor for one chunk. */
 export interface ChunkScope {
   /** Aborted on stop and when the partition is revoked. */
@@ -151,38 +220,23 @@ export class RecordProcessor<TSchema extends Document> {
       return { done: 0, wait: this.outageWait('mongodb', error, messages[0]!.offset, memory) };
     }
 
-    const pending: Array<{ offset: string; mark: SeenMark }> = [];
-    let pendingSince = 0;
-    let durable = 0;
     const dealtWith = new Set<string>();
+    const marks = new MarkBuffer(store, memory, metrics, topic, this.now);
     const addMark = (offset: string, mark: SeenMark): void => {
-      if (pending.length === 0) pendingSince = this.now();
-      pending.push({ offset, mark });
+      marks.add(offset, mark);
       dealtWith.add(mark.changeId);
     };
-    /** Writes the pending marks; on success the first `upTo` records are durable. */
-    const flush = async (upTo: number): Promise<ChunkWait | undefined> => {
-      if (pending.length > 0) {
-        try {
-          await store.writeMarks(pending.map((p) => p.mark));
-        } catch (error) {
-          for (const p of pending) memory.unwrittenMarks.set(p.offset, p.mark);
-          return this.outageWait('mongodb', error, messages[durable]!.offset, memory);
-        }
-        for (const p of pending) {
-          memory.unwrittenMarks.delete(p.offset);
-          if (p.mark.outcome === 'handled') metrics.handled.inc({ topic });
-        }
-        pending.length = 0;
-      }
-      durable = upTo;
-      return undefined;
-    };
+    /** Ends the chunk after `index` records: all their marks written, or a wait for MongoDB. */
     const stopAt = async (index: number, wait?: ChunkWait): Promise<ChunkResult> => {
-      const failed = await flush(index);
-      if (failed) return { done: durable, wait: failed };
+      const failure = await marks.drain(index);
+      if (failure !== undefined) {
+        return {
+          done: marks.durable,
+          wait: this.outageWait('mongodb', failure, messages[marks.durable]!.offset, memory),
+        };
+      }
       if (!wait) memory.outageFailures = 0;
-      return wait ? { done: durable, wait } : { done: durable };
+      return wait ? { done: index, wait } : { done: index };
     };
 
     const deliverable = (index: number, group: ReadonlySet<string>): boolean => {
@@ -297,10 +351,8 @@ export class RecordProcessor<TSchema extends Document> {
           return stopAt(index);
       }
 
-      if (pending.length > 0 && this.now() - pendingSince >= settings.markFlushIntervalMs) {
-        const failed = await flush(index);
-        if (failed) return { done: durable, wait: failed };
-      }
+      await marks.flushIfDue(index, settings.markFlushIntervalMs);
+      if (marks.failed) return stopAt(index);
     }
     return stopAt(index);
   }

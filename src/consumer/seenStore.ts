@@ -20,10 +20,12 @@ import {
 import { TtlIndexMismatchError, TtlIndexUpdateError, errorMessage } from './errors.js';
 import type { DeadLetterReason } from './types.js';
 
-/** A mark's `_id`: the scope (by default the consumer group id) and the change ID. Field order matters. */
-export interface SeenKey {
-  scope: string;
-  changeId: string;
+/**
+ * A mark's `_id`: `<scope>:<changeId>`. A string rather than a subdocument: `$in` lookups on string keys
+ * are cheap everywhere. Unambiguous, because a change ID (a resume token's hex `_data`) holds no `:`.
+ */
+export function seenKey(scope: string, changeId: string): string {
+  return `${scope}:${changeId}`;
 }
 
 /**
@@ -35,7 +37,11 @@ export type SeenOutcome = 'handled' | 'dead-lettered' | 'redrive-pending';
 
 /** One change a consumer group has dealt with. */
 export interface SeenDocument {
-  _id: SeenKey;
+  /** `seenKey(scope, changeId)`. */
+  _id: string;
+  /** Whose mark this is: by default the consumer group id. */
+  scope: string;
+  changeId: string;
   topic: string;
   partition: number;
   /** Kafka offset of the record that was dealt with (int64). */
@@ -134,7 +140,9 @@ function asSeenAtIndex(index: Document): SeenAtIndex | undefined {
 /** The mark document for `mark` in `scope`, written now. */
 export function seenDocument(scope: string, mark: SeenMark, now: Date = new Date()): SeenDocument {
   const doc: SeenDocument = {
-    _id: { scope, changeId: mark.changeId },
+    _id: seenKey(scope, mark.changeId),
+    scope,
+    changeId: mark.changeId,
     topic: mark.topic,
     partition: mark.partition,
     offset: Long.fromString(mark.offset),
@@ -156,8 +164,8 @@ export class SeenStore {
     return `${this.collection.dbName}.${this.collection.collectionName}`;
   }
 
-  private key(changeId: string): SeenKey {
-    return { scope: this.scope, changeId };
+  private key(changeId: string): string {
+    return seenKey(this.scope, changeId);
   }
 
   /**
@@ -263,9 +271,9 @@ export class SeenStore {
       outcome: { $ne: 'redrive-pending' },
     } as Filter<SeenDocument>;
     const found = await this.collection
-      .find(filter, { projection: { _id: 1 }, ...(session ? { session } : {}) })
+      .find(filter, { projection: { changeId: 1 }, ...(session ? { session } : {}) })
       .toArray();
-    return new Set(found.map((doc) => doc._id.changeId));
+    return new Set(found.map((doc) => doc.changeId));
   }
 
   /**
@@ -324,7 +332,7 @@ export class SeenStore {
     const docs = await this.collection
       .find({ _id: { $in: changeIds.map((changeId) => this.key(changeId)) } } as Filter<SeenDocument>)
       .toArray();
-    return new Map(docs.map((doc) => [doc._id.changeId, doc]));
+    return new Map(docs.map((doc) => [doc.changeId, doc]));
   }
 
   /**

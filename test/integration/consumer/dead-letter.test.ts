@@ -77,7 +77,7 @@ describe('ChangeConsumer handler failures and dead letters (integration)', funct
         message: 'the two good records counted as handled (after their seen marks)',
       });
       const seen = kit.db.collection<SeenDocument>(options.seen!.collection!);
-      expect(await seen.countDocuments({ '_id.changeId': poison!.key })).to.equal(
+      expect(await seen.countDocuments({ changeId: poison!.key })).to.equal(
         1,
         'a dead-lettered change is marked seen',
       );

@@ -47,8 +47,8 @@ describe('ChangeConsumer dedupe on the change ID (integration)', function () {
       .find()
       .sort({ offset: 1 })
       .toArray();
-    expect(seen.map((doc) => doc._id)).to.deep.equal(
-      [a!.key, b!.key, c!.key].map((changeId) => ({ scope: options.groupId, changeId })),
+    expect(seen.map((doc) => [doc._id, doc.scope, doc.changeId])).to.deep.equal(
+      [a!.key, b!.key, c!.key].map((changeId) => [`${options.groupId}:${changeId}`, options.groupId, changeId]),
     );
     expect(seen.map((doc) => Number(doc.offset))).to.deep.equal([0, 1, 3]);
     for (const doc of seen) {

@@ -41,7 +41,7 @@ describe('ChangeConsumer dead-letter outcome in the seen mark, and the re-drive 
     const seen = kit.db.collection<SeenDocument>(options.seen!.collection!);
     await waitFor(async () => (await seen.countDocuments()) === 2, { message: 'both marks written' });
     const marks = await seen.find().toArray();
-    const markOf = (changeId: string) => marks.find((mark) => mark._id.changeId === changeId);
+    const markOf = (changeId: string) => marks.find((mark) => mark.changeId === changeId);
     expect(markOf(good!.key)).to.deep.include({ outcome: 'handled' });
     expect(markOf(poison!.key)).to.deep.include({ outcome: 'dead-lettered' });
     expect(markOf(poison!.key)?.deadLetter).to.deep.include({
@@ -67,7 +67,7 @@ describe('ChangeConsumer dead-letter outcome in the seen mark, and the re-drive 
     });
     await waitFor(
       async () =>
-        (await seen.findOne({ _id: { scope: options.groupId, changeId: poison!.key } }))?.outcome ===
+        (await seen.findOne({ _id: `${options.groupId}:${poison!.key}` }))?.outcome ===
         'handled',
       {
         message: 'its mark now says handled',

@@ -92,7 +92,9 @@ describe("ChangeConsumer mode 'transactional' (integration)", function () {
         // seen mark (after this transaction was aborted, so the two never wait on each other).
         otherDelivery = new Promise((resolve) => setTimeout(resolve, 200)).then(() =>
           seen.insertOne({
-            _id: { scope: options.groupId, changeId } as never,
+            _id: `${options.groupId}:${changeId}` as never,
+            scope: options.groupId,
+            changeId,
             topic,
             partition: 0,
             offset: 0,

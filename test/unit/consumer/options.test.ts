@@ -35,7 +35,7 @@ describe('consumer/options', () => {
       });
       expect(resolved.classify).to.equal(undefined);
       expect(resolved.partitionsConcurrently).to.equal(4);
-      expect(resolved.batchSize).to.equal(500);
+      expect(resolved.batchSize).to.equal(1_000);
       expect(resolved.handlerTimeoutMs).to.equal(30_000);
       expect(resolved.stopTimeoutMs).to.equal(30_000);
       expect(resolved.commit).to.deep.equal({ everyRecords: 1_000, intervalMs: 5_000 });

@@ -32,7 +32,7 @@ describe('consumer/seenStore', () => {
   describe('seenDocument', () => {
     const now = new Date('2026-01-01T00:00:00Z');
 
-    it('keys a mark by scope and change ID (scope first), with the outcome and a 64-bit offset', () => {
+    it('keys a mark by scope and change ID, with the outcome and a 64-bit offset', () => {
       const doc = seenDocument(
         'order-view',
         { changeId: '82AB', topic: 't', partition: 3, offset: '9007199254740993', outcome: 'handled' },
