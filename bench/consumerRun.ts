@@ -90,7 +90,7 @@ function relayRecord(seq: number, size: number, seconds: number): Message {
   };
 }
 
-async function prepareTopic(kafka: Kafka, n: number, size: number): Promise<string> {
+export async function prepareTopic(kafka: Kafka, n: number, size: number): Promise<string> {
   const topic = uniqueName('bench-consumer').replace(/_/g, '-');
   const admin = kafka.admin();
   await admin.connect();

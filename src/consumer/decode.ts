@@ -45,20 +45,28 @@ export function decodeHeaders(headers: IHeaders | undefined): Record<string, str
 }
 
 /** The change ID of a record: its key, or the `change-id` header when the key is missing or empty. */
-export function changeIdOf(key: Buffer | null, headers: Readonly<Record<string, string>>): string | null {
-  const fromKey = key?.toString('utf8').trim();
+export function changeIdOf(
+  key: Buffer | string | null,
+  headers: Readonly<Record<string, string>>,
+): string | null {
+  const fromKey = (typeof key === 'string' ? key : key?.toString('utf8'))?.trim();
   if (fromKey) return fromKey;
   const fromHeader = headers[RecordHeader.changeId]?.trim();
   return fromHeader ? fromHeader : null;
 }
 
+/** The record as handlers see it. Headers are decoded on first read: most records never need them. */
 export function recordMetadata(topic: string, partition: number, message: KafkaMessage): RecordMetadata {
+  let headers: Record<string, string> | undefined;
   return {
     topic,
     partition,
     offset: message.offset,
     key: message.key ? message.key.toString('utf8') : null,
-    headers: decodeHeaders(message.headers),
+    get headers(): Record<string, string> {
+      headers ??= decodeHeaders(message.headers);
+      return headers;
+    },
     timestamp: message.timestamp,
     message,
   };
@@ -95,7 +103,7 @@ export function decodeRecord<TSchema extends Document = Document>(
   options: DecodeOptions,
 ): DecodedRecord<TSchema> {
   const record = recordMetadata(topic, partition, message);
-  const changeId = changeIdOf(message.key, record.headers);
+  const changeId = changeIdOf(record.key, record.key?.trim() ? {} : record.headers);
   if (changeId === null) {
     return {
       ok: false,

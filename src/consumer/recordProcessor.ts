@@ -18,7 +18,7 @@ import type { DeadLetterInfo, DeadLetterReceipt, SourceRecord } from './deadLett
 import { decodeRecord, type DecodedRecord } from './decode.js';
 import type { DeliveryStrategy } from './delivery.js';
 import { HandlerTimeoutError, errorMessage, errorName } from './errors.js';
-import { callWithTimeout } from './handlerCall.js';
+import { HandlerDeadline } from './handlerCall.js';
 import type { ConsumerLogger } from './logging.js';
 import type { ConsumerMetrics } from './metrics.js';
 import { classifyError, decideAfterFailure, type ErrorClassifier, type RetryLimits } from './retryPolicy.js';
@@ -149,10 +149,12 @@ class MarkBuffer {
         this.pending = [...batch, ...this.pending];
         return;
       }
+      let handled = 0;
       for (const p of batch) {
         this.memory.unwrittenMarks.delete(p.offset);
-        if (p.mark.outcome === 'handled') this.metrics.handled.inc({ topic: this.topic });
+        if (p.mark.outcome === 'handled') handled++;
       }
+      if (handled > 0) this.metrics.handled.inc({ topic: this.topic }, handled);
     }
     this.durable = Math.max(this.durable, upTo);
   }
@@ -207,6 +209,21 @@ export class RecordProcessor<TSchema extends Document> {
     messages: readonly KafkaMessage[],
     scope: ChunkScope,
   ): Promise<ChunkResult> {
+    const deadline = new HandlerDeadline(scope.signal, this.deps.settings.handlerTimeoutMs);
+    try {
+      return await this.processChunkWith(deadline, topic, partition, messages, scope);
+    } finally {
+      deadline.close();
+    }
+  }
+
+  private async processChunkWith(
+    deadline: HandlerDeadline,
+    topic: string,
+    partition: number,
+    messages: readonly KafkaMessage[],
+    scope: ChunkScope,
+  ): Promise<ChunkResult> {
     const { store, delivery, metrics, settings } = this.deps;
     const { memory } = scope;
     const decoded: Decoded<TSchema>[] = messages.map((message) =>
@@ -226,8 +243,13 @@ export class RecordProcessor<TSchema extends Document> {
       marks.add(offset, mark);
       dealtWith.add(mark.changeId);
     };
+    // Counted once per chunk: a labelled counter costs more than the record it counts.
+    let duplicates = 0;
+    let committedInTransactions = 0;
     /** Ends the chunk after `index` records: all their marks written, or a wait for MongoDB. */
     const stopAt = async (index: number, wait?: ChunkWait): Promise<ChunkResult> => {
+      if (duplicates > 0) metrics.duplicates.inc({ topic }, duplicates);
+      if (committedInTransactions > 0) metrics.handled.inc({ topic }, committedInTransactions);
       const failure = await marks.drain(index);
       if (failure !== undefined) {
         return {
@@ -265,7 +287,7 @@ export class RecordProcessor<TSchema extends Document> {
         continue;
       }
       if (d.changeId !== null && (seen.has(d.changeId) || dealtWith.has(d.changeId))) {
-        metrics.duplicates.inc({ topic });
+        duplicates++;
         index++;
         continue;
       }
@@ -296,13 +318,13 @@ export class RecordProcessor<TSchema extends Document> {
         if (!x.ok) throw new Error('unreachable: a group holds decodable records only');
         return { event: x.event, changeId: x.changeId, record: x.record } satisfies ChangeBatchItem<TSchema>;
       });
-      const outcome = await this.deliverGroup(topic, partition, items, scope);
+      const outcome = await this.deliverGroup(deadline, topic, partition, items, scope);
       switch (outcome.kind) {
         case 'handled':
           for (const item of items) {
             if (delivery.writesSeenMark) {
               dealtWith.add(item.changeId);
-              metrics.handled.inc({ topic });
+              committedInTransactions++;
             } else {
               addMark(item.record.offset, {
                 changeId: item.changeId,
@@ -359,6 +381,7 @@ export class RecordProcessor<TSchema extends Document> {
 
   /** One handler call for `items` (one record, or one batch), with its timeout and classified failure. */
   private async deliverGroup(
+    deadline: HandlerDeadline,
     topic: string,
     partition: number,
     items: ReadonlyArray<ChangeBatchItem<TSchema>>,
@@ -371,7 +394,7 @@ export class RecordProcessor<TSchema extends Document> {
     const attempt = (previous?.attempts ?? 0) + 1;
     const endTimer = metrics.handlerDuration.startTimer({ topic });
     try {
-      const result = await callWithTimeout(scope.signal, settings.handlerTimeoutMs, (signal) =>
+      const result = await deadline.call((signal) =>
         delivery.deliver(items, { topic, partition, attempt, signal, heartbeat: scope.heartbeat }),
       );
       endTimer({ outcome: result === 'duplicate' ? 'duplicate' : 'success' });

@@ -263,17 +263,17 @@ export class SeenStore {
     return undefined;
   }
 
-  /** Which of `changeIds` this scope has dealt with: one `$in` query on `_id`. */
+  /**
+   * Which of `changeIds` this scope has dealt with: one `$in` query on `_id` (nothing else in the
+   * filter, so that every server answers it from the `_id` index; `redrive-pending` is filtered here).
+   */
   async findSeen(changeIds: readonly string[], session?: ClientSession): Promise<Set<string>> {
     if (changeIds.length === 0) return new Set();
-    const filter = {
-      _id: { $in: changeIds.map((changeId) => this.key(changeId)) },
-      outcome: { $ne: 'redrive-pending' },
-    } as Filter<SeenDocument>;
+    const filter = { _id: { $in: changeIds.map((changeId) => this.key(changeId)) } } as Filter<SeenDocument>;
     const found = await this.collection
-      .find(filter, { projection: { changeId: 1 }, ...(session ? { session } : {}) })
+      .find(filter, { projection: { changeId: 1, outcome: 1 }, ...(session ? { session } : {}) })
       .toArray();
-    return new Set(found.map((doc) => doc.changeId));
+    return new Set(found.filter((doc) => doc.outcome !== 'redrive-pending').map((doc) => doc.changeId));
   }
 
   /**

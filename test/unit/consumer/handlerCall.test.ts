@@ -1,7 +1,7 @@
 import { expect } from 'chai';
 
 import { ConsumerStoppedError, HandlerTimeoutError } from '../../../src/consumer/errors.js';
-import { callWithTimeout } from '../../../src/consumer/handlerCall.js';
+import { HandlerDeadline, callWithTimeout } from '../../../src/consumer/handlerCall.js';
 
 function rejection(promise: Promise<unknown>): Promise<unknown> {
   return promise.then(
@@ -52,5 +52,44 @@ describe('consumer/handlerCall callWithTimeout', () => {
     parent.abort(new ConsumerStoppedError());
     const aborted = await callWithTimeout(parent.signal, 5_000, async (signal) => signal.aborted);
     expect(aborted).to.equal(true);
+  });
+
+  describe('HandlerDeadline (one timer for the calls of a chunk)', () => {
+    it('times each call from its own start, and gives the call after a timeout a fresh signal', async () => {
+      const deadline = new HandlerDeadline(new AbortController().signal, 40);
+      try {
+        const signals: AbortSignal[] = [];
+        for (let i = 0; i < 3; i++) {
+          await deadline.call(async (signal) => {
+            signals.push(signal);
+            await new Promise((resolve) => setTimeout(resolve, 25)); // 75 ms in all, each under 40
+          });
+        }
+        expect(signals.every((signal) => !signal.aborted)).to.equal(true);
+        const timedOut = await rejection(
+          deadline.call((signal) => {
+            signals.push(signal);
+            return new Promise(() => undefined);
+          }),
+        );
+        expect(timedOut).to.be.instanceOf(HandlerTimeoutError);
+        expect(signals.at(-1)?.aborted).to.equal(true);
+        const next = await deadline.call(async (signal) => signal.aborted);
+        expect(next, 'a fresh signal after the timeout').to.equal(false);
+      } finally {
+        deadline.close();
+      }
+    });
+
+    it('does not fire between calls', async () => {
+      const deadline = new HandlerDeadline(new AbortController().signal, 10);
+      try {
+        await deadline.call(async () => undefined);
+        await new Promise((resolve) => setTimeout(resolve, 30));
+        expect(await deadline.call(async (signal) => signal.aborted)).to.equal(false);
+      } finally {
+        deadline.close();
+      }
+    });
   });
 });
