@@ -38,9 +38,10 @@ describe('consumer/seenStore', () => {
         { changeId: '82AB', topic: 't', partition: 3, offset: '9007199254740993', outcome: 'handled' },
         now,
       );
-      expect(Object.keys(doc._id)).to.deep.equal(['scope', 'changeId']);
       expect(doc).to.deep.include({
-        _id: { scope: 'order-view', changeId: '82AB' },
+        _id: 'order-view:82AB',
+        scope: 'order-view',
+        changeId: '82AB',
         topic: 't',
         partition: 3,
       });
