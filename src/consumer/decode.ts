@@ -2,7 +2,7 @@ import type { IHeaders, KafkaMessage } from 'kafkajs';
 import { BSON, type Document } from 'mongodb';
 
 import { RecordHeader } from '../contract/record.js';
-import { errorMessage } from './errors.js';
+import { PermanentHandlerError, errorMessage } from './errors.js';
 import type { ChangeEvent, RecordMetadata } from './types.js';
 
 export interface DecodeOptions {
@@ -82,6 +82,11 @@ export function parseChangeEvent<TSchema extends Document = Document>(
 ): ChangeEvent<TSchema> {
   const text = typeof value === 'string' ? value : value.toString('utf8');
   const parsed: unknown = BSON.EJSON.parse(text, { relaxed: options.relaxed });
+  checkChangeEventShape(parsed);
+  return parsed as ChangeEvent<TSchema>;
+}
+
+function checkChangeEventShape(parsed: unknown): void {
   if (parsed === null || typeof parsed !== 'object' || Array.isArray(parsed)) {
     throw new TypeError('the value is not a JSON object');
   }
@@ -92,7 +97,14 @@ export function parseChangeEvent<TSchema extends Document = Document>(
   if (candidate._id === undefined || candidate._id === null) {
     throw new TypeError('the value has no "_id" (resume token): not a change event');
   }
-  return candidate as ChangeEvent<TSchema>;
+}
+
+/**
+ * A value that passed the shape check but whose Extended JSON does not parse (an invalid `$oid`, ...):
+ * found when the event is first read; the record is dead-lettered (reason `decode-failed`).
+ */
+export class ChangeEventDecodeError extends PermanentHandlerError {
+  override readonly name: string = 'ChangeEventDecodeError';
 }
 
 /** Turns a Kafka record into a change ID and a typed change event, or says why it cannot. Never throws. */
@@ -116,9 +128,31 @@ export function decodeRecord<TSchema extends Document = Document>(
   if (message.value === null || message.value.length === 0) {
     return { ok: false, reason: 'decode-failed', changeId, error: 'record has no value', record };
   }
+  const value = message.value;
   try {
-    const event = parseChangeEvent<TSchema>(message.value, options);
-    return { ok: true, changeId, event, record };
+    // The shape is checked now with the native JSON parser (cheap); the Extended JSON revival into BSON
+    // types (the expensive part) waits until someone reads the event: duplicates and handlers that only
+    // need the record (a batch handler keyed by document-key, a cache invalidator) never pay for it.
+    checkChangeEventShape(JSON.parse(value.toString('utf8')));
+    let event: ChangeEvent<TSchema> | undefined;
+    return {
+      ok: true,
+      changeId,
+      record,
+      get event(): ChangeEvent<TSchema> {
+        if (event === undefined) {
+          try {
+            event = parseChangeEvent<TSchema>(value, options);
+          } catch (error) {
+            throw new ChangeEventDecodeError(
+              `value is not a change event in Extended JSON: ${errorMessage(error)}`,
+              { cause: error },
+            );
+          }
+        }
+        return event;
+      },
+    };
   } catch (error) {
     return {
       ok: false,

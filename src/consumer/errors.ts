@@ -66,7 +66,7 @@ export class TransactionsUnsupportedError extends Error {
  * transient outage): the helper skips any further retries and dead-letters the record at once.
  */
 export class PermanentHandlerError extends Error {
-  override readonly name = 'PermanentHandlerError';
+  override readonly name: string = 'PermanentHandlerError';
 }
 
 /**

@@ -15,7 +15,7 @@ import type { Document } from 'mongodb';
 
 import { backoffDelay, type BackoffPolicy } from './backoff.js';
 import type { DeadLetterInfo, DeadLetterReceipt, SourceRecord } from './deadLetter.js';
-import { decodeRecord, type DecodedRecord } from './decode.js';
+import { ChangeEventDecodeError, decodeRecord, type DecodedRecord } from './decode.js';
 import type { DeliveryStrategy } from './delivery.js';
 import { HandlerTimeoutError, errorMessage, errorName } from './errors.js';
 import { HandlerDeadline } from './handlerCall.js';
@@ -316,7 +316,15 @@ export class RecordProcessor<TSchema extends Document> {
       }
       const items = decoded.slice(index, end).map((x) => {
         if (!x.ok) throw new Error('unreachable: a group holds decodable records only');
-        return { event: x.event, changeId: x.changeId, record: x.record } satisfies ChangeBatchItem<TSchema>;
+        // `event` stays lazy: parsed when the handler reads it.
+        const item: ChangeBatchItem<TSchema> = {
+          changeId: x.changeId,
+          record: x.record,
+          get event() {
+            return x.event;
+          },
+        };
+        return item;
       });
       const outcome = await this.deliverGroup(deadline, topic, partition, items, scope);
       switch (outcome.kind) {
@@ -449,9 +457,10 @@ export class RecordProcessor<TSchema extends Document> {
       memory.retry = undefined;
       // A batch is not one change: find the failing one by handing the changes over one at a time.
       if (items.length > 1) return { kind: 'split' };
+      const reason = error instanceof ChangeEventDecodeError ? 'decode-failed' : 'handler-failed';
       return {
         kind: 'dead-letter',
-        info: { reason: 'handler-failed', error: message, errorName: errorName(error), attempts: attempt },
+        info: { reason, error: message, errorName: errorName(error), attempts: attempt },
       };
     }
   }

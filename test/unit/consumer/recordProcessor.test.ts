@@ -306,6 +306,41 @@ describe('consumer/recordProcessor', () => {
     expect(store.writes.map((write) => write.length)).to.deep.equal([1, 1, 1]);
   });
 
+  describe('an event whose Extended JSON only fails when revived', () => {
+    const [good] = messages(1);
+    const bad: KafkaMessage = {
+      ...good!,
+      offset: '1',
+      key: Buffer.from('82BAD'),
+      value: Buffer.from(
+        JSON.stringify({
+          _id: { _data: '82BAD' },
+          operationType: 'insert',
+          fullDocument: { _id: { $oid: 'zz' } },
+        }),
+      ),
+    };
+
+    it('is dead-lettered as decode-failed when the handler gets it', async () => {
+      const { deadLetters, processor, scope } = setup({ kind: 'record', handler: () => undefined });
+      expect(await processor.processChunk('t', 0, [good!, bad], scope())).to.deep.equal({ done: 2 });
+      expect(
+        deadLetters.published.map((p) => [p.source.message.offset, p.info.reason, p.info.errorName]),
+      ).to.deep.equal([['1', 'decode-failed', 'ChangeEventDecodeError']]);
+    });
+
+    it('costs a batch handler that never reads events nothing (they are revived lazily)', async () => {
+      const handled: string[] = [];
+      const { deadLetters, processor, scope } = setup({
+        kind: 'batch',
+        handler: (items) => void handled.push(...items.map((item) => item.changeId)),
+      });
+      expect(await processor.processChunk('t', 0, [good!, bad], scope())).to.deep.equal({ done: 2 });
+      expect(handled).to.deep.equal([keyOf(good!), '82BAD']);
+      expect(deadLetters.published).to.deep.equal([]);
+    });
+  });
+
   describe('with a batch handler', () => {
     it('hands the new changes of the chunk over in one call, in order', async () => {
       const batches: string[][] = [];
