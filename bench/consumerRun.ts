@@ -181,12 +181,13 @@ async function helperRun(
       cpuAtFirst = cpuUs();
     }
   };
+  const seenCollection = uniqueName('seen');
   const common = {
     kafka,
     groupId,
     topics: [topic],
     mongo: { client },
-    seen: { db: 'bench', collection: uniqueName('seen'), retentionCheck: 'off' as const },
+    seen: { db: 'bench', collection: seenCollection, retentionCheck: 'off' as const },
     registry,
     logger: pino({ level: 'warn' }),
   };
@@ -207,6 +208,8 @@ async function helperRun(
     return { rate: Math.round(n / ((last - first) / 1000)), cpuUsPerRecord: round(cpu / n, 1) };
   } finally {
     await consumer.stop();
+    // The stand-in keeps everything in memory: leave nothing behind.
+    await client.db('bench').collection(seenCollection).drop().catch(() => undefined);
   }
 }
 
@@ -215,7 +218,8 @@ const better = (a: ConsumerRunFigures, b: ConsumerRunFigures): ConsumerRunFigure
 
 /** The seen store's own cost: one $in lookup and one bulk mark write per chunk of 1000, 4 streams. */
 async function seenStoreFloor(client: MongoClient, n: number): Promise<{ rate: number; msPerChunk: number }> {
-  const store = new SeenStore(client.db('bench').collection<SeenDocument>(uniqueName('seen_floor')), 'floor');
+  const collection = client.db('bench').collection<SeenDocument>(uniqueName('seen_floor'));
+  const store = new SeenStore(collection, 'floor');
   const chunk = 1_000;
   const streams = 4;
   const perStream = Math.ceil(n / chunk / streams);
@@ -241,6 +245,7 @@ async function seenStoreFloor(client: MongoClient, n: number): Promise<{ rate: n
     }),
   );
   const seconds = (performance.now() - started) / 1000;
+  await collection.drop().catch(() => undefined);
   return {
     rate: Math.round((streams * perStream * chunk) / seconds),
     msPerChunk: Math.round(chunkMs.reduce((sum, ms) => sum + ms, 0) / chunkMs.length),
