@@ -7,7 +7,7 @@
  *
  * Optional: GROUP_ID (default `materialized-view.<VIEW_DB>.<VIEW_COLL>`), CONSUMER_MODE
  * (`idempotent-handler`, default, or `transactional` on a replica set), PARTITIONS_CONCURRENTLY (default 4),
- * TOMBSTONE_TTL_SECONDS (default 604800), LOG_LEVEL (default info).
+ * TOMBSTONE_TTL_SECONDS (default 1296000), LOG_LEVEL (default info).
  */
 import { pathToFileURL } from 'node:url';
 
@@ -78,7 +78,7 @@ export function configFromEnv(env: NodeJS.ProcessEnv = process.env): Materialize
     groupId: env.GROUP_ID?.trim() || `materialized-view.${viewDb}.${viewColl}`,
     mode,
     partitionsConcurrently: Number(env.PARTITIONS_CONCURRENTLY ?? 4),
-    tombstoneTtlSeconds: Number(env.TOMBSTONE_TTL_SECONDS ?? 604_800),
+    tombstoneTtlSeconds: Number(env.TOMBSTONE_TTL_SECONDS ?? 1_296_000),
     logLevel: env.LOG_LEVEL?.trim() || 'info',
   };
 }
