@@ -209,7 +209,11 @@ async function helperRun(
   } finally {
     await consumer.stop();
     // The stand-in keeps everything in memory: leave nothing behind.
-    await client.db('bench').collection(seenCollection).drop().catch(() => undefined);
+    await client
+      .db('bench')
+      .collection(seenCollection)
+      .drop()
+      .catch(() => undefined);
   }
 }
 

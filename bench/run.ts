@@ -14,7 +14,12 @@ import path from 'node:path';
 import { MongoClient, type ChangeStreamDocument } from 'mongodb';
 import { kafkaRoundTrip as brokerAnswers, kafkaVersion } from '../scripts/services/kafka.js';
 import { startMongo } from '../scripts/services/mongo.js';
-import { consumerBench, consumerTarget, renderConsumerBench, type ConsumerBenchResult } from './consumerRun.js';
+import {
+  consumerBench,
+  consumerTarget,
+  renderConsumerBench,
+  type ConsumerBenchResult,
+} from './consumerRun.js';
 import { kafkaClient, startBenchKafka } from './kafkaTools.js';
 import { latencyRun, type LatencyResult } from './latency.js';
 import { outageRun, type OutageResult } from './outage.js';

@@ -48,7 +48,11 @@ describe('ChangeConsumer dedupe on the change ID (integration)', function () {
       .sort({ offset: 1 })
       .toArray();
     expect(seen.map((doc) => [doc._id, doc.scope, doc.changeId])).to.deep.equal(
-      [a!.key, b!.key, c!.key].map((changeId) => [`${options.groupId}:${changeId}`, options.groupId, changeId]),
+      [a!.key, b!.key, c!.key].map((changeId) => [
+        `${options.groupId}:${changeId}`,
+        options.groupId,
+        changeId,
+      ]),
     );
     expect(seen.map((doc) => Number(doc.offset))).to.deep.equal([0, 1, 3]);
     for (const doc of seen) {
@@ -56,9 +60,11 @@ describe('ChangeConsumer dedupe on the change ID (integration)', function () {
       expect(doc.seenAt).to.be.instanceOf(Date);
       expect(Object.keys(doc).sort()).to.deep.equal([
         '_id',
+        'changeId',
         'offset',
         'outcome',
         'partition',
+        'scope',
         'seenAt',
         'topic',
       ]);

@@ -66,9 +66,7 @@ describe('ChangeConsumer dead-letter outcome in the seen mark, and the re-drive 
       message: 'the re-driven change handled',
     });
     await waitFor(
-      async () =>
-        (await seen.findOne({ _id: `${options.groupId}:${poison!.key}` }))?.outcome ===
-        'handled',
+      async () => (await seen.findOne({ _id: `${options.groupId}:${poison!.key}` }))?.outcome === 'handled',
       {
         message: 'its mark now says handled',
       },
