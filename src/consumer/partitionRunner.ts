@@ -15,7 +15,7 @@
  *   group is rebalancing (the partition may be someone else's): the handler in hand is told, no further
  *   record starts, and the batch returns once that handler settled (at most `handlerTimeoutMs`).
  */
-import type { Consumer, EachBatchHandler, EachBatchPayload } from 'kafkajs';
+import type { Consumer, EachBatchHandler, EachBatchPayload, KafkaMessage } from 'kafkajs';
 
 import { PartitionRevokedError, errorMessage } from './errors.js';
 import type { ConsumerLogger } from './logging.js';
@@ -28,7 +28,6 @@ import {
   type ChunkWait,
   type WaitReason,
 } from './recordProcessor.js';
-import type { KafkaMessage } from 'kafkajs';
 
 /** A partition waiting before its next record, as `health()` reports it. */
 export interface BlockedPartition {

@@ -5,7 +5,7 @@ import { Registry } from 'prom-client';
 import { ConsumerMetricName } from '../../../src/consumer/index.js';
 import { ChangeEventFactory, toRelayRecord, type RelayRecord } from '../../support/change-records.js';
 import { startTcpProxy, type TcpProxy } from '../../support/tcpProxy.js';
-import { ConsumerTestKit, metricValue, services, sleep, waitFor } from './helpers.js';
+import { ConsumerTestKit, metricValue, services, waitFor } from './helpers.js';
 
 describe('ChangeConsumer during a MongoDB outage (integration, TCP proxy)', function () {
   const kit = new ConsumerTestKit();
@@ -83,8 +83,10 @@ describe('ChangeConsumer during a MongoDB outage (integration, TCP proxy)', func
       () => records.every((record) => handledByA.includes(record.key) || handledByB.includes(record.key)),
       { timeoutMs: 60_000, message: 'every change handled once MongoDB is back' },
     );
-    await sleep(500);
-    expect(a.health().blocked).to.deep.equal([]);
+    await waitFor(() => a.health().blocked.length === 0, {
+      timeoutMs: 30_000,
+      message: () => `member A no longer blocked (${JSON.stringify(a.health().blocked)})`,
+    });
     expect(await metricValue(registryB, ConsumerMetricName.deadLettered, { topic })).to.equal(0);
   });
 });
