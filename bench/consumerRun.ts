@@ -6,9 +6,10 @@
  *
  * Records are shaped as the relay publishes them (key = change ID, relaxed Extended JSON value, the
  * contract's headers) and written to a 6-partition topic before any consumer starts; each consumer is a
- * fresh group reading it from the beginning. A rate counts from the first record a consumer got to the
- * moment it had all N (for the helper: handled and their seen marks written), so group joins and
- * connections are excluded. Each figure is the better of two runs.
+ * fresh group reading it from the beginning. A rate counts from the moment the consumer joined its group
+ * (kafkajs `run()` resolved; for the helper `start()`) to the moment it had all N (for the helper: handled
+ * and their seen marks written), so connections and group joins are excluded. Each figure is the better
+ * of two runs.
  *
  * Standalone: KAFKA_BROKERS=... MONGODB_URI=... npx tsx bench/consumerRun.ts [N]
  */
@@ -34,7 +35,7 @@ export interface ConsumerBenchContext {
 }
 
 export interface ConsumerRunFigures {
-  /** Records per second, first record received to the last one done. */
+  /** Records per second, from joining the group to the last record done. */
   readonly rate: number;
   /** CPU time of the bench process per record during the run (µs). */
   readonly cpuUsPerRecord: number;
@@ -139,22 +140,19 @@ async function until(done: () => boolean | Promise<boolean>, timeoutMs: number, 
 async function rawRun(kafka: Kafka, topic: string, n: number): Promise<ConsumerRunFigures> {
   const consumer = kafka.consumer({ groupId: uniqueName('bench-raw') });
   let received = 0;
-  let first = 0;
   let last = 0;
-  let cpuAtFirst = 0;
   await consumer.connect();
   try {
     await consumer.subscribe({ topics: [topic], fromBeginning: true });
     await consumer.run({
       eachBatch: async ({ batch }) => {
-        if (first === 0) {
-          first = performance.now();
-          cpuAtFirst = cpuUs();
-        }
         received += batch.messages.length;
         if (received >= n && last === 0) last = performance.now();
       },
     });
+    // run() resolves once the member joined the group: the clock starts there, as for the helper.
+    const first = performance.now();
+    const cpuAtFirst = cpuUs();
     await until(() => received >= n, 300_000, `the raw consumer to read ${n} records`);
     const cpu = cpuUs() - cpuAtFirst;
     return { rate: Math.round(n / ((last - first) / 1000)), cpuUsPerRecord: round(cpu / n, 1) };
@@ -173,14 +171,7 @@ async function helperRun(
 ): Promise<ConsumerRunFigures> {
   const registry = new Registry();
   const groupId = uniqueName(`bench-helper-${kind}`);
-  let first = 0;
-  let cpuAtFirst = 0;
-  const started = (): void => {
-    if (first === 0) {
-      first = performance.now();
-      cpuAtFirst = cpuUs();
-    }
-  };
+  const trivial = (): void => undefined;
   const seenCollection = uniqueName('seen');
   const common = {
     kafka,
@@ -193,9 +184,12 @@ async function helperRun(
   };
   const consumer =
     kind === 'batch'
-      ? createChangeConsumer({ ...common, batchHandler: started })
-      : createChangeConsumer({ ...common, handler: started });
+      ? createChangeConsumer({ ...common, batchHandler: trivial })
+      : createChangeConsumer({ ...common, handler: trivial });
   await consumer.start();
+  // start() resolves once the member joined the group (after its checks): the clock starts there.
+  const first = performance.now();
+  const cpuAtFirst = cpuUs();
   try {
     const handled = async (): Promise<number> =>
       ((await registry.getSingleMetric(ConsumerMetricName.handled)?.get())?.values ?? []).reduce(
