@@ -14,6 +14,12 @@ import path from 'node:path';
 import { MongoClient, type ChangeStreamDocument } from 'mongodb';
 import { kafkaRoundTrip as brokerAnswers, kafkaVersion } from '../scripts/services/kafka.js';
 import { startMongo } from '../scripts/services/mongo.js';
+import {
+  consumerBench,
+  consumerTarget,
+  renderConsumerBench,
+  type ConsumerBenchResult,
+} from './consumerRun.js';
 import { kafkaClient, startBenchKafka } from './kafkaTools.js';
 import { latencyRun, type LatencyResult } from './latency.js';
 import { outageRun, type OutageResult } from './outage.js';
@@ -75,6 +81,7 @@ interface Results {
   latency: Partial<Record<CheckpointMode, LatencyResult>>;
   memory: { peakMB?: number; runs: ({ run: string } & RssFigures)[] };
   outage?: OutageResult;
+  consumer?: ConsumerBenchResult;
   profile: Partial<Record<CheckpointMode, { run: RunSummary; summary: ProfileSummary }>>;
   targets: { name: string; target: string; value: number | string; met: boolean }[];
   errors: { phase: string; error: string }[];
@@ -173,6 +180,7 @@ function evaluateTargets(r: Results): void {
       met: peak < TARGETS.rssMB,
     });
   }
+  if (r.consumer) r.targets.push(consumerTarget(r.consumer));
   if (r.outage) {
     r.targets.push({
       name: 'outage: every change arrived',
@@ -370,6 +378,7 @@ function render(r: Results): string {
     out.push(formatProfile(p.summary));
   }
 
+  out.push(...renderConsumerBench(r.consumer));
   out.push('', 'Targets');
   const trows: string[][] = [['', 'target', 'value', '']];
   for (const t of r.targets) trows.push([t.name, t.target, String(t.value), t.met ? 'met' : 'MISSED']);
@@ -494,6 +503,11 @@ async function main(): Promise<number> {
       `  p50 ${l.endToEndMs.p50} ms, p99 ${l.endToEndMs.p99} ms, max ${l.endToEndMs.max} ms (${l.received}/${l.written})`,
     );
   }
+
+  // (f) the consumer helper against a raw kafkajs consumer (bench/consumerRun.ts).
+  results.consumer = await phase(results, '(f) consumer helper vs raw kafkajs consumer', () =>
+    consumerBench(ctx, { n: scale(20000), size: 200, log }),
+  );
 
   // Profile the batched backlog run when a target is missed.
   evaluateTargets(results);
