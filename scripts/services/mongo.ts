@@ -131,7 +131,8 @@ export async function startMongo(opts: StartMongoOptions): Promise<MongoService>
     log(`MongoDB: ${recorded.description} at ${recorded.uri} (already running, pid ${recorded.pid})`);
     return recorded;
   }
-  const memory = required === 'stand-in' ? undefined : await tryMemoryServer(opts, log, required === 'mongod');
+  const memory =
+    required === 'stand-in' ? undefined : await tryMemoryServer(opts, log, required === 'mongod');
   const service = memory ?? (await startStandIn(opts, log));
   // A live detached server recorded here keeps its record (services:down must still find it).
   if (!recorded) writeState(opts.stateDir, service, stateExtras.get(service));

@@ -32,7 +32,7 @@ import { Pump } from '../pipeline/pump.js';
 import { TopicRouter } from '../pipeline/topicRouter.js';
 import { sleep } from '../util/async.js';
 import { ExitCode } from './exitCodes.js';
-import { HistoryLostExit, RelayExit } from './errors.js';
+import { HistoryLostExit, MetricsBindExit, RelayExit } from './errors.js';
 import { checkWatchFingerprint, resumePoint } from './resumePoint.js';
 import { VERSION } from './version.js';
 
@@ -59,7 +59,14 @@ export class RelayApp {
     const d = config.derived;
     const server = new MetricsServer(this.metrics.registry, { ready: () => this.readiness() });
     this.metrics.setReadinessProbe(() => this.readiness().ready);
-    this.metricsPort = await server.listen(config.metrics.host, config.metrics.port);
+    // The metrics server binds first, so probes answer while the relay waits for its lease; a taken port is
+    // a configuration error (exit 3), reported before anything else is touched.
+    this.metricsPort = await server
+      .listen(config.metrics.host, config.metrics.port)
+      .catch(async (error: unknown) => {
+        await server.close();
+        throw new MetricsBindExit(config.metrics.host, config.metrics.port, error);
+      });
     logger.info(
       {
         version: VERSION,

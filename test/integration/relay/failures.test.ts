@@ -1,4 +1,5 @@
 import { expect } from 'chai';
+import { createServer, type Server } from 'node:net';
 import { collectTopic } from '../../support/kafka.js';
 import { relayTestContext, type RelayTestContext } from '../../support/relayFixture.js';
 import {
@@ -114,6 +115,23 @@ describe('relay: failures with a documented outcome', function () {
     } finally {
       await main.stop();
       await dead.stop();
+    }
+  });
+
+  it('exits with code 3 naming METRICS_PORT when the metrics port is taken, before it touches the checkpoint', async function () {
+    ctx = await relayTestContext('metrics-port');
+    const squatter: Server = createServer();
+    await new Promise<void>((resolve) => squatter.listen(0, '127.0.0.1', resolve));
+    const port = (squatter.address() as { port: number }).port;
+    try {
+      const result = await runCli(['start'], { ...ctx.env(), METRICS_PORT: String(port) });
+      expect(result.code, result.stdout.slice(-2000)).to.equal(3);
+      const line = result.stdout.split('\n').find((l) => l.includes('METRICS_PORT'));
+      expect(line, result.stdout.slice(-2000)).to.not.equal(undefined);
+      expect(line).to.contain(`METRICS_PORT=${port}`).and.contain('METRICS_HOST=127.0.0.1');
+      expect(await ctx.readCheckpoint(), 'no lease taken, nothing written').to.equal(null);
+    } finally {
+      await new Promise((resolve) => squatter.close(resolve));
     }
   });
 
