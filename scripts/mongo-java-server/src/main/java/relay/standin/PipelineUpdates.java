@@ -151,7 +151,8 @@ final class PipelineUpdates {
         for (Document stage : stages) {
             bound.add((Document) bindVariables(stage, now, time));
         }
-        Aggregation aggregation = Aggregation.fromPipeline(bound, resolver, database, null, NoopOplog.get());
+        Aggregation aggregation = Aggregation.fromPipeline(StageAliases.resolve(bound), resolver, database, null,
+            NoopOplog.get());
         return document -> aggregation.runStagesAsStream(Stream.of(document)).findFirst()
             .orElseThrow(() -> new MongoServerError(2, "BadValue", "the update pipeline produced no document"));
     }

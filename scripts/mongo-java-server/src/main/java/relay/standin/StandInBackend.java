@@ -302,7 +302,8 @@ final class StandInBackend extends MemoryBackend {
             userStages.add(userStage);
         }
         // The allowed stages never read another collection, so no database is resolved (that would create it).
-        Aggregation aggregation = Aggregation.fromPipeline(userStages, this::resolveDatabase, null, null, oplog);
+        Aggregation aggregation = Aggregation.fromPipeline(StageAliases.resolve(userStages), this::resolveDatabase,
+            null, null, oplog);
 
         Position start = options.resumePoint();
         if (start != null) {
