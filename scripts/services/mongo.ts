@@ -57,6 +57,8 @@ export interface StandInOptions {
   oplogMaxEntries?: number;
   /** Accept transactions (their change events only; no isolation). */
   transactions?: boolean;
+  /** While idle, a no-op oplog entry every N seconds (default 10, mongod's periodicNoopIntervalSecs). */
+  noopIntervalSeconds?: number;
 }
 
 /** What stateDir/mongo.json records, so that another process (`services:down`) can stop what we started. */
@@ -512,6 +514,7 @@ async function launchStandIn(
   const cap = standIn.oplogMaxEntries ?? process.env[OPLOG_CAP_ENV];
   if (cap) args.push('--oplog-max-entries', String(cap));
   if (standIn.transactions) args.push('--transactions');
+  if (standIn.noopIntervalSeconds) args.push('--noop-interval-seconds', String(standIn.noopIntervalSeconds));
   args.push('--transaction-lifetime-seconds', String(TEST_TRANSACTION_LIFETIME_SECONDS));
   let output = '';
   let child: ChildProcess;
