@@ -26,7 +26,7 @@ final class ChangeStreamCursor {
     private static final int MAX_BATCH_BYTES = 16 * 1024 * 1024;
 
     /** An event (or fragment) ready to be returned, at its position. */
-    private record Output(Position position, Document document) {
+    private record Output(Position position, Document document, int size) {
     }
 
     final long id;
@@ -112,7 +112,7 @@ final class ChangeStreamCursor {
                         continue; // returned (or skipped) already
                     }
                     for (Output output : outputs(entry, event)) {
-                        int size = SizeLimits.sizeOf(output.document());
+                        int size = output.size();
                         if (!batch.isEmpty() && bytes + size > MAX_BATCH_BYTES) {
                             return batch; // the rest goes into the next batch, from this position on
                         }
@@ -179,18 +179,18 @@ final class ChangeStreamCursor {
     private List<Output> outputs(ChangeLog.Entry entry, Position event) {
         List<Output> outputs = new ArrayList<>();
         for (Document document : applyUserStages(render(entry, event))) {
-            if (splitLargeEvents) {
-                List<Document> fragments = SizeLimits.splitIfLarge(document, event);
-                if (fragments.size() == 1 && !fragments.get(0).containsKey("splitEvent")) {
-                    outputs.add(new Output(event, document));
-                } else {
-                    for (int i = 0; i < fragments.size(); i++) {
-                        outputs.add(new Output(event.fragment(i + 1), fragments.get(i)));
-                    }
+            int size = SizeLimits.sizeOf(document); // encoded once: the limit and the batch size both need it
+            if (splitLargeEvents && SizeLimits.needsSplit(document, size)) {
+                List<Document> fragments = SizeLimits.split(document, event);
+                for (int i = 0; i < fragments.size(); i++) {
+                    Document fragment = fragments.get(i);
+                    outputs.add(new Output(event.fragment(i + 1), fragment, SizeLimits.sizeOf(fragment)));
                 }
             } else {
-                SizeLimits.checkEventSize(document);
-                outputs.add(new Output(event, document));
+                if (size > SizeLimits.MAX_INTERNAL_SIZE) {
+                    throw SizeLimits.tooLarge(size, document);
+                }
+                outputs.add(new Output(event, document, size));
             }
         }
         if (position.fragment() > 0 && position.wholeEvent().equals(event)) {

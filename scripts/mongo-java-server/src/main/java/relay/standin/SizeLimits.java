@@ -45,27 +45,21 @@ final class SizeLimits {
         return sizeOf(new Document(key, value)) - 5; // a document adds its length (4) and a terminator (1)
     }
 
-    static void checkEventSize(Document event) {
-        int size = sizeOf(event);
-        if (size > MAX_INTERNAL_SIZE) {
-            throw tooLarge(size, event);
-        }
-    }
-
     static MongoServerError tooLarge(int size, Document event) {
         return new MongoServerError(10334, "BSONObjectTooLarge", String.format("BSONObj size: %d (0x%X) is invalid. "
             + "Size must be between 0 and %d(16MB) First element: _id: %s", size, size, MAX_INTERNAL_SIZE,
             event.get("_id")));
     }
 
-    /** The event itself when it is small enough, else its fragments, each with the token of its fragment. */
-    static List<Document> splitIfLarge(Document event, Position eventPosition) {
+    /** Whether the split stage splits an event of this BSON size (its token counts twice: the PBRT repeats it). */
+    static boolean needsSplit(Document event, int size) {
+        return size + elementSize("_id", event.get("_id")) > MAX_CHANGE_EVENT_SIZE;
+    }
+
+    /** The fragments of a large event, each with the token of its fragment. */
+    static List<Document> split(Document event, Position eventPosition) {
         // Every fragment token has the same size (the fragment number has a fixed width).
         int tokenSize = sizeOf(eventPosition.fragment(1).toToken());
-        int eventSize = sizeOf(event) + elementSize("_id", event.get("_id"));
-        if (eventSize <= MAX_CHANGE_EVENT_SIZE) {
-            return List.of(event);
-        }
         int maxFragmentSize = MAX_CHANGE_EVENT_SIZE - tokenSize;
         record Field(String key, Object value, int size) {
         }
