@@ -132,22 +132,25 @@ describe('relay: the Kafka record of every operation type', function () {
     const collector = await collectTopic(ctx.topic('orders'));
     const dk = (id: string) => BSON.EJSON.stringify({ _id: id }, { relaxed: false });
     try {
-      const got = await waitFor(
-        () =>
-          collector.messages.some((m) => m.headers['document-key'] === dk('after-drop')) &&
-          collector.messages,
-        { timeoutMs: 60_000, message: 'the insert into the re-created collection' },
-      );
-      // Change IDs sort in the order MongoDB wrote the changes: insert, drop, invalidate, insert.
-      const before = got.find((m) => m.headers['document-key'] === dk('before-drop'))!;
-      const after = got.find((m) => m.headers['document-key'] === dk('after-drop'))!;
-      const between = got.filter(
-        (m) =>
-          ['drop', 'invalidate'].includes(m.headers['operation-type'] ?? '') &&
-          m.key! > before.key! &&
-          m.key! < after.key!,
-      );
-      expect(between.map((m) => m.headers['operation-type']).sort()).to.deep.equal(['drop', 'invalidate']);
+      // Change IDs sort in the order MongoDB wrote the changes: insert, drop, invalidate, insert. Records of
+      // several partitions arrive in any order, so wait for all four.
+      const ofThisTest = () => {
+        const find = (id: string) => collector.messages.find((m) => m.headers['document-key'] === dk(id));
+        const [before, after] = [find('before-drop'), find('after-drop')];
+        if (!before || !after) return [];
+        const between = collector.messages.filter(
+          (m) =>
+            ['drop', 'invalidate'].includes(m.headers['operation-type'] ?? '') &&
+            m.key! > before.key! &&
+            m.key! < after.key!,
+        );
+        return ['insert', ...between.map((m) => m.headers['operation-type']).sort(), 'insert'];
+      };
+      const seen = await waitFor(() => ofThisTest().length === 4 && ofThisTest(), {
+        timeoutMs: 60_000,
+        message: () => `insert, drop, invalidate, insert (got ${JSON.stringify(ofThisTest())})`,
+      });
+      expect(seen).to.deep.equal(['insert', 'drop', 'invalidate', 'insert']);
       expect(relay.child.exitCode, 'the relay kept running').to.equal(null);
     } finally {
       await collector.stop();
