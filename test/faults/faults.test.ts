@@ -43,6 +43,8 @@ describe('fault suite', function () {
         changes: 3 * CHANGES,
         pauseMs: 4,
         seed: random.derive(),
+        // Where the server has them, transactions too: several events with one cluster time and an lsid.
+        transactionShare: getServices().capabilities.transactionEvents ? 0.02 : 0,
         stop: (): boolean => crashes >= 5 && workload.log.length >= CHANGES,
       });
       const done = workload.run();

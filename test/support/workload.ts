@@ -26,6 +26,11 @@ export interface WorkloadOptions {
    * applyOps entry, so their events share a cluster time and differ only by txnOpIndex in their tokens.
    */
   multiDeleteShare?: number;
+  /**
+   * Share of steps that update several documents in one transaction (default 0: only where the server has
+   * transactions). A committed transaction's events share its cluster time and carry lsid and txnNumber.
+   */
+  transactionShare?: number;
   /** Pause between writes, ms (0: as fast as MongoDB acknowledges). */
   pauseMs?: number;
   /** Stop early when this returns true. */
@@ -52,6 +57,10 @@ export class Workload {
       const coll = pick(this.o.collections);
       if (rand() < (this.o.multiDeleteShare ?? 0.02)) {
         await this.deleteSeveral(coll);
+        continue;
+      }
+      if (rand() < (this.o.transactionShare ?? 0)) {
+        await this.updateInTransaction(coll);
         continue;
       }
       const hot = rand() < (this.o.hotShare ?? 0.3);
@@ -83,6 +92,26 @@ export class Workload {
   }
 
   private readonly lastSeq = new Map<string, number>();
+
+  /** Up to three existing documents of `coll` updated in one transaction. */
+  private async updateInTransaction(coll: string): Promise<void> {
+    const ids = [...this.alive.keys()]
+      .filter((key) => key.startsWith(`${coll}/`))
+      .slice(-3)
+      .map((key) => Number(key.slice(coll.length + 1)));
+    if (ids.length === 0) return;
+    const c = this.client.db(this.o.db).collection<{ _id: number; seq: number }>(coll);
+    const updates = ids.map((id) => ({ id, seq: this.alive.get(`${coll}/${id}`)! + 1 }));
+    const session = this.client.startSession();
+    try {
+      await session.withTransaction(async () => {
+        for (const { id, seq } of updates) await c.updateOne({ _id: id }, { $set: { seq } }, { session });
+      });
+    } finally {
+      await session.endSession();
+    }
+    for (const { id, seq } of updates) this.record(coll, id, 'update', seq);
+  }
 
   /** Up to five existing documents of `coll` deleted by one deleteMany. */
   private async deleteSeveral(coll: string): Promise<void> {

@@ -6,6 +6,7 @@ import { collectTopic } from '../../support/kafka.js';
 import { chooseSeed, SeededRandom } from '../../support/random.js';
 import { relayTestContext, type RelayTestContext } from '../../support/relayFixture.js';
 import { killAllRelays, startRelayReady, startRelay, type RelayProcess } from '../../support/relayProcess.js';
+import { getServices } from '../../support/services.js';
 import { waitFor } from '../../support/wait.js';
 import { Workload, awaitDelivery, formatReport, type DeliveryReport } from '../../support/workload.js';
 
@@ -37,6 +38,7 @@ async function interruptMidStream(
     changes: 100_000,
     pauseMs: 1,
     seed: random.derive(),
+    transactionShare: getServices().capabilities.transactionEvents ? 0.02 : 0,
     stop: () => stops >= times,
   });
   const done = workload.run();
@@ -83,7 +85,10 @@ describe('relay: crashes and restarts', function () {
       it('publishes no duplicate at all across a graceful stop (SIGTERM) and restart', async function () {
         ctx = await relayTestContext('graceful');
         const report = await interruptMidStream(ctx, mode, 'SIGTERM', 3, (relay, code) => {
-          expect(code, 'graceful stop exit code').to.equal(0);
+          expect(
+            code,
+            `graceful stop exit code; last log lines:\n${relay.stdout.slice(-6).join('\n')}\n${relay.stderr.join('')}`,
+          ).to.equal(0);
           expect(relay.logs.some((l) => l.msg.startsWith('stopped: every read event acknowledged'))).to.equal(
             true,
           );
