@@ -75,6 +75,34 @@ describe('the mongo-java-server stand-in (stand-in only: what a real mongod cann
     expect(Date.now() - written, 'not before the no-op interval').to.be.at.least(2_500);
   });
 
+  it('reports the high-water mark of the newest oplog entry, sorting before its events, when nothing else writes', async () => {
+    const mongo = await connect({});
+    const items = mongo.db('hwm').collection<{ _id: number }>('items');
+    const all = items.watch([], { maxAwaitTimeMS: 100 });
+    const filtered = items.watch([{ $match: { operationType: 'never' } }], { maxAwaitTimeMS: 100 });
+    streams.push(all, filtered);
+    expect(await all.tryNext()).to.equal(null);
+    expect(await filtered.tryNext()).to.equal(null);
+    await items.insertOne({ _id: 1 });
+    await items.insertOne({ _id: 2 });
+    await all.next();
+    const second = (await all.next())._id as { _data: string };
+    const time = (token: unknown) => ((token as { _data: string })._data ?? '').slice(2, 18);
+    const deadline = Date.now() + 5_000;
+    while (time(filtered.resumeToken) < time(second) && Date.now() < deadline)
+      expect(await filtered.tryNext()).to.equal(null);
+    const mark = filtered.resumeToken as { _data: string };
+    // Only oplog writes move it (the next no-op is 10 s away): it is the second insert's time, not the clock's.
+    expect(time(mark), 'the cluster time of the newest entry').to.equal(time(second));
+    expect(mark._data < second._data, 'a high-water mark sorts before the event of its time').to.equal(true);
+    const resumed = items.watch([], { resumeAfter: mark, maxAwaitTimeMS: 100 });
+    streams.push(resumed);
+    expect(
+      ((await resumed.next()) as { documentKey?: { _id: number } }).documentKey?._id,
+      'so resuming from it returns it',
+    ).to.equal(2);
+  });
+
   it('refuses change stream options it does not implement instead of ignoring them', async () => {
     const mongo = await connect({});
     const items = mongo.db('options').collection('items');
