@@ -42,7 +42,7 @@ import { Pump } from '../pipeline/pump.js';
 import { TopicRouter } from '../pipeline/topicRouter.js';
 import { sleep } from '../util/async.js';
 import { ExitCode } from './exitCodes.js';
-import { HistoryLostExit, RelayExit, UnreadableEventExit } from './errors.js';
+import { HistoryLostExit, MetricsBindExit, RelayExit, UnreadableEventExit } from './errors.js';
 import { checkWatchFingerprint, resumePoint } from './resumePoint.js';
 import { VERSION } from './version.js';
 
@@ -92,7 +92,14 @@ export class RelayApp {
     });
     this.metrics.setReadinessProbe(() => this.readiness().ready);
     this.metrics.setSinkStallProbe(() => this.sink?.stalledForMs() ?? 0);
-    this.metricsPort = await server.listen(config.metrics.host, config.metrics.port);
+    // The metrics server binds first, so probes answer while the relay waits for its lease; a taken port is
+    // a configuration error (exit 3), reported before anything else is touched.
+    this.metricsPort = await server
+      .listen(config.metrics.host, config.metrics.port)
+      .catch(async (error: unknown) => {
+        await server.close();
+        throw new MetricsBindExit(config.metrics.host, config.metrics.port, error);
+      });
     logger.info(
       {
         version: VERSION,
