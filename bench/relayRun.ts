@@ -1,5 +1,5 @@
 /**
- * (c) The relay as operators run it (`node --import tsx src/cli/main.ts start`, configured by environment),
+ * (c) The relay as operators run it (compiled, `node .../src/cli/main.js start`, configured by environment),
  * relaying a pre-written backlog: the start position is taken before the backlog is written and given as
  * RELAY_START_AFTER_TOKEN, with a fresh RELAY_CHECKPOINT_ID, so the relay reads exactly the N backlog events.
  * Throughput is measured between the first and the last acknowledged event as counted by
@@ -8,12 +8,13 @@
  * relay ~1.5 ms of CPU (prom-client default metrics), i.e. ~1.5% of its throughput at 10 scrapes/s.
  *
  * BENCH_RELAY_ROOT=<dir> runs the relay from another checkout (e.g. a scratch copy with a proposed fix).
- * BENCH_RELAY_COMPILED=1 runs <root>/dist/src/cli/main.js (build it first: `tsc -p tsconfig.build.json`)
- * without tsx, as the Docker image does; the default is `--import tsx src/cli/main.ts`.
+ * The relay runs compiled, as the image runs it (`node <root>/.cache/bench-build/src/cli/main.js`, built
+ * by buildRelay() at the start of the bench); BENCH_RELAY_TSX=1 runs the sources through tsx instead
+ * (tsx adds ~30-50 MB of RSS and startup time, nothing per event).
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { existsSync } from 'node:fs';
-import { readdir, stat } from 'node:fs/promises';
+import { readdir, rm } from 'node:fs/promises';
 import path from 'node:path';
 import type { MongoClient } from 'mongodb';
 import {
@@ -37,19 +38,45 @@ export function relayRoot(): string {
   return path.resolve(process.env.BENCH_RELAY_ROOT ?? REPO_ROOT);
 }
 
-/** The relay's entry point: tsx on the sources (default) or the compiled build (BENCH_RELAY_COMPILED=1). */
+/** The relay's entry point: the compiled build (default) or the sources through tsx (BENCH_RELAY_TSX=1). */
 export function relayEntry(): string[] {
   const root = relayRoot();
-  if (process.env.BENCH_RELAY_COMPILED === '1') {
-    const main = path.join(root, 'dist/src/cli/main.js');
-    if (!existsSync(main))
-      throw new Error(`BENCH_RELAY_COMPILED=1 but ${main} does not exist (tsc -p tsconfig.build.json)`);
-    return [main];
-  }
-  return ['--import', 'tsx', path.join(root, 'src/cli/main.ts')];
+  if (process.env.BENCH_RELAY_TSX === '1') return ['--import', 'tsx', path.join(root, 'src/cli/main.ts')];
+  const main = path.join(root, COMPILED_DIR, 'src/cli/main.js');
+  if (!existsSync(main)) throw new Error(`${main} does not exist: call buildRelay() first`);
+  return [main];
 }
 
-export type CheckpointMode = 'strict' | 'batched';
+/** Where the bench compiles the relay (tsconfig.build.json, as the image's build stage does). */
+const COMPILED_DIR = '.cache/bench-build';
+
+/**
+ * Compiles the relay under test into <root>/.cache/bench-build (inside the checkout, so its imports
+ * resolve to the checkout's node_modules). Skipped with BENCH_RELAY_TSX=1.
+ */
+export async function buildRelay(): Promise<void> {
+  if (process.env.BENCH_RELAY_TSX === '1') return;
+  const root = relayRoot();
+  const out = path.join(root, COMPILED_DIR);
+  await rm(out, { recursive: true, force: true });
+  const tsc = path.join(REPO_ROOT, 'node_modules/typescript/bin/tsc');
+  const child = spawn(
+    process.execPath,
+    [tsc, '-p', path.join(root, 'tsconfig.build.json'), '--outDir', out],
+    {
+      cwd: root,
+      stdio: ['ignore', 'pipe', 'pipe'],
+    },
+  );
+  let output = '';
+  child.stdout!.on('data', (d: Buffer) => (output += d.toString()));
+  child.stderr!.on('data', (d: Buffer) => (output += d.toString()));
+  const code = await new Promise<number | null>((resolve) => child.on('exit', resolve));
+  if (code !== 0) throw new Error(`compiling the relay failed (tsc exit ${code}):\n${output.slice(-2000)}`);
+}
+
+export type { CheckpointMode } from '../src/config/schema.js';
+import type { CheckpointMode } from '../src/config/schema.js';
 
 export interface BenchContext {
   client: MongoClient;
@@ -109,15 +136,11 @@ export async function spawnRelay(s: RelaySettings): Promise<RelayHandle> {
   };
   const nodeArgs = s.cpuProfDir ? ['--cpu-prof', `--cpu-prof-dir=${s.cpuProfDir}`] : [];
   const spawnedAt = performance.now();
-  const child = spawn(
-    process.execPath,
-    [...nodeArgs, '--import', 'tsx', path.join(root, 'src/cli/main.ts'), 'start'],
-    {
-      cwd: root,
-      env,
-      stdio: ['ignore', 'pipe', 'pipe'],
-    },
-  );
+  const child = spawn(process.execPath, [...nodeArgs, ...relayEntry(), 'start'], {
+    cwd: root,
+    env,
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
   const unregister = onCleanup(`relay pid ${child.pid}`, () => {
     if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
   });
@@ -291,13 +314,14 @@ export async function relayBacklogRun(
   }
 }
 
-/** The main-thread .cpuprofile a `--cpu-prof` relay left in `dir` (the largest file). */
-export async function findCpuProfile(dir: string): Promise<string | null> {
+/**
+ * The .cpuprofile files a `--cpu-prof` relay left in `dir`, one per thread: node names them
+ * CPU.<date>.<time>.<pid>.<thread id>.<seq>.cpuprofile, thread 0 being the main thread.
+ */
+export async function findCpuProfiles(dir: string): Promise<{ thread: string; file: string }[]> {
   const files = (await readdir(dir)).filter((f) => f.endsWith('.cpuprofile'));
-  if (files.length === 0) return null;
-  const sized = await Promise.all(
-    files.map(async (f) => ({ f, size: (await stat(path.join(dir, f))).size })),
-  );
-  sized.sort((a, b) => b.size - a.size);
-  return path.join(dir, sized[0]!.f);
+  return files
+    .map((f) => ({ f, tid: Number(f.split('.').at(-3)) }))
+    .sort((a, b) => a.tid - b.tid)
+    .map(({ f, tid }) => ({ thread: tid === 0 ? 'main' : `worker ${tid}`, file: path.join(dir, f) }));
 }

@@ -17,7 +17,6 @@ import { LeaseKeeper, LeaseNotHeldError } from '../checkpoint/leaseKeeper.js';
 import { RelayMetrics } from '../metrics/relayMetrics.js';
 import { MetricsServer } from '../metrics/httpServer.js';
 import {
-  ChangeSource,
   FatalStreamError,
   HistoryLostError,
   describePosition,
@@ -28,7 +27,10 @@ import { formatTarget } from '../source/watchTargets.js';
 import { formatClusterTime, clusterTimeOfToken } from '../source/resumeToken.js';
 import { KafkaSink } from '../sink/kafkaSink.js';
 import { createKafka } from '../sink/kafkaClient.js';
+import { installFastRecordEncoder } from '../sink/fastRecordEncoder.js';
 import { Pump } from '../pipeline/pump.js';
+import type { ItemSource } from '../pipeline/itemSource.js';
+import { openItemSource } from '../pipeline/openItemSource.js';
 import { TopicRouter } from '../pipeline/topicRouter.js';
 import { sleep } from '../util/async.js';
 import { ExitCode } from './exitCodes.js';
@@ -153,22 +155,34 @@ export class RelayApp {
       lease.startRenewing((error: LeaseLostError) =>
         this.fail(new RelayExit(error.message, ExitCode.lease), true),
       );
-      const source = new ChangeSource(mongo, start, {
+      const source = openItemSource({
+        readerThread: config.relay.readerThread,
+        mongoUri: config.mongodb.uri,
+        client: mongo,
+        start,
+        topicTemplate: config.kafka.topic,
         scope: d.scope,
-        pipeline: buildStreamPipeline(
-          d.scope,
-          d.targets,
-          sameStore
-            ? { checkpointDb: config.checkpoint.database, checkpointColl: config.checkpoint.collection }
-            : null,
-          d.pipeline,
-        ),
-        fullDocument: config.relay.fullDocument,
-        fullDocumentBeforeChange: config.relay.fullDocumentBeforeChange,
-        maxAwaitTimeMS: config.relay.maxAwaitMs,
-        logger,
-        onRestart: (reason) => this.metrics.streamRestarts.inc({ reason }),
-        onOpenChange: (open) => (this.streamOpen = open),
+        record: { format: config.relay.valueFormat, partitionBy: config.relay.partitionBy },
+        operationTypes: d.operationTypes,
+        limits: { items: config.relay.maxInFlight, bytes: config.relay.maxInFlightBytes },
+        logLevel: config.log.level,
+        source: {
+          scope: d.scope,
+          pipeline: buildStreamPipeline(
+            d.scope,
+            d.targets,
+            sameStore
+              ? { checkpointDb: config.checkpoint.database, checkpointColl: config.checkpoint.collection }
+              : null,
+            d.pipeline,
+          ),
+          fullDocument: config.relay.fullDocument,
+          fullDocumentBeforeChange: config.relay.fullDocumentBeforeChange,
+          maxAwaitTimeMS: config.relay.maxAwaitMs,
+          logger,
+          onRestart: (reason) => this.metrics.streamRestarts.inc({ reason }),
+          onOpenChange: (open) => (this.streamOpen = open),
+        },
       });
       await this.pumpUntilStopped(source, sink, checkpointer);
       await this.shutdown(source, sink, checkpointer);
@@ -178,7 +192,7 @@ export class RelayApp {
   }
 
   private async pumpUntilStopped(
-    source: ChangeSource,
+    source: ItemSource,
     sink: KafkaSink,
     checkpointer: Checkpointer,
   ): Promise<void> {
@@ -187,10 +201,8 @@ export class RelayApp {
       source,
       sink,
       checkpointer,
-      router: new TopicRouter(config.kafka.topic, config.derived.scope),
-      record: { format: config.relay.valueFormat, partitionBy: config.relay.partitionBy },
-      operationTypes: config.derived.operationTypes,
       maxInFlight: config.relay.maxInFlight,
+      maxInFlightBytes: config.relay.maxInFlightBytes,
       metrics: this.metrics,
       logger,
       mayPublish: () => this.lease?.mayPublish() ?? false,
@@ -247,7 +259,7 @@ export class RelayApp {
     }
   }
 
-  private async shutdown(source: ChangeSource, sink: KafkaSink, checkpointer: Checkpointer): Promise<void> {
+  private async shutdown(source: ItemSource, sink: KafkaSink, checkpointer: Checkpointer): Promise<void> {
     const pump = this.pump!;
     pump.stop();
     await source.close();
@@ -315,11 +327,12 @@ export class RelayApp {
   /** Kafka may be down when we start: keep trying (readiness stays 503) until it answers or we stop. */
   private async connectSink(): Promise<KafkaSink | null> {
     const { config, logger } = this;
+    const fastRecordEncoder = installFastRecordEncoder();
     for (let attempt = 1; !this.stopRequested && !this.fatal; attempt++) {
       const sink = new KafkaSink(createKafka(config, logger), {
         maxMessageBytes: config.kafka.maxMessageBytes,
         maxBatchBytes: config.kafka.maxBatchBytes,
-        maxBatchRecords: config.checkpoint.mode === 'strict' ? 1 : 1000,
+        maxBatchRecords: config.checkpoint.mode === 'serial' ? 1 : 1000,
         retryMaxMs: config.kafka.retryMaxMs,
         deadLetterTopic: config.kafka.deadLetterTopic,
         createTopics: config.kafka.createTopics
@@ -341,7 +354,7 @@ export class RelayApp {
             ),
           );
         this.sink = sink;
-        logger.info({ brokers: config.derived.brokers }, 'kafka connected');
+        logger.info({ brokers: config.derived.brokers, fastRecordEncoder }, 'kafka connected');
         return sink;
       } catch (error) {
         await sink.stop(Date.now()).catch(() => undefined); // half-connected clients must not leak

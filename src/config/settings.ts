@@ -12,12 +12,14 @@ import {
   type WatchTarget,
 } from '../source/watchTargets.js';
 import { parsePipeline } from './pipeline.js';
-import type {
-  BEFORE_CHANGE_MODES,
-  CHECKPOINT_MODES,
-  FULL_DOCUMENT_MODES,
-  LOG_LEVELS,
-  SASL_MECHANISMS,
+import {
+  canonicalCheckpointMode,
+  type BEFORE_CHANGE_MODES,
+  type CheckpointMode,
+  type CheckpointModeSetting,
+  type FULL_DOCUMENT_MODES,
+  type LOG_LEVELS,
+  type SASL_MECHANISMS,
 } from './schema.js';
 
 export interface RawConfig {
@@ -33,6 +35,8 @@ export interface RawConfig {
     onHistoryLost: 'fail' | 'restart-from-now';
     allowWatchChange: boolean;
     maxInFlight: number;
+    maxInFlightBytes: number;
+    readerThread: boolean;
     maxAwaitMs: number;
     valueFormat: 'relaxed' | 'canonical';
     partitionBy: 'document' | 'change-id';
@@ -44,7 +48,7 @@ export interface RawConfig {
     uri: string;
     database: string;
     collection: string;
-    mode: (typeof CHECKPOINT_MODES)[number];
+    mode: CheckpointModeSetting;
     maxEvents: number;
     maxDelayMs: number;
     heartbeatMs: number;
@@ -77,6 +81,8 @@ export type InitialPosition =
   | { kind: 'token'; token: { _data: string } };
 
 export interface RelayConfig extends RawConfig {
+  /** The checkpoint mode by its canonical name (aliases resolved). */
+  checkpoint: RawConfig['checkpoint'] & { mode: CheckpointMode };
   derived: {
     targets: WatchTarget[];
     scope: StreamScope;
@@ -121,6 +127,7 @@ export function deriveSettings(raw: RawConfig): RelayConfig {
   }
   return {
     ...raw,
+    checkpoint: { ...raw.checkpoint, mode: canonicalCheckpointMode(raw.checkpoint.mode) },
     derived: {
       targets,
       scope: streamScope(targets),

@@ -16,7 +16,8 @@ import type { TopicRouter } from './topicRouter.js';
 export interface OutboundRecord {
   topic: string;
   key: string;
-  value: string;
+  /** The change event as Extended JSON: text, or its UTF-8 bytes when it came from the reader thread. */
+  value: string | Buffer;
   headers: Record<string, string>;
   /** Bytes hashed to choose the partition (ns + document key, or the change ID). */
   partitionKey: Buffer;
