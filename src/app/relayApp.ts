@@ -27,7 +27,7 @@ import { formatTarget } from '../source/watchTargets.js';
 import { formatClusterTime, clusterTimeOfToken } from '../source/resumeToken.js';
 import { KafkaSink } from '../sink/kafkaSink.js';
 import { createKafka } from '../sink/kafkaClient.js';
-import { installFastRecordEncoder } from '../sink/fastRecordEncoder.js';
+import { installFastProduceEncoder } from '../sink/fastProduceEncoder.js';
 import { Pump } from '../pipeline/pump.js';
 import type { ItemSource } from '../pipeline/itemSource.js';
 import { openItemSource } from '../pipeline/openItemSource.js';
@@ -327,7 +327,7 @@ export class RelayApp {
   /** Kafka may be down when we start: keep trying (readiness stays 503) until it answers or we stop. */
   private async connectSink(): Promise<KafkaSink | null> {
     const { config, logger } = this;
-    const fastRecordEncoder = installFastRecordEncoder();
+    const fastProduceEncoder = installFastProduceEncoder();
     for (let attempt = 1; !this.stopRequested && !this.fatal; attempt++) {
       const sink = new KafkaSink(createKafka(config, logger), {
         maxMessageBytes: config.kafka.maxMessageBytes,
@@ -354,7 +354,7 @@ export class RelayApp {
             ),
           );
         this.sink = sink;
-        logger.info({ brokers: config.derived.brokers, fastRecordEncoder }, 'kafka connected');
+        logger.info({ brokers: config.derived.brokers, fastProduceEncoder }, 'kafka connected');
         return sink;
       } catch (error) {
         await sink.stop(Date.now()).catch(() => undefined); // half-connected clients must not leak

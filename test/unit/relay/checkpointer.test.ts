@@ -1,11 +1,7 @@
 import { expect } from 'chai';
 import pino from 'pino';
 import { Checkpointer, type CheckpointPolicy } from '../../../src/checkpoint/checkpointer.js';
-import {
-  LeaseLostError,
-  type CheckpointStore,
-  type CheckpointWrite,
-} from '../../../src/checkpoint/checkpointStore.js';
+import { LeaseLostError, type CheckpointWrite } from '../../../src/checkpoint/checkpointStore.js';
 import type { Progress } from '../../../src/pipeline/ackWindow.js';
 
 /** The store's write as the checkpointer sees it: records calls, can fail or hold a write on demand. */
