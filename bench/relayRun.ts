@@ -15,6 +15,7 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { readdir, rm } from 'node:fs/promises';
+import os from 'node:os';
 import path from 'node:path';
 import type { MongoClient } from 'mongodb';
 import {
@@ -27,9 +28,11 @@ import {
   rssFigures,
   sleep,
   uniqueName,
+  updateBacklog,
   BENCH_DB,
   type RssFigures,
   type Sample,
+  type ServerPids,
 } from './support.js';
 
 export const REPO_ROOT = path.resolve(import.meta.dirname, '..');
@@ -78,7 +81,7 @@ export async function buildRelay(): Promise<void> {
 export type { CheckpointMode } from '../src/config/schema.js';
 import type { CheckpointMode } from '../src/config/schema.js';
 
-export interface BenchContext {
+export interface BenchContext extends ServerPids {
   client: MongoClient;
   mongoUri: string;
   brokers: string;
@@ -113,6 +116,8 @@ export interface RelaySettings {
   watch: string;
   mode: CheckpointMode;
   startAfterToken: string;
+  /** Default: a fresh one. Give the same one to restart a relay where the previous one stopped. */
+  checkpointId?: string;
   brokers?: string;
   extra?: Record<string, string>;
   cpuProfDir?: string;
@@ -126,7 +131,7 @@ export async function spawnRelay(s: RelaySettings): Promise<RelayHandle> {
     KAFKA_BROKERS: s.brokers ?? s.ctx.brokers,
     RELAY_WATCH: s.watch,
     RELAY_CHECKPOINT_MODE: s.mode,
-    RELAY_CHECKPOINT_ID: uniqueName('bench'),
+    RELAY_CHECKPOINT_ID: s.checkpointId ?? uniqueName('bench'),
     RELAY_START_AFTER_TOKEN: s.startAfterToken,
     RELAY_SHUTDOWN_TIMEOUT_MS: '15000',
     METRICS_HOST: '127.0.0.1',
@@ -233,6 +238,14 @@ export interface BacklogRunResult {
   cpuUsPerEvent: number;
   /** Relay CPU seconds per wall second in the window (1 = one core busy). */
   cpuCores: number;
+  /**
+   * CPU µs per event in the same window of the Kafka broker and of MongoDB (NaN when their pids are
+   * unknown), and of all three: on one machine they share the cores, so cores × 1e6 / machine µs is
+   * the most any relay could reach here.
+   */
+  serverCpuUsPerEvent: { kafka: number; mongo: number };
+  machineCpuUsPerEvent: number;
+  machineCeilingPerS: number;
   rss: RssFigures;
   exitCode: number;
   /** CLOCK_MONOTONIC µs of the measured window (to cut a CPU profile to it). */
@@ -241,12 +254,20 @@ export interface BacklogRunResult {
   samples: Sample[];
 }
 
+/**
+ * The backlog: `insert` is n inserts of `size`-byte documents; `insert-update` (the anchors' shape) is
+ * n/2 inserts followed by one update of each, so half the events need their full document looked up
+ * (RELAY_FULL_DOCUMENT=updateLookup, the default).
+ */
+export type Workload = 'insert' | 'insert-update';
+
 export async function relayBacklogRun(
   ctx: BenchContext,
   o: {
     mode: CheckpointMode;
     size: number;
     n: number;
+    workload?: Workload;
     cpuProfDir?: string;
     sampleMs?: number;
     timeoutMs?: number;
@@ -257,7 +278,10 @@ export async function relayBacklogRun(
   const collName = uniqueName(`relay_${o.mode}_${o.size}`);
   const coll = benchCollection(ctx.client, collName);
   const token = await currentToken(coll);
-  await insertBacklog(coll, o.size, o.n);
+  if (o.workload === 'insert-update') {
+    await insertBacklog(coll, o.size, Math.ceil(o.n / 2));
+    await updateBacklog(coll, Math.floor(o.n / 2));
+  } else await insertBacklog(coll, o.size, o.n);
   const relay = await spawnRelay({
     ctx,
     watch: `${BENCH_DB}.${collName}`,
@@ -266,7 +290,7 @@ export async function relayBacklogRun(
     cpuProfDir: o.cpuProfDir,
     extra: o.extra,
   });
-  const sampler = new MetricsSampler(relay.port, o.sampleMs ?? 100).start();
+  const sampler = new MetricsSampler(relay.port, o.sampleMs ?? 100, ctx).start();
   try {
     const done = sampler.waitFor(
       (s) => s.events >= o.n,
@@ -289,6 +313,10 @@ export async function relayBacklogRun(
     const mid = sampler.samples.find((s) => s.events >= first.events + events / 2) ?? first;
     const secondHalfRate = end.at > mid.at ? (end.events - mid.events) / ((end.at - mid.at) / 1000) : NaN;
     const cpu = end.cpuSeconds - first.cpuSeconds;
+    const perEvent = (seconds: number): number => (events > 0 ? round((seconds * 1e6) / events, 1) : NaN);
+    const kafka = perEvent(end.kafkaCpuSeconds - first.kafkaCpuSeconds);
+    const mongo = perEvent(end.mongoCpuSeconds - first.mongoCpuSeconds);
+    const machine = round(perEvent(cpu) + kafka + mongo, 1);
     await sampler.stop();
     const exitCode = await relay.stop();
     return {
@@ -300,6 +328,9 @@ export async function relayBacklogRun(
       secondHalfRate: round(secondHalfRate, 0),
       cpuUsPerEvent: events > 0 ? round((cpu * 1e6) / events, 1) : NaN,
       cpuCores: seconds > 0 ? round(cpu / seconds, 2) : NaN,
+      serverCpuUsPerEvent: { kafka, mongo },
+      machineCpuUsPerEvent: machine,
+      machineCeilingPerS: round((os.cpus().length * 1e6) / machine, 0),
       startupS: round((first.at - relay.spawnedAt) / 1000, 2),
       checkpointWrites,
       rss: rssFigures(sampler.samples),
