@@ -19,6 +19,7 @@ import {
   type BacklogRunResult,
   type BenchContext,
   type CheckpointMode,
+  type Workload,
 } from './relayRun.js';
 import { onCleanup } from './support.js';
 
@@ -224,7 +225,7 @@ export function formatProfile(s: ProfileSummary): string {
  */
 export async function profiledBacklogRun(
   ctx: BenchContext,
-  o: { mode: CheckpointMode; size: number; n: number; extra?: Record<string, string> },
+  o: { mode: CheckpointMode; size: number; n: number; extra?: Record<string, string>; workload?: Workload },
 ): Promise<{ run: BacklogRunResult; summaries: ThreadProfile[] }> {
   const dir = await mkdtemp(path.join(os.tmpdir(), 'relay-bench-prof-'));
   const unregister = onCleanup(`rm ${dir}`, () => rm(dir, { recursive: true, force: true }));
@@ -236,6 +237,7 @@ export async function profiledBacklogRun(
       cpuProfDir: dir,
       sampleMs: 250,
       extra: o.extra,
+      workload: o.workload,
     });
     const files = await findCpuProfiles(dir);
     if (files.length === 0)

@@ -13,7 +13,7 @@
  * (tsx adds ~30-50 MB of RSS and startup time, nothing per event).
  */
 import { spawn, type ChildProcess } from 'node:child_process';
-import { existsSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { readdir, rm } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
@@ -48,6 +48,23 @@ export function relayEntry(): string[] {
   const main = path.join(root, COMPILED_DIR, 'src/cli/main.js');
   if (!existsSync(main)) throw new Error(`${main} does not exist: call buildRelay() first`);
   return [main];
+}
+
+/**
+ * NODE_OPTIONS of the relay process: BENCH_RELAY_NODE_OPTIONS if set, else what the image's runtime
+ * stage sets (`ENV NODE_OPTIONS=...` in <root>/Dockerfile), so the bench measures what the image runs.
+ */
+export function relayNodeOptions(): string {
+  if (process.env.BENCH_RELAY_NODE_OPTIONS !== undefined) return process.env.BENCH_RELAY_NODE_OPTIONS;
+  let dockerfile = '';
+  try {
+    dockerfile = readFileSync(path.join(relayRoot(), 'Dockerfile'), 'utf8');
+  } catch {
+    return '';
+  }
+  const runtime = dockerfile.slice(dockerfile.lastIndexOf('\nFROM '));
+  const m = /^ENV\s+NODE_OPTIONS[=\s]+("?)(.*?)\1\s*$/m.exec(runtime);
+  return m?.[2] ?? '';
 }
 
 /** Where the bench compiles the relay (tsconfig.build.json, as the image's build stage does). */
@@ -137,6 +154,7 @@ export async function spawnRelay(s: RelaySettings): Promise<RelayHandle> {
     METRICS_HOST: '127.0.0.1',
     METRICS_PORT: '0',
     LOG_LEVEL: 'info',
+    NODE_OPTIONS: relayNodeOptions(),
     ...s.extra,
   };
   const nodeArgs = s.cpuProfDir ? ['--cpu-prof', `--cpu-prof-dir=${s.cpuProfDir}`] : [];

@@ -24,7 +24,14 @@ import { outageRun, type OutageResult } from './outage.js';
 import { formatProfile, profiledBacklogRun, type ThreadProfile } from './profile.js';
 import { kafkaRoundTrip, rawProduce, type RawProduceResult } from './rawProduce.js';
 import { mongoWriteRoundTrip, rawRead, type RawReadResult } from './rawRead.js';
-import { REPO_ROOT, buildRelay, relayBacklogRun, relayRoot, type BacklogRunResult } from './relayRun.js';
+import {
+  REPO_ROOT,
+  buildRelay,
+  relayBacklogRun,
+  relayNodeOptions,
+  relayRoot,
+  type BacklogRunResult,
+} from './relayRun.js';
 import { errorText, onCleanup, round, runCleanups, type Distribution, type RssFigures } from './support.js';
 
 const QUICK = process.env.BENCH_QUICK === '1';
@@ -517,7 +524,8 @@ async function main(): Promise<number> {
       ...SETTINGS,
       relayRoot: relayRoot(),
       relayBuild:
-        process.env.BENCH_RELAY_TSX === '1' ? 'sources through tsx' : 'compiled (tsconfig.build.json)',
+        (process.env.BENCH_RELAY_TSX === '1' ? 'sources through tsx' : 'compiled (tsconfig.build.json)') +
+        `, NODE_OPTIONS=${JSON.stringify(relayNodeOptions())}`,
       quick: QUICK,
     },
     rawRead: {},

@@ -118,7 +118,7 @@ export const schema = {
     maxInFlightBytes: {
       doc: 'Most record bytes (key + value + headers) read and not yet acknowledged by Kafka; reading pauses at this limit (bounds memory with large documents). At least one event is always admitted.',
       format: f.positiveInt,
-      default: 16 * 1024 * 1024,
+      default: 8 * 1024 * 1024,
       env: 'RELAY_MAX_IN_FLIGHT_BYTES',
     },
     readerThread: {
