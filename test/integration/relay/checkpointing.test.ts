@@ -49,6 +49,22 @@ async function recordsInKafka(admin: Admin, topic: string): Promise<number> {
   return offsets.reduce((n, p) => n + Number(p.high) - Number(p.low), 0);
 }
 
+/**
+ * A position just before whatever is written next (the post-batch resume token of a stream opened now),
+ * for RELAY_START_AFTER_TOKEN: a relay started at "now" reports ready when it opens its stream, which
+ * can be a moment before the server has established it, and a change written in that moment is
+ * before "now".
+ */
+async function startToken(ctx: RelayTestContext, coll: string): Promise<string> {
+  const stream = ctx.mongo.db(ctx.db).collection(coll).watch([], { maxAwaitTimeMS: 10 });
+  try {
+    await stream.tryNext();
+    return (stream.resumeToken as { _data: string })._data;
+  } finally {
+    await stream.close();
+  }
+}
+
 /** Inserts `n` documents in small batches with short pauses, so the relay streams while we watch. */
 async function writeSlowly(ctx: RelayTestContext, coll: string, n: number): Promise<void> {
   const c = ctx.mongo.db(ctx.db).collection<{ _id: number }>(coll);
@@ -69,7 +85,13 @@ describe('relay: checkpointing', function () {
     it(`${mode}: persists every published event in stream order, never ahead of Kafka and at most ${BOUND[mode]} event(s) behind it (watched from outside)`, async function () {
       ctx = await relayTestContext(`cp-${mode}`);
       const n = mode === 'serial' ? 150 : 300;
-      const relay = await startRelayReady(ctx.env({ RELAY_WATCH: `${ctx.db}.items`, ...modeEnv(mode) }));
+      const relay = await startRelayReady(
+        ctx.env({
+          RELAY_WATCH: `${ctx.db}.items`,
+          RELAY_START_AFTER_TOKEN: await startToken(ctx, 'items'),
+          ...modeEnv(mode),
+        }),
+      );
       const topic = ctx.topic('items');
       const admin = kafkaClient('checkpointing-test').admin();
       await admin.connect();
@@ -223,15 +245,21 @@ describe('relay: checkpointing', function () {
       env: Record<string, string>,
       work: () => Promise<number>,
     ): Promise<{ observed: Observed; n: number }> {
+      const from = await startToken(ctx, 'items');
       const observed = observe();
       const config = loadConfig({
         env: {
-          ...ctx.env({ RELAY_WATCH: `${ctx.db}.items`, ...modeEnv(mode), ...env }),
+          ...ctx.env({
+            RELAY_WATCH: `${ctx.db}.items`,
+            RELAY_START_AFTER_TOKEN: from,
+            ...modeEnv(mode),
+            ...env,
+          }),
           METRICS_PORT: '0',
           LOG_LEVEL: 'silent',
         },
       });
-      const app = new RelayApp(config, pino({ level: 'silent' }));
+      const app = new RelayApp(config, pino({ level: process.env.TEST_RELAY_LOG ?? 'silent' }));
       const running = app.run();
       try {
         await waitFor(
@@ -418,8 +446,8 @@ describe('relay: checkpointing', function () {
     });
     expect(await first.kill('SIGTERM')).to.equal(0);
     const { runCli } = await import('../../support/relayProcess.js');
-    const refused = await runCli(['start'], ctx.env({ RELAY_WATCH: `${ctx.db}.b` }));
-    expect(refused.code).to.equal(3);
+    const refused = await runCli(['start'], ctx.env({ RELAY_WATCH: `${ctx.db}.b`, METRICS_PORT: '0' }));
+    expect(refused.code, refused.stderr + refused.stdout.slice(-3000)).to.equal(3);
     expect(refused.stderr + refused.stdout).to.contain('another watch configuration');
     const allowed = await startRelayReady(
       ctx.env({ RELAY_WATCH: `${ctx.db}.b`, RELAY_ALLOW_WATCH_CHANGE: 'true' }),
