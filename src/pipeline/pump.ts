@@ -35,15 +35,21 @@ export interface PumpOptions {
   onFatal: (error: unknown) => void;
 }
 
-type EventCounter = ReturnType<RelayMetrics['events']['labels']>;
-
 export class Pump {
   readonly window = new AckWindow();
   private readonly acked = new Signal();
   private stopping = false;
   private inFlightBytes = 0;
-  /** Label children of the events counter, so an acknowledgement does not hash labels. */
-  private readonly eventCounters = new Map<string, EventCounter>();
+  /**
+   * Acknowledged events by namespace and operation type, added to the counter once per burst of
+   * acknowledgements (one produce response acknowledges many records at once): the metric library
+   * hashes labels on every call, which per event is a visible share of the publishing thread.
+   */
+  private readonly ackedByLabels = new Map<
+    string,
+    { labels: { ns: string; operation_type: string }; n: number }
+  >();
+  private metricsFlushScheduled = false;
 
   constructor(private readonly o: PumpOptions) {}
 
@@ -60,6 +66,7 @@ export class Pump {
         if (this.stopping) return;
         this.admit(batch[i]!);
       }
+      this.o.metrics.inFlight.set(this.window.inFlight);
     }
   }
 
@@ -112,7 +119,6 @@ export class Pump {
     const clusterTime = item.position.clusterTime;
     const slot = this.window.admit(item.position);
     this.inFlightBytes += record.size;
-    this.o.metrics.inFlight.set(this.window.inFlight);
     this.o.sink.publish(record).then(
       (outcome) => this.acknowledged(slot, record, outcome, readAt, clusterTime),
       (error: unknown) => {
@@ -132,9 +138,8 @@ export class Pump {
     this.inFlightBytes -= record.size;
     this.o.source.done(1, record.size);
     const m = this.o.metrics;
-    m.inFlight.set(this.window.inFlight);
     if (outcome === 'published') {
-      this.eventCounter(record).inc();
+      this.countAcknowledged(record);
       m.publishLatency.observe((performance.timeOrigin + performance.now() - readAt) / 1000);
     }
     if (clusterTime) m.observeClusterTime(clusterTime.high);
@@ -142,14 +147,22 @@ export class Pump {
     this.acked.notify();
   }
 
-  private eventCounter(record: OutboundRecord): EventCounter {
+  private countAcknowledged(record: OutboundRecord): void {
     const key = `${record.ns}\u0000${record.operationType}`;
-    let counter = this.eventCounters.get(key);
-    if (!counter) {
-      counter = this.o.metrics.events.labels({ ns: record.ns, operation_type: record.operationType });
-      this.eventCounters.set(key, counter);
-    }
-    return counter;
+    const entry = this.ackedByLabels.get(key);
+    if (entry) entry.n += 1;
+    else
+      this.ackedByLabels.set(key, { labels: { ns: record.ns, operation_type: record.operationType }, n: 1 });
+    if (this.metricsFlushScheduled) return;
+    this.metricsFlushScheduled = true;
+    queueMicrotask(() => {
+      this.metricsFlushScheduled = false;
+      for (const e of this.ackedByLabels.values()) {
+        if (e.n > 0) this.o.metrics.events.inc(e.labels, e.n);
+        e.n = 0;
+      }
+      this.o.metrics.inFlight.set(this.window.inFlight);
+    });
   }
 
   private release(): void {
