@@ -11,6 +11,7 @@
  */
 import { Timestamp } from 'mongodb';
 import type { Position } from './ackWindow.js';
+import type { ResumeToken } from '../source/resumeToken.js';
 import type { ReadItem } from './readItem.js';
 import type { OutboundRecord } from './toRecord.js';
 
@@ -196,6 +197,29 @@ function grow(a: Uint32Array): Uint32Array {
   return bigger;
 }
 
+/**
+ * A position as it arrives: its cluster time becomes a BSON Timestamp only when someone asks (the
+ * checkpoint write, the lag gauge), not for every event.
+ */
+class ReceivedPosition implements Position {
+  readonly token: ResumeToken;
+  private time: Timestamp | null | undefined;
+
+  constructor(
+    data: string,
+    private readonly high: number,
+    private readonly low: number,
+  ) {
+    this.token = { _data: data };
+  }
+
+  get clusterTime(): Timestamp | null {
+    if (this.time === undefined)
+      this.time = Number.isNaN(this.high) ? null : new Timestamp({ t: this.high, i: this.low });
+    return this.time;
+  }
+}
+
 /** The items of a message, in order; record values and partition keys are views on its buffer. */
 export function decodeItemBatch(m: ItemBatchMessage): ReadItem[] {
   const items: ReadItem[] = new Array<ReadItem>(m.count);
@@ -204,11 +228,7 @@ export function decodeItemBatch(m: ItemBatchMessage): ReadItem[] {
   let record = 0;
   let header = 0;
   for (let i = 0; i < m.count; i++) {
-    const high = m.times[i * 3]!;
-    const position: Position = {
-      token: { _data: s[m.tokens[i]!]! },
-      clusterTime: Number.isNaN(high) ? null : new Timestamp({ t: high, i: m.times[i * 3 + 1]! }),
-    };
+    const position = new ReceivedPosition(s[m.tokens[i]!]!, m.times[i * 3]!, m.times[i * 3 + 1]!);
     const kind = m.kinds[i];
     if (kind === KIND_TICK) {
       items[i] = { kind: 'tick', position };

@@ -9,7 +9,6 @@
  * records go to the sink as they are admitted, and the sink keeps Kafka's per-partition order.
  */
 import type { Logger } from 'pino';
-import type { Timestamp } from 'mongodb';
 import type { KafkaSink, PublishOutcome } from '../sink/kafkaSink.js';
 import { ShutdownError } from '../sink/kafkaSink.js';
 import type { Checkpointer } from '../checkpoint/checkpointer.js';
@@ -50,6 +49,7 @@ export class Pump {
     { labels: { ns: string; operation_type: string }; n: number }
   >();
   private metricsFlushScheduled = false;
+  private watchingWrites = false;
 
   constructor(private readonly o: PumpOptions) {}
 
@@ -61,7 +61,7 @@ export class Pump {
       const batch = await this.o.source.nextBatch();
       if (!batch) break;
       for (let i = 0; i < batch.length; i++) {
-        if (i > 0) await this.waitForRoom();
+        if (i > 0 && !this.hasRoom()) await this.waitForRoom();
         // Items not admitted were never published: after a restart they are read again.
         if (this.stopping) return;
         this.admit(batch[i]!);
@@ -88,9 +88,17 @@ export class Pump {
     return inFlight === 0 || this.inFlightBytes < this.o.maxInFlightBytes;
   }
 
+  /** Room comes back with an acknowledgement, or with a checkpoint write when events await theirs. */
   private async waitForRoom(): Promise<void> {
     while (!this.stopping && !this.hasRoom()) {
-      await Promise.race([this.acked.wait(), this.o.checkpointer.changed()]);
+      if (!this.watchingWrites && this.o.checkpointer.unpersistedEvents > 0) {
+        this.watchingWrites = true;
+        void this.o.checkpointer.changed().then(() => {
+          this.watchingWrites = false;
+          this.acked.notify();
+        });
+      }
+      await this.acked.wait();
     }
   }
 
@@ -116,24 +124,17 @@ export class Pump {
       return;
     }
     const { record, readAt } = item;
-    const clusterTime = item.position.clusterTime;
     const slot = this.window.admit(item.position);
     this.inFlightBytes += record.size;
     this.o.sink.publish(record).then(
-      (outcome) => this.acknowledged(slot, record, outcome, readAt, clusterTime),
+      (outcome) => this.acknowledged(slot, record, outcome, readAt),
       (error: unknown) => {
         if (!(error instanceof ShutdownError)) this.o.onFatal(error);
       },
     );
   }
 
-  private acknowledged(
-    slot: AckSlot,
-    record: OutboundRecord,
-    outcome: PublishOutcome,
-    readAt: number,
-    clusterTime: Timestamp | null,
-  ): void {
+  private acknowledged(slot: AckSlot, record: OutboundRecord, outcome: PublishOutcome, readAt: number): void {
     this.window.done(slot, outcome);
     this.inFlightBytes -= record.size;
     this.o.source.done(1, record.size);
@@ -142,7 +143,6 @@ export class Pump {
       this.countAcknowledged(record);
       m.publishLatency.observe((performance.timeOrigin + performance.now() - readAt) / 1000);
     }
-    if (clusterTime) m.observeClusterTime(clusterTime.high);
     this.release();
     this.acked.notify();
   }
@@ -165,8 +165,12 @@ export class Pump {
     });
   }
 
+  /** Hands the acknowledged prefix to the checkpointer; the lag gauge follows its newest change. */
   private release(): void {
     const progress = this.window.release();
-    if (progress) this.o.checkpointer.record(progress);
+    if (!progress) return;
+    const clusterTime = progress.position.clusterTime;
+    if (clusterTime) this.o.metrics.observeClusterTime(clusterTime.high);
+    this.o.checkpointer.record(progress);
   }
 }
