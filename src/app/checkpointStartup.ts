@@ -78,8 +78,10 @@ export async function persistStart(
   start: ConcreteStart,
   checkpoint: CheckpointDoc | null,
   config: RelayConfig,
-): Promise<void> {
-  await store.persistStart(owner, storedPosition(start, checkpoint), identity(config));
+): Promise<StoredPosition> {
+  const position = storedPosition(start, checkpoint);
+  await store.persistStart(owner, position, identity(config));
+  return position;
 }
 
 /** This configuration's identity, as stored with every checkpoint write. */

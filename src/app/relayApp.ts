@@ -229,7 +229,7 @@ export class RelayApp {
       if (this.stopRequested) await source.close();
       const started = await this.startSource(source);
       if (!started) return;
-      await persistStart(store, lease.owner, started, checkpoint, config);
+      const persistedStart = await persistStart(store, lease.owner, started, checkpoint, config);
       const sink = await this.connectSink();
       if (!sink) return;
       checkpointer = new Checkpointer(
@@ -246,9 +246,13 @@ export class RelayApp {
           onFatal: (error) => this.fail(new RelayExit(error.message, ExitCode.lease), true),
         },
       );
-      checkpointer.persisted = checkpoint?.token
-        ? { token: checkpoint.token, clusterTime: checkpoint.clusterTime }
-        : null;
+      // What the store holds now: the start just persisted (a token), else the previous checkpoint.
+      checkpointer.persisted =
+        'token' in persistedStart
+          ? persistedStart
+          : checkpoint?.token
+            ? { token: checkpoint.token, clusterTime: checkpoint.clusterTime }
+            : null;
       checkpointer.start();
       await this.pumpUntilStopped(source, sink, checkpointer);
       if (await this.shutdown(source, sink, checkpointer)) checkpointer = null;

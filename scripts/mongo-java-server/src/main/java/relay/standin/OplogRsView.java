@@ -59,9 +59,10 @@ final class OplogRsView {
      */
     private static Document toOplogEntry(ChangeLog.Group group) {
         List<ChangeLog.Entry> entries = group.entries();
-        java.util.Date wall = entries.isEmpty()
-            ? new java.util.Date((group.ts() >>> 32) * 1000L)
-            : java.util.Date.from(entries.get(0).wall());
+        // mongo-java-server encodes BSON dates from java.time.Instant (a java.util.Date would break the reply).
+        java.time.Instant wall = entries.isEmpty()
+            ? java.time.Instant.ofEpochSecond(group.ts() >>> 32)
+            : entries.get(0).wall();
         String op;
         String ns;
         if (entries.isEmpty()) {
