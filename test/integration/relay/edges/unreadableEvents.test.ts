@@ -20,7 +20,8 @@ import { documentIds } from './support/edgeContext.js';
 const MB = 1024 * 1024;
 /** A RELAY_PIPELINE that puts the post-image and the update description into ONE top-level field. */
 const ONE_BIG_FIELD = JSON.stringify([
-  { $addFields: { both: ['$fullDocument', '$updateDescription'] } },
+  // A document expression rather than an array one: the stand-in evaluates field paths in the former only.
+  { $addFields: { both: { post: '$fullDocument', update: '$updateDescription' } } },
   { $project: { fullDocument: 0, updateDescription: 0 } },
 ]);
 
