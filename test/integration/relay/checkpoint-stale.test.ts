@@ -27,10 +27,11 @@ describe('checkpoint store failing: what the checkpoint alerts see', function ()
   after(async () => proxy?.close());
 
   // Every mode reads the same gauge; the one-at-a-time mode is the one where reading stops at once.
-  // Batched mode is left out for now: there, cutting the store's connections ends the relay with
-  // "lost the lease" (exit 5) in about one run in three although the lease is 60 s and the cut 10 s
-  // long — a finding for the checkpoint store/lease code, reported, not papered over here.
-  for (const mode of CHECKPOINT_MODES.filter((m) => ONE_AT_A_TIME.has(m))) {
+  // Batched mode is left out for now: there, cutting the store's connections either ends the relay
+  // with "lost the lease" (exit 5) or counts no write failure within a minute in about one run in
+  // three, although the lease is 60 s and the cut 10 s long — a finding for the checkpoint store/lease
+  // code in batched mode, reported, not papered over here.
+  for (const mode of CHECKPOINT_MODES.filter((m) => m !== 'batched')) {
     describe(`in ${mode} mode`, () => {
       let ctx: RelayTestContext;
       before(async () => {
