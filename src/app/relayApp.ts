@@ -208,7 +208,11 @@ export class RelayApp {
         start,
         topicTemplate: config.kafka.topic,
         scope: d.scope,
-        record: { format: config.relay.valueFormat, partitionBy: config.relay.partitionBy },
+        record: {
+          format: config.relay.valueFormat,
+          partitionBy: config.relay.partitionBy,
+          key: config.relay.key,
+        },
         operationTypes: d.operationTypes,
         deadLetterTopic: config.kafka.deadLetterTopic,
         limits: { items: config.relay.maxInFlight, bytes: config.relay.maxInFlightBytes },

@@ -21,7 +21,7 @@
 import type { Kafka, Message, Producer, Admin, RecordMetadata, CompressionTypes } from 'kafkajs';
 import type { Logger } from 'pino';
 import { partitionFor } from '../pipeline/murmur2.js';
-import { deadLetterFor, type OutboundRecord } from '../pipeline/toRecord.js';
+import { changeIdOf, deadLetterFor, type OutboundRecord } from '../pipeline/toRecord.js';
 import { withTimeout } from '../util/async.js';
 import { compressionType, type Compression } from './compression.js';
 import { KafkaRefusedError, ProduceNotAllowedError, ShutdownError } from './errors.js';
@@ -477,7 +477,7 @@ export class KafkaSink {
       only.settled = true;
       only.reject(
         new Error(
-          `even the dead-letter record for ${only.record.key} is too large for Kafka: ${rootMessage(error)}`,
+          `even the dead-letter record for ${changeIdOf(only.record)} is too large for Kafka: ${rootMessage(error)}`,
         ),
       );
       return;
@@ -488,7 +488,7 @@ export class KafkaSink {
   private replaceWithDeadLetter(p: Pending, reason: string, detail: string): void {
     this.options.logger.error(
       {
-        changeId: p.record.key,
+        changeId: changeIdOf(p.record),
         ns: p.record.ns,
         size: p.record.size,
         reason,
