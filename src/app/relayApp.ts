@@ -38,6 +38,7 @@ import { KafkaRefusedError } from '../sink/errors.js';
 import { exitForPublishFailure } from './publishFailure.js';
 import { createKafka } from '../sink/kafkaClient.js';
 import { installFastProduceEncoder } from '../sink/fastProduceEncoder.js';
+import { stateTopicConfig } from '../sink/topicDirectory.js';
 import { Pump } from '../pipeline/pump.js';
 import type { ItemSource } from '../pipeline/itemSource.js';
 import { openItemSource } from '../pipeline/openItemSource.js';
@@ -452,7 +453,13 @@ export class RelayApp {
         onProducerReset: (error) => this.metrics.producerResets.inc({ error }),
         deadLetterTopic: config.kafka.deadLetterTopic,
         createTopics: config.kafka.createTopics
-          ? { partitions: config.kafka.topicPartitions, replicationFactor: config.kafka.replicationFactor }
+          ? {
+              partitions: config.kafka.topicPartitions,
+              replicationFactor: config.kafka.replicationFactor,
+              ...(config.relay.key === 'document'
+                ? { configFor: stateTopicConfig(config.kafka.deadLetterTopic) }
+                : {}),
+            }
           : null,
         logger,
         onPublishError: () => this.metrics.publishErrors.inc(),

@@ -13,6 +13,19 @@ import { classify, rootMessage } from './kafkaErrors.js';
 export interface TopicCreation {
   partitions: number;
   replicationFactor: number;
+  /** Topic configs a topic is created with (none: the broker's defaults). */
+  configFor?: (topic: string) => Readonly<Record<string, string>>;
+}
+
+/**
+ * RELAY_KEY=document: topics the relay creates are state topics, compacted, so they keep each document's
+ * latest record (see README, "State topics"). Not the dead-letter topic: its records keep their event's
+ * key, and compaction would drop all but one dead letter per document.
+ */
+export function stateTopicConfig(deadLetterTopic: string): (topic: string) => Record<string, string> {
+  const none: Record<string, string> = {};
+  const compact: Record<string, string> = { 'cleanup.policy': 'compact' };
+  return (topic) => (topic === deadLetterTopic ? none : compact);
 }
 
 export interface TopicDirectoryOptions {
@@ -88,15 +101,24 @@ export class TopicDirectory {
     if (found) return this.update(topic, found);
     const create = this.options.create;
     if (!create) throw new TopicMissingError(topic);
+    const configs = create.configFor?.(topic) ?? {};
+    const configEntries = Object.entries(configs).map(([name, value]) => ({ name, value }));
     try {
       await this.admin.createTopics({
-        topics: [{ topic, numPartitions: create.partitions, replicationFactor: create.replicationFactor }],
+        topics: [
+          {
+            topic,
+            numPartitions: create.partitions,
+            replicationFactor: create.replicationFactor,
+            ...(configEntries.length > 0 ? { configEntries } : {}),
+          },
+        ],
         // kafkajs' own wait asks one broker and fails with UNKNOWN_TOPIC_OR_PARTITION when the new
         // topic's metadata has not reached that broker yet (common on a multi-broker cluster): wait below.
         waitForLeaders: false,
       });
       this.options.logger.info(
-        { topic, partitions: create.partitions, replicationFactor: create.replicationFactor },
+        { topic, partitions: create.partitions, replicationFactor: create.replicationFactor, configs },
         'topic created',
       );
     } catch (error) {
