@@ -9,7 +9,7 @@ import { Registry } from 'prom-client';
 import { BSON, type Document } from 'mongodb';
 import { createChangeConsumer, type ChangeConsumer } from '../../../../src/consumer/index.js';
 import { partitionFor } from '../../../../src/pipeline/murmur2.js';
-import { collectTopic, kafkaClient, type CollectedMessage } from '../../../support/kafka.js';
+import { collectTopic, createTopic, kafkaClient, type CollectedMessage } from '../../../support/kafka.js';
 import { chooseSeed, SeededRandom } from '../../../support/random.js';
 import { relayTestContext, type RelayTestContext } from '../../../support/relayFixture.js';
 import { killAllRelays, startRelayReady } from '../../../support/relayProcess.js';
@@ -58,6 +58,10 @@ describe('relay: state topics (RELAY_KEY=document)', function () {
   after(async () => {
     await Promise.all(consumers.map((c) => c.stop()));
     await killAllRelays();
+    await ctx.mongo
+      .db(`${ctx.db}_seen`)
+      .dropDatabase()
+      .catch(() => undefined);
     await ctx.close();
   });
 
@@ -164,6 +168,7 @@ describe('relay: state topics (RELAY_KEY=document)', function () {
   });
 
   it('the consumer helper dedupes document-keyed records by change ID and builds the same state', async () => {
+    await createTopic(kafkaClient(), `${topic}.dlq`, 1); // the helper's dead letters (none expected)
     const view = new Map<string, string>();
     const handled = new Map<string, number>();
     const consumer = createChangeConsumer({
@@ -172,7 +177,8 @@ describe('relay: state topics (RELAY_KEY=document)', function () {
       topics: [topic],
       consumerConfig: { maxWaitTimeInMs: 200, sessionTimeout: 10_000, heartbeatInterval: 1_000 },
       mongo: { client: ctx.mongo },
-      seen: { db: ctx.db, collection: 'seen' },
+      // Not in the watched database: its marks would be relayed into the topic the consumer reads.
+      seen: { db: `${ctx.db}_seen`, collection: 'seen' },
       registry: new Registry(),
       logger: pino({ level: 'silent' }),
       handler: (event, { changeId }) => {
