@@ -10,6 +10,7 @@ import {
   type RecordOptions,
 } from '../../../../src/pipeline/toRecord.js';
 import { TopicRouter } from '../../../../src/pipeline/topicRouter.js';
+import { stateTopicConfig } from '../../../../src/sink/topicDirectory.js';
 
 const token = (n: number) => ({ _data: `8265F1A2B3${String(n).padStart(8, '0')}2B022C0100296E5A1004` });
 const id = new BSON.ObjectId('64b7f0c2a1b2c3d4e5f60718');
@@ -142,6 +143,12 @@ describe('state-topic records (RELAY_KEY=document, issue 15 item 4)', () => {
       expect(del.tombstone?.key).to.equal(DOC);
       expect(del.tombstone?.value).to.equal(null);
     });
+  });
+
+  it('creates state topics compacted, but never the dead-letter topic (its records share document keys)', () => {
+    const configFor = stateTopicConfig('relay.dead-letter');
+    expect(configFor('mongo.shop.orders')).to.deep.equal({ 'cleanup.policy': 'compact' });
+    expect(configFor('relay.dead-letter')).to.deep.equal({});
   });
 
   it('names the change ID (not the document key) in a dead-letter record', () => {
