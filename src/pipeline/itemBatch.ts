@@ -252,13 +252,48 @@ class ReceivedPosition implements Position {
   }
 }
 
+/** Reads a message's records in order (an item's own record, then its tombstone, if any). */
+class RecordReader {
+  private record = 0;
+  private header = 0;
+
+  constructor(
+    private readonly m: ItemBatchMessage,
+    private readonly bytes: Buffer,
+  ) {}
+
+  next(eventTimeMs: number): OutboundRecord {
+    const { m, bytes } = this;
+    const s = m.strings;
+    const at = this.record * RECORD_FIELDS;
+    const headers: Record<string, string> = {};
+    for (let h = 0; h < m.records[at + 4]!; h++, this.header++)
+      headers[s[m.headers[this.header * 2]!]!] = s[m.headers[this.header * 2 + 1]!]!;
+    const span = this.record * 4;
+    const r: OutboundRecord = {
+      topic: s[m.records[at]!]!,
+      key: s[m.records[at + 1]!]!,
+      value:
+        m.recordFlags[this.record]! & NULL_VALUE
+          ? null
+          : bytes.subarray(m.spans[span + 1], m.spans[span + 2]),
+      headers,
+      partitionKey: bytes.subarray(m.spans[span + 2], m.spans[span + 3]),
+      size: m.spans[span]!,
+      ns: s[m.records[at + 2]!]!,
+      operationType: s[m.records[at + 3]!]!,
+    };
+    if (!Number.isNaN(eventTimeMs)) r.eventTimeMs = eventTimeMs;
+    this.record += 1;
+    return r;
+  }
+}
+
 /** The items of a message, in order; record values and partition keys are views on its buffer. */
 export function decodeItemBatch(m: ItemBatchMessage): ReadItem[] {
   const items: ReadItem[] = new Array<ReadItem>(m.count);
-  const bytes = Buffer.from(m.bytes);
+  const records = new RecordReader(m, Buffer.from(m.bytes));
   const s = m.strings;
-  let record = 0;
-  let header = 0;
   for (let i = 0; i < m.count; i++) {
     const position = new ReceivedPosition(s[m.tokens[i]!]!, m.times[i * TIMES]!, m.times[i * TIMES + 1]!);
     const kind = m.kinds[i]! & ~WITH_TOMBSTONE;
@@ -271,28 +306,7 @@ export function decodeItemBatch(m: ItemBatchMessage): ReadItem[] {
       continue;
     }
     const eventTimeMs = m.times[i * TIMES + 3]!;
-    const readRecord = (): OutboundRecord => {
-      const at = record * RECORD_FIELDS;
-      const headers: Record<string, string> = {};
-      for (let h = 0; h < m.records[at + 4]!; h++, header++)
-        headers[s[m.headers[header * 2]!]!] = s[m.headers[header * 2 + 1]!]!;
-      const span = record * 4;
-      const r: OutboundRecord = {
-        topic: s[m.records[at]!]!,
-        key: s[m.records[at + 1]!]!,
-        value:
-          m.recordFlags[record]! & NULL_VALUE ? null : bytes.subarray(m.spans[span + 1], m.spans[span + 2]),
-        headers,
-        partitionKey: bytes.subarray(m.spans[span + 2], m.spans[span + 3]),
-        size: m.spans[span]!,
-        ns: s[m.records[at + 2]!]!,
-        operationType: s[m.records[at + 3]!]!,
-      };
-      if (!Number.isNaN(eventTimeMs)) r.eventTimeMs = eventTimeMs;
-      record += 1;
-      return r;
-    };
-    const r = readRecord();
+    const r = records.next(eventTimeMs);
     const readAt = m.times[i * TIMES + 2]!;
     const item: ReadItem =
       kind === KIND_DEAD_LETTER
@@ -304,7 +318,7 @@ export function decodeItemBatch(m: ItemBatchMessage): ReadItem[] {
             deadLetter: r.headers[DeadLetterHeader.reason] ?? 'unreadable',
           }
         : { kind: 'publish', position, record: r, readAt };
-    if (m.kinds[i]! & WITH_TOMBSTONE) item.tombstone = readRecord();
+    if (m.kinds[i]! & WITH_TOMBSTONE) item.tombstone = records.next(eventTimeMs);
     items[i] = item;
   }
   return items;
