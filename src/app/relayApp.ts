@@ -453,14 +453,11 @@ export class RelayApp {
         onProducerReset: (error) => this.metrics.producerResets.inc({ error }),
         deadLetterTopic: config.kafka.deadLetterTopic,
         createTopics: config.kafka.createTopics
-          ? {
-              partitions: config.kafka.topicPartitions,
-              replicationFactor: config.kafka.replicationFactor,
-              ...(config.relay.key === 'document'
-                ? { configFor: stateTopicConfig(config.kafka.deadLetterTopic) }
-                : {}),
-            }
+          ? { partitions: config.kafka.topicPartitions, replicationFactor: config.kafka.replicationFactor }
           : null,
+        ...(config.relay.key === 'document'
+          ? { topicConfig: stateTopicConfig(config.kafka.deadLetterTopic) }
+          : {}),
         logger,
         onPublishError: () => this.metrics.publishErrors.inc(),
         onDeadLetter: (reason) => this.metrics.deadLetters.inc({ reason }),

@@ -34,7 +34,7 @@ import {
   topicPartition,
   type Route,
 } from './produceRequests.js';
-import { TopicDirectory, type TopicCreation } from './topicDirectory.js';
+import { TopicDirectory, type TopicConfigFor, type TopicCreation } from './topicDirectory.js';
 
 export { ShutdownError } from './errors.js';
 
@@ -47,6 +47,8 @@ export interface KafkaSinkOptions {
   retryMaxMs: number;
   deadLetterTopic: string;
   createTopics: TopicCreation | null;
+  /** Configs of the relay's topics (RELAY_KEY=document: compacted); see TopicDirectoryOptions.configFor. */
+  topicConfig?: TopicConfigFor;
   logger: Logger;
   /** KAFKA_COMPRESSION (default none). */
   compression?: Compression;
@@ -110,6 +112,7 @@ export class KafkaSink {
     this.admin = kafka.admin();
     this.directory = new TopicDirectory(this.admin, {
       create: options.createTopics,
+      ...(options.topicConfig ? { configFor: options.topicConfig } : {}),
       logger: options.logger,
       ...(options.onPartitionCountChange ? { onPartitionCountChange: options.onPartitionCountChange } : {}),
     });

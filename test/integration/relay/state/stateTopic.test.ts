@@ -301,3 +301,33 @@ async function readAll(topic: string): Promise<CollectedMessage[]> {
     await collector.stop();
   }
 }
+
+describe('relay: state topics on an existing topic that is not compacted', function () {
+  let ctx: RelayTestContext;
+
+  before(async () => {
+    ctx = await relayTestContext('state-existing');
+  });
+  after(async () => {
+    await killAllRelays();
+    await ctx.close();
+  });
+
+  it('warns at start, naming the topic and the config to add (retention would delete unchanged documents)', async () => {
+    const topic = `${ctx.topicPrefix}.existing`;
+    await createTopic(kafkaClient(), topic, 3); // the broker's default cleanup.policy: delete
+    const relay = await startRelayReady(
+      ctx.env({ RELAY_KEY: 'document', RELAY_WATCH: `${ctx.db}.orders`, KAFKA_TOPIC: topic }),
+    );
+    const warning = await relay.waitForLog(
+      (l) => l.topic === topic && l.msg.includes('cleanup.policy=compact'),
+      60_000,
+      'the warning about the existing topic',
+    );
+    expect(warning).to.deep.include({
+      expected: { 'cleanup.policy': 'compact' },
+      actual: { 'cleanup.policy': 'delete' },
+    });
+    expect(warning.level).to.equal(40); // pino's warn
+  });
+});
