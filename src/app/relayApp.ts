@@ -38,6 +38,7 @@ import { KafkaRefusedError } from '../sink/errors.js';
 import { exitForPublishFailure } from './publishFailure.js';
 import { createKafka } from '../sink/kafkaClient.js';
 import { installFastProduceEncoder } from '../sink/fastProduceEncoder.js';
+import { stateTopicConfig } from '../sink/topicDirectory.js';
 import { Pump } from '../pipeline/pump.js';
 import type { ItemSource } from '../pipeline/itemSource.js';
 import { openItemSource } from '../pipeline/openItemSource.js';
@@ -208,7 +209,11 @@ export class RelayApp {
         start,
         topicTemplate: config.kafka.topic,
         scope: d.scope,
-        record: { format: config.relay.valueFormat, partitionBy: config.relay.partitionBy },
+        record: {
+          format: config.relay.valueFormat,
+          partitionBy: config.relay.partitionBy,
+          key: config.relay.key,
+        },
         operationTypes: d.operationTypes,
         deadLetterTopic: config.kafka.deadLetterTopic,
         limits: { items: config.relay.maxInFlight, bytes: config.relay.maxInFlightBytes },
@@ -454,6 +459,9 @@ export class RelayApp {
         createTopics: config.kafka.createTopics
           ? { partitions: config.kafka.topicPartitions, replicationFactor: config.kafka.replicationFactor }
           : null,
+        ...(config.relay.key === 'document'
+          ? { topicConfig: stateTopicConfig(config.kafka.deadLetterTopic) }
+          : {}),
         logger,
         onPublishError: () => this.metrics.publishErrors.inc(),
         onDeadLetter: (reason) => this.metrics.deadLetters.inc({ reason }),

@@ -51,8 +51,36 @@ export function crossFieldProblems(
       });
     }
   }
+  problems.push(...stateTopicProblems(raw, valid));
   const tlsKeys = ['kafka.ssl', 'kafka.sslCaFile', 'kafka.sslCertFile', 'kafka.sslKeyFile'];
   if (!options.kafkaUnused && valid(...tlsKeys)) problems.push(...kafkaTlsProblems(raw.kafka));
+  return problems;
+}
+
+/**
+ * RELAY_KEY=document makes a topic a state topic: compaction keeps the latest record per key, and only
+ * per partition, so every record of one document must land in one partition (RELAY_PARTITION_BY=document),
+ * and the latest record must hold the whole document (an update without fullDocument holds a delta).
+ */
+function stateTopicProblems(raw: RawConfig, valid: (...keys: string[]) => boolean): CrossProblem[] {
+  if (!valid('relay.key') || raw.relay.key !== 'document') return [];
+  const problems: CrossProblem[] = [];
+  if (valid('relay.partitionBy') && raw.relay.partitionBy !== 'document') {
+    problems.push({
+      key: 'relay.partitionBy',
+      message:
+        `must be document when RELAY_KEY=document: compaction keeps the latest ` +
+        "record per key within one partition, so all of a document's records must share a partition",
+    });
+  }
+  if (valid('relay.fullDocument') && raw.relay.fullDocument === 'default') {
+    problems.push({
+      key: 'relay.fullDocument',
+      message:
+        'must be updateLookup, whenAvailable or required when RELAY_KEY=document: an update ' +
+        'without fullDocument carries only the changed fields, so a compacted topic would keep a delta, not the document',
+    });
+  }
   return problems;
 }
 
@@ -81,6 +109,17 @@ export function crossFieldWarnings(raw: RawConfig, invalid: ReadonlySet<string>)
           message: `${variable} is set but KAFKA_SASL_MECHANISM is none: it is not used (set the mechanism to authenticate)`,
         });
       }
+    }
+  }
+  if (valid('relay.key', 'relay.operationTypes') && raw.relay.key === 'document') {
+    const types = splitOperationTypes(raw.relay.operationTypes);
+    if (types.length > 0 && !types.includes('delete')) {
+      warnings.push({
+        variable: 'RELAY_OPERATION_TYPES',
+        message:
+          'RELAY_KEY=document, but RELAY_OPERATION_TYPES leaves out delete: no tombstones are written, so a ' +
+          'compacted topic keeps deleted documents',
+      });
     }
   }
   if (

@@ -23,6 +23,9 @@ export const SASL_MECHANISMS = ['none', 'plain', 'scram-sha-256', 'scram-sha-512
 /** lz4 and zstd are missing on purpose: their kafkajs codecs need native addons (see src/sink/compression.ts). */
 export const KAFKA_COMPRESSIONS = ['none', 'gzip', 'snappy'] as const;
 export const RECORD_TIMESTAMPS = ['event', 'send'] as const;
+/** RELAY_KEY: what a record is keyed by (see src/pipeline/toRecord.ts and README, "State topics"). */
+export const RECORD_KEYS = ['change-id', 'document'] as const;
+export type RecordKey = (typeof RECORD_KEYS)[number];
 export const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
 
 export const schema = {
@@ -132,6 +135,12 @@ export const schema = {
       format: f.oneOf(['document', 'change-id']),
       default: 'document' as 'document' | 'change-id',
       env: 'RELAY_PARTITION_BY',
+    },
+    key: {
+      doc: '"change-id": each record is keyed by its change ID (the event stream). "document": keyed by namespace + document key, and every delete is followed by a tombstone (same key, null value), so a topic with cleanup.policy=compact keeps each document\'s latest change (a state topic; topics the relay creates get cleanup.policy=compact). Needs RELAY_PARTITION_BY=document and full documents on updates (RELAY_FULL_DOCUMENT other than default). See README, "State topics".',
+      format: f.oneOf(RECORD_KEYS),
+      default: 'change-id' as RecordKey,
+      env: 'RELAY_KEY',
     },
     shutdownTimeoutMs: {
       doc: 'On SIGTERM/SIGINT: how long to wait for in-flight events and the final checkpoint before exiting (ms).',

@@ -29,6 +29,7 @@ import {
   type SASL_MECHANISMS,
   type KAFKA_COMPRESSIONS,
   type RECORD_TIMESTAMPS,
+  type RecordKey,
 } from './schema.js';
 import { DEFAULT_CHECKPOINT_ID } from '../checkpoint/checkpointIdentity.js';
 
@@ -50,6 +51,7 @@ export interface RawConfig {
     maxAwaitMs: number;
     valueFormat: 'relaxed' | 'canonical';
     partitionBy: 'document' | 'change-id';
+    key: RecordKey;
     shutdownTimeoutMs: number;
     onUnreadableEvent: 'skip' | 'fail';
     progressLogEvery: number;

@@ -16,6 +16,12 @@ export type DecodedRecord<TSchema extends Document = Document> =
       readonly changeId: string;
       readonly event: ChangeEvent<TSchema>;
       readonly record: RecordMetadata;
+      /**
+       * A state topic's tombstone (RELAY_KEY=document: null value after a delete, same change ID). Its
+       * event is the delete rebuilt from the headers; it reaches a handler only when its delete record
+       * was not seen (compacted away, or dead-lettered by the relay).
+       */
+      readonly tombstone: boolean;
     }
   | {
       readonly ok: false;
@@ -44,15 +50,23 @@ export function decodeHeaders(headers: IHeaders | undefined): Record<string, str
   return decoded;
 }
 
-/** The change ID of a record: its key, or the `change-id` header when the key is missing or empty. */
+/**
+ * The change ID of a record: its `change-id` header, or its key when the header is missing or empty.
+ * The header comes first because with RELAY_KEY=document (state topics) the key is the document, not the
+ * change; in the default mode both are the same.
+ */
 export function changeIdOf(
   key: Buffer | string | null,
   headers: Readonly<Record<string, string>>,
 ): string | null {
+  return changeIdFrom(key, headers[RecordHeader.changeId]);
+}
+
+function changeIdFrom(key: Buffer | string | null, header: string | undefined): string | null {
+  const fromHeader = header?.trim();
+  if (fromHeader) return fromHeader;
   const fromKey = (typeof key === 'string' ? key : key?.toString('utf8'))?.trim();
-  if (fromKey) return fromKey;
-  const fromHeader = headers[RecordHeader.changeId]?.trim();
-  return fromHeader ? fromHeader : null;
+  return fromKey ? fromKey : null;
 }
 
 /** The record as handlers see it. Headers are decoded on first read: most records never need them. */
@@ -115,7 +129,8 @@ export function decodeRecord<TSchema extends Document = Document>(
   options: DecodeOptions,
 ): DecodedRecord<TSchema> {
   const record = recordMetadata(topic, partition, message);
-  const changeId = changeIdOf(record.key, record.key?.trim() ? {} : record.headers);
+  // Only the one header is decoded here: most records never need the others.
+  const changeId = changeIdFrom(record.key, headerValueToString(message.headers?.[RecordHeader.changeId]));
   if (changeId === null) {
     return {
       ok: false,
@@ -124,6 +139,9 @@ export function decodeRecord<TSchema extends Document = Document>(
       error: `record has neither a key nor a "${RecordHeader.changeId}" header`,
       record,
     };
+  }
+  if (message.value === null && record.headers[RecordHeader.operationType] === 'delete') {
+    return decodeTombstone(changeId, record, options);
   }
   if (message.value === null || message.value.length === 0) {
     return { ok: false, reason: 'decode-failed', changeId, error: 'record has no value', record };
@@ -139,6 +157,7 @@ export function decodeRecord<TSchema extends Document = Document>(
       ok: true,
       changeId,
       record,
+      tombstone: false,
       get event(): ChangeEvent<TSchema> {
         if (event === undefined) {
           try {
@@ -162,4 +181,43 @@ export function decodeRecord<TSchema extends Document = Document>(
       record,
     };
   }
+}
+
+/**
+ * A tombstone (null value) the relay wrote after a delete on a state topic: the delete event rebuilt from
+ * its headers (`_id`, `operationType`, `ns`, `documentKey`, `clusterTime`; no `wallTime` or
+ * transaction fields). Without a `document-key` header it is not the relay's: decode-failed.
+ */
+function decodeTombstone<TSchema extends Document>(
+  changeId: string,
+  record: RecordMetadata,
+  options: DecodeOptions,
+): DecodedRecord<TSchema> {
+  const h = record.headers;
+  const documentKey = h[RecordHeader.documentKey];
+  const failed = (error: string): DecodedRecord<TSchema> => ({
+    ok: false,
+    reason: 'decode-failed',
+    changeId,
+    error,
+    record,
+  });
+  if (documentKey === undefined) return failed('record has no value and no "document-key" header');
+  let event: Document;
+  try {
+    event = { _id: { _data: changeId }, operationType: 'delete' };
+    const ns = h[RecordHeader.ns];
+    if (ns !== undefined) {
+      // A database name never contains a dot; a collection name may.
+      const dot = ns.indexOf('.');
+      event.ns = dot < 0 ? { db: ns } : { db: ns.slice(0, dot), coll: ns.slice(dot + 1) };
+    }
+    event.documentKey = BSON.EJSON.parse(documentKey, { relaxed: options.relaxed }) as Document;
+    const clusterTime = /^(\d+)\.(\d+)$/.exec(h[RecordHeader.clusterTime] ?? '');
+    if (clusterTime)
+      event.clusterTime = new BSON.Timestamp({ t: Number(clusterTime[1]), i: Number(clusterTime[2]) });
+  } catch (error) {
+    return failed(`tombstone's "document-key" header is not Extended JSON: ${errorMessage(error)}`);
+  }
+  return { ok: true, changeId, record, tombstone: true, event: event as ChangeEvent<TSchema> };
 }

@@ -288,7 +288,8 @@ export class RecordProcessor<TSchema extends Document> {
         continue;
       }
       if (d.changeId !== null && (seen.has(d.changeId) || dealtWith.has(d.changeId))) {
-        duplicates++;
+        // A tombstone after its handled delete shares its change ID by design: not a duplicate.
+        if (!(d.ok && d.tombstone)) duplicates++;
         index++;
         continue;
       }

@@ -20,7 +20,10 @@ export interface RecordMetadata {
   readonly partition: number;
   /** Kafka offset (int64 as a decimal string, as kafkajs gives it). */
   readonly offset: string;
-  /** The record key as UTF-8 (the change ID), or null when the record had none. */
+  /**
+   * The record key as UTF-8, or null when the record had none: the change ID, or on a state topic
+   * (RELAY_KEY=document) the document, `ns + "\0" + documentKey`.
+   */
   readonly key: string | null;
   /** Headers decoded as UTF-8; for a header that occurs several times, the last value. */
   readonly headers: Readonly<Record<string, string>>;
@@ -31,7 +34,7 @@ export interface RecordMetadata {
 }
 
 export interface HandlerContext {
-  /** The change ID: the record key, or the `change-id` header when the key is empty. */
+  /** The change ID: the `change-id` header, or the record key when the header is missing or empty. */
   readonly changeId: string;
   readonly record: RecordMetadata;
   /** 1 for the first call for this record, 2 for the first retry, ... */
@@ -49,7 +52,7 @@ export interface HandlerContext {
 /** One change of a batch handed to a batch handler. */
 export interface ChangeBatchItem<TSchema extends Document = Document> {
   readonly event: ChangeEvent<TSchema>;
-  /** The change ID: the record key, or the `change-id` header when the key is empty. */
+  /** The change ID: the `change-id` header, or the record key when the header is missing or empty. */
   readonly changeId: string;
   readonly record: RecordMetadata;
 }

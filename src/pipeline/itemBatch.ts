@@ -7,7 +7,8 @@
  * serialiser's string into the shared buffer.
  *
  * Invariant: decode(encode(items)) equals items, in order (values and partition keys come back as
- * Buffers; the tests check both directions).
+ * Buffers; the tests check both directions). A publish item's tombstone (RELAY_KEY=document) crosses as
+ * a second record right after the item's own, flagged by its null value.
  */
 import { Timestamp } from 'mongodb';
 import type { Position } from './ackWindow.js';
@@ -21,6 +22,10 @@ const KIND_FILTERED = 1;
 const KIND_TICK = 2;
 /** A publish item whose record is the dead-letter record of an event the source could not read. */
 const KIND_DEAD_LETTER = 3;
+/** Or-ed into a publish item's kind: its record is followed by a tombstone record. */
+const WITH_TOMBSTONE = 0x10;
+/** Per record flag: the value is null (a tombstone), not empty. */
+const NULL_VALUE = 1;
 /** Per item: cluster time high, low (NaN: none), read time and event time (publish only; NaN: none). */
 const TIMES = 4;
 /** Per record: topic, key, ns, operation type, header count (refs into the string table). */
@@ -46,6 +51,8 @@ export interface ItemBatchMessage {
   headers: Uint32Array;
   /** Per record: size, value start, value end (= partition key start), partition key end. */
   spans: Uint32Array;
+  /** Per record: NULL_VALUE or 0. */
+  recordFlags: Uint8Array;
   bytes: ArrayBuffer;
 }
 
@@ -62,6 +69,7 @@ export class ItemBatchBuilder {
   private records: Uint32Array;
   private headers: Uint32Array;
   private spans: Uint32Array;
+  private recordFlags: Uint8Array;
   private bytes: Buffer;
   private strings: string[] = [];
   private lastStrings: (string | undefined)[] = [];
@@ -78,6 +86,7 @@ export class ItemBatchBuilder {
     this.records = new Uint32Array(maxItems * RECORD_FIELDS);
     this.headers = new Uint32Array(maxItems * 16);
     this.spans = new Uint32Array(maxItems * 4);
+    this.recordFlags = new Uint8Array(maxItems);
     this.bytes = Buffer.alloc(initialBytes);
   }
 
@@ -109,17 +118,33 @@ export class ItemBatchBuilder {
       this.operationTypes[i] = this.ref(SLOT_OPERATION_TYPE, item.operationType);
       return;
     }
-    this.kinds[i] = item.deadLetter ? KIND_DEAD_LETTER : KIND_PUBLISH;
+    this.kinds[i] =
+      (item.deadLetter ? KIND_DEAD_LETTER : KIND_PUBLISH) | (item.tombstone ? WITH_TOMBSTONE : 0);
     const r = item.record;
     this.times[i * TIMES + 2] = item.readAt;
     this.times[i * TIMES + 3] = r.eventTimeMs ?? NaN;
     this.operationTypes[i] = this.ref(SLOT_OPERATION_TYPE, r.operationType);
+    this.addRecord(r);
+    if (item.tombstone) this.addRecord(item.tombstone);
+  }
+
+  private addRecord(r: OutboundRecord): void {
     const names = Object.keys(r.headers);
+    if (this.recordCount >= this.recordFlags.length) {
+      this.records = grow(this.records);
+      this.spans = grow(this.spans);
+      const flags = new Uint8Array(this.recordFlags.length * 2);
+      flags.set(this.recordFlags);
+      this.recordFlags = flags;
+    }
+    this.recordFlags[this.recordCount] = r.value === null ? NULL_VALUE : 0;
     const at = this.recordCount++ * RECORD_FIELDS;
     this.records[at] = this.ref(SLOT_TOPIC, r.topic);
-    this.records[at + 1] = this.ref(SLOT_TOKEN, r.key); // the key is the change ID: the token's string
+    // The key is usually the change ID, the token's string (a repeat); with RELAY_KEY=document, the
+    // document's identity (repeated by its tombstone).
+    this.records[at + 1] = this.ref(SLOT_TOKEN, r.key);
     this.records[at + 2] = this.ref(SLOT_NS, r.ns);
-    this.records[at + 3] = this.operationTypes[i]!;
+    this.records[at + 3] = this.ref(SLOT_OPERATION_TYPE, r.operationType);
     this.records[at + 4] = names.length;
     if ((this.headerCount + names.length) * 2 > this.headers.length) this.headers = grow(this.headers);
     for (let h = 0; h < names.length; h++) {
@@ -131,7 +156,7 @@ export class ItemBatchBuilder {
     const spanAt = (this.recordCount - 1) * 4;
     this.spans[spanAt] = r.size;
     this.spans[spanAt + 1] = this.byteLength;
-    this.writeBytes(r.value);
+    if (r.value !== null) this.writeBytes(r.value);
     this.spans[spanAt + 2] = this.byteLength;
     this.writeBytes(r.partitionKey);
     this.spans[spanAt + 3] = this.byteLength;
@@ -155,6 +180,7 @@ export class ItemBatchBuilder {
       records: this.records.slice(0, this.recordCount * RECORD_FIELDS),
       headers: this.headers.slice(0, this.headerCount * 2),
       spans: this.spans.slice(0, this.recordCount * 4),
+      recordFlags: this.recordFlags.slice(0, this.recordCount),
       bytes,
     };
     this.count = 0;
@@ -226,16 +252,51 @@ class ReceivedPosition implements Position {
   }
 }
 
+/** Reads a message's records in order (an item's own record, then its tombstone, if any). */
+class RecordReader {
+  private record = 0;
+  private header = 0;
+
+  constructor(
+    private readonly m: ItemBatchMessage,
+    private readonly bytes: Buffer,
+  ) {}
+
+  next(eventTimeMs: number): OutboundRecord {
+    const { m, bytes } = this;
+    const s = m.strings;
+    const at = this.record * RECORD_FIELDS;
+    const headers: Record<string, string> = {};
+    for (let h = 0; h < m.records[at + 4]!; h++, this.header++)
+      headers[s[m.headers[this.header * 2]!]!] = s[m.headers[this.header * 2 + 1]!]!;
+    const span = this.record * 4;
+    const r: OutboundRecord = {
+      topic: s[m.records[at]!]!,
+      key: s[m.records[at + 1]!]!,
+      value:
+        m.recordFlags[this.record]! & NULL_VALUE
+          ? null
+          : bytes.subarray(m.spans[span + 1], m.spans[span + 2]),
+      headers,
+      partitionKey: bytes.subarray(m.spans[span + 2], m.spans[span + 3]),
+      size: m.spans[span]!,
+      ns: s[m.records[at + 2]!]!,
+      operationType: s[m.records[at + 3]!]!,
+    };
+    if (!Number.isNaN(eventTimeMs)) r.eventTimeMs = eventTimeMs;
+    this.record += 1;
+    return r;
+  }
+}
+
 /** The items of a message, in order; record values and partition keys are views on its buffer. */
 export function decodeItemBatch(m: ItemBatchMessage): ReadItem[] {
   const items: ReadItem[] = new Array<ReadItem>(m.count);
-  const bytes = Buffer.from(m.bytes);
+  const records = new RecordReader(m, Buffer.from(m.bytes));
   const s = m.strings;
-  let record = 0;
-  let header = 0;
   for (let i = 0; i < m.count; i++) {
     const position = new ReceivedPosition(s[m.tokens[i]!]!, m.times[i * TIMES]!, m.times[i * TIMES + 1]!);
-    const kind = m.kinds[i];
+    const kind = m.kinds[i]! & ~WITH_TOMBSTONE;
     if (kind === KIND_TICK) {
       items[i] = { kind: 'tick', position };
       continue;
@@ -244,35 +305,21 @@ export function decodeItemBatch(m: ItemBatchMessage): ReadItem[] {
       items[i] = { kind: 'filtered', position, operationType: s[m.operationTypes[i]!]! };
       continue;
     }
-    const at = record * RECORD_FIELDS;
-    const headers: Record<string, string> = {};
-    for (let h = 0; h < m.records[at + 4]!; h++, header++)
-      headers[s[m.headers[header * 2]!]!] = s[m.headers[header * 2 + 1]!]!;
-    const span = record * 4;
-    const r: OutboundRecord = {
-      topic: s[m.records[at]!]!,
-      key: s[m.records[at + 1]!]!,
-      value: bytes.subarray(m.spans[span + 1], m.spans[span + 2]),
-      headers,
-      partitionKey: bytes.subarray(m.spans[span + 2], m.spans[span + 3]),
-      size: m.spans[span]!,
-      ns: s[m.records[at + 2]!]!,
-      operationType: s[m.records[at + 3]!]!,
-    };
     const eventTimeMs = m.times[i * TIMES + 3]!;
-    if (!Number.isNaN(eventTimeMs)) r.eventTimeMs = eventTimeMs;
+    const r = records.next(eventTimeMs);
     const readAt = m.times[i * TIMES + 2]!;
-    items[i] =
+    const item: ReadItem =
       kind === KIND_DEAD_LETTER
         ? {
             kind: 'publish',
             position,
             record: r,
             readAt,
-            deadLetter: headers[DeadLetterHeader.reason] ?? 'unreadable',
+            deadLetter: r.headers[DeadLetterHeader.reason] ?? 'unreadable',
           }
         : { kind: 'publish', position, record: r, readAt };
-    record += 1;
+    if (m.kinds[i]! & WITH_TOMBSTONE) item.tombstone = records.next(eventTimeMs);
+    items[i] = item;
   }
   return items;
 }

@@ -7,6 +7,8 @@
  * bounded during a Kafka outage, a crash re-publishes at most that many events, and in serial mode
  * (bound 1) each event is persisted before the next one is sent. Publishing is otherwise pipelined:
  * records go to the sink as they are admitted, and the sink keeps Kafka's per-partition order.
+ * A delete's tombstone (RELAY_KEY=document) goes to the sink right after its delete, in the same slot:
+ * the event counts as acknowledged only once Kafka acknowledged both.
  */
 import type { Logger } from 'pino';
 import type { KafkaSink, PublishOutcome } from '../sink/kafkaSink.js';
@@ -18,7 +20,7 @@ import { clusterTimeOfToken } from '../source/resumeToken.js';
 import { Signal } from '../util/async.js';
 import { AckWindow, type AckSlot } from './ackWindow.js';
 import type { ItemSource } from './itemSource.js';
-import type { ReadItem } from './readItem.js';
+import { publishBytes, type ReadItem } from './readItem.js';
 import type { OutboundRecord } from './toRecord.js';
 
 export interface PumpOptions {
@@ -123,23 +125,35 @@ export class Pump {
       this.stop();
       return;
     }
-    const { record, readAt, deadLetter } = item;
+    const { record, readAt, deadLetter, tombstone } = item;
     const slot = this.window.admit(item.position);
-    this.inFlightBytes += record.size;
+    const bytes = publishBytes(item);
+    this.inFlightBytes += bytes;
     // An event the source could not read arrives as its dead-letter record (see readItem.ts).
     if (deadLetter) this.o.metrics.deadLetters.inc({ reason: deadLetter });
-    this.o.sink.publish(record).then(
-      (outcome) => this.acknowledged(slot, record, deadLetter ? 'dead-lettered' : outcome, readAt),
+    const published = this.o.sink.publish(record);
+    // Both publish() calls happen now, in this order, so the sink sends the tombstone after the delete.
+    const done = tombstone
+      ? Promise.all([published, this.o.sink.publish(tombstone)]).then(([outcome]) => outcome)
+      : published;
+    done.then(
+      (outcome) => this.acknowledged(slot, record, bytes, deadLetter ? 'dead-lettered' : outcome, readAt),
       (error: unknown) => {
         if (!(error instanceof ShutdownError)) this.o.onFatal(error);
       },
     );
   }
 
-  private acknowledged(slot: AckSlot, record: OutboundRecord, outcome: PublishOutcome, readAt: number): void {
+  private acknowledged(
+    slot: AckSlot,
+    record: OutboundRecord,
+    bytes: number,
+    outcome: PublishOutcome,
+    readAt: number,
+  ): void {
     this.window.done(slot, outcome);
-    this.inFlightBytes -= record.size;
-    this.o.source.done(1, record.size);
+    this.inFlightBytes -= bytes;
+    this.o.source.done(1, bytes);
     const m = this.o.metrics;
     if (outcome === 'published') {
       this.countAcknowledged(record);

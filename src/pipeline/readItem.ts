@@ -10,7 +10,14 @@
 import type { ChangeStreamDocument, Timestamp } from 'mongodb';
 import type { SourceItem } from '../source/changeSource.js';
 import type { Position } from './ackWindow.js';
-import { deadLetterFor, toRecord, type OutboundRecord, type RecordOptions } from './toRecord.js';
+import {
+  deadLetterFor,
+  needsTombstone,
+  toRecord,
+  tombstoneFor,
+  type OutboundRecord,
+  type RecordOptions,
+} from './toRecord.js';
 import type { TopicRouter } from './topicRouter.js';
 
 export type ReadItem =
@@ -25,6 +32,12 @@ export type ReadItem =
        * its dead-letter record, and this is the reason.
        */
       deadLetter?: string;
+      /**
+       * RELAY_KEY=document, a delete: its tombstone, published right after `record` to the same
+       * partition. The item is done only once both are acknowledged, so the checkpoint never passes a
+       * delete whose tombstone Kafka does not have.
+       */
+      tombstone?: OutboundRecord;
     }
   | { kind: 'filtered'; position: Position; operationType: string }
   | { kind: 'tick'; position: Position };
@@ -56,13 +69,23 @@ export class ChangeConverter {
     const record = toRecord(event as ChangeStreamDocument, token, this.o.router, this.o.record);
     const readAt = performance.timeOrigin + item.readAt;
     const { deadLetter } = item;
-    if (!deadLetter) return { kind: 'publish', position, record, readAt };
-    return {
-      kind: 'publish',
-      position,
-      record: deadLetterFor(record, deadLetter.reason, deadLetter.detail, this.o.deadLetterTopic),
-      readAt,
-      deadLetter: deadLetter.reason,
-    };
+    const read: ReadItem = deadLetter
+      ? {
+          kind: 'publish',
+          position,
+          record: deadLetterFor(record, deadLetter.reason, deadLetter.detail, this.o.deadLetterTopic),
+          readAt,
+          deadLetter: deadLetter.reason,
+        }
+      : { kind: 'publish', position, record, readAt };
+    // A delete MongoDB could not deliver (its pre-image gone) still deleted the document: the state
+    // topic gets its tombstone, built from the record the event would have had.
+    if (needsTombstone(this.o.record, event.operationType)) read.tombstone = tombstoneFor(record);
+    return read;
   }
+}
+
+/** Record bytes a publish item puts in flight: its record and its tombstone, if any. */
+export function publishBytes(item: Extract<ReadItem, { kind: 'publish' }>): number {
+  return item.record.size + (item.tombstone?.size ?? 0);
 }

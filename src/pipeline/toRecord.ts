@@ -2,6 +2,12 @@
  * A change event becomes a Kafka record, as the README's record contract says:
  * key = change ID, value = the whole event as Extended JSON, headers describing it, and a partition key
  * (namespace + document key) that keeps each document's changes in one partition.
+ *
+ * With RELAY_KEY=document (state topics) the key is the partition key itself, `ns + "\0" + document key`
+ * (canonical Extended JSON; empty for events without one): Kafka's default partitioner would choose the
+ * same partition from it, and a topic shared by several namespaces never merges two documents. The
+ * change ID then travels only in the `change-id` header — read it with changeIdOf(), never from the key.
+ * A delete is followed by its tombstone (tombstoneFor): same key, partition and headers, null value.
  */
 import type { ChangeStreamDocument, Timestamp } from 'mongodb';
 import {
@@ -10,15 +16,20 @@ import {
   contentTypeFor,
   type ExtendedJsonFormat,
 } from '../contract/record.js';
+import type { RecordKey } from '../config/schema.js';
 import type { ResumeToken } from '../source/resumeToken.js';
 import { stringifyExtendedJson } from './extendedJson.js';
 import type { TopicRouter } from './topicRouter.js';
 
 export interface OutboundRecord {
   topic: string;
+  /** The change ID, or with RELAY_KEY=document the namespace + document key (the partition key's text). */
   key: string;
-  /** The change event as Extended JSON: text, or its UTF-8 bytes when it came from the reader thread. */
-  value: string | Buffer;
+  /**
+   * The change event as Extended JSON: text, or its UTF-8 bytes when it came from the reader thread;
+   * null for a tombstone (RELAY_KEY=document, after a delete).
+   */
+  value: string | Buffer | null;
   headers: Record<string, string>;
   /** Bytes hashed to choose the partition (ns + document key, or the change ID). */
   partitionKey: Buffer;
@@ -33,6 +44,8 @@ export interface OutboundRecord {
 export interface RecordOptions {
   format: ExtendedJsonFormat;
   partitionBy: 'document' | 'change-id';
+  /** RELAY_KEY (default change-id). `document` needs partitionBy `document` (the config refuses others). */
+  key?: RecordKey;
 }
 
 interface EventFields {
@@ -69,13 +82,14 @@ export function toRecord(
   if (fields.clusterTime)
     headers[RecordHeader.clusterTime] = `${fields.clusterTime.high}.${fields.clusterTime.low}`;
   const value = stringifyExtendedJson(event, options.format === 'relaxed');
+  const documentIdentity = `${ns}\u0000${documentKey}`;
   const partitionKey =
-    options.partitionBy === 'change-id' ? Buffer.from(token._data) : Buffer.from(`${ns}\u0000${documentKey}`);
-  let size = Buffer.byteLength(token._data) + Buffer.byteLength(value);
-  for (const k in headers) size += Buffer.byteLength(k) + Buffer.byteLength(headers[k]!);
+    options.partitionBy === 'change-id' ? Buffer.from(token._data) : Buffer.from(documentIdentity);
+  const key = options.key === 'document' ? documentIdentity : token._data;
+  const size = keyAndHeadersSize(key, headers) + Buffer.byteLength(value);
   const record: OutboundRecord = {
     topic: router.topicFor(fields.ns),
-    key: token._data,
+    key,
     value,
     headers,
     partitionKey,
@@ -89,6 +103,36 @@ export function toRecord(
   return record;
 }
 
+/**
+ * The tombstone that follows a delete on a state topic: the delete record's topic, key, partition key and
+ * headers (so it carries the same change ID), and a null value. Compaction then drops every record of the
+ * document, the delete record included, and finally the tombstone itself (after delete.retention.ms).
+ */
+export function tombstoneFor(deleteRecord: OutboundRecord): OutboundRecord {
+  const tombstone: OutboundRecord = {
+    ...deleteRecord,
+    value: null,
+    size: keyAndHeadersSize(deleteRecord.key, deleteRecord.headers),
+  };
+  return tombstone;
+}
+
+/** Whether a change is followed by a tombstone: a delete, with RELAY_KEY=document. */
+export function needsTombstone(options: RecordOptions, operationType: string): boolean {
+  return options.key === 'document' && operationType === 'delete';
+}
+
+/** The change ID of a record: its `change-id` header (the key only in change-id mode). */
+export function changeIdOf(record: Pick<OutboundRecord, 'key' | 'headers'>): string {
+  return record.headers[RecordHeader.changeId] ?? record.key;
+}
+
+function keyAndHeadersSize(key: string, headers: Record<string, string>): number {
+  let size = Buffer.byteLength(key);
+  for (const k in headers) size += Buffer.byteLength(k) + Buffer.byteLength(headers[k]!);
+  return size;
+}
+
 /** What goes to the dead-letter topic instead of an event Kafka cannot take: enough to find it again. */
 export function deadLetterFor(
   record: OutboundRecord,
@@ -97,7 +141,7 @@ export function deadLetterFor(
   deadLetterTopic: string,
 ): OutboundRecord {
   const value = JSON.stringify({
-    changeId: record.key,
+    changeId: changeIdOf(record),
     ns: record.ns,
     operationType: record.operationType,
     documentKey: record.headers[RecordHeader.documentKey] ?? null,

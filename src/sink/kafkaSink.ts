@@ -21,7 +21,7 @@
 import type { Kafka, Message, Producer, Admin, RecordMetadata, CompressionTypes } from 'kafkajs';
 import type { Logger } from 'pino';
 import { partitionFor } from '../pipeline/murmur2.js';
-import { deadLetterFor, type OutboundRecord } from '../pipeline/toRecord.js';
+import { changeIdOf, deadLetterFor, type OutboundRecord } from '../pipeline/toRecord.js';
 import { withTimeout } from '../util/async.js';
 import { compressionType, type Compression } from './compression.js';
 import { KafkaRefusedError, ProduceNotAllowedError, ShutdownError } from './errors.js';
@@ -34,7 +34,7 @@ import {
   topicPartition,
   type Route,
 } from './produceRequests.js';
-import { TopicDirectory, type TopicCreation } from './topicDirectory.js';
+import { TopicDirectory, type TopicConfigFor, type TopicCreation } from './topicDirectory.js';
 
 export { ShutdownError } from './errors.js';
 
@@ -47,6 +47,8 @@ export interface KafkaSinkOptions {
   retryMaxMs: number;
   deadLetterTopic: string;
   createTopics: TopicCreation | null;
+  /** Configs of the relay's topics (RELAY_KEY=document: compacted); see TopicDirectoryOptions.configFor. */
+  topicConfig?: TopicConfigFor;
   logger: Logger;
   /** KAFKA_COMPRESSION (default none). */
   compression?: Compression;
@@ -110,6 +112,7 @@ export class KafkaSink {
     this.admin = kafka.admin();
     this.directory = new TopicDirectory(this.admin, {
       create: options.createTopics,
+      ...(options.topicConfig ? { configFor: options.topicConfig } : {}),
       logger: options.logger,
       ...(options.onPartitionCountChange ? { onPartitionCountChange: options.onPartitionCountChange } : {}),
     });
@@ -477,7 +480,7 @@ export class KafkaSink {
       only.settled = true;
       only.reject(
         new Error(
-          `even the dead-letter record for ${only.record.key} is too large for Kafka: ${rootMessage(error)}`,
+          `even the dead-letter record for ${changeIdOf(only.record)} is too large for Kafka: ${rootMessage(error)}`,
         ),
       );
       return;
@@ -488,7 +491,7 @@ export class KafkaSink {
   private replaceWithDeadLetter(p: Pending, reason: string, detail: string): void {
     this.options.logger.error(
       {
-        changeId: p.record.key,
+        changeId: changeIdOf(p.record),
         ns: p.record.ns,
         size: p.record.size,
         reason,

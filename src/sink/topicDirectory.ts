@@ -10,14 +10,37 @@ import type { Logger } from 'pino';
 import { KafkaRefusedError } from './errors.js';
 import { classify, rootMessage } from './kafkaErrors.js';
 
+/** kafkajs' ConfigResourceTypes.TOPIC (its enum is not exported as a value in the ESM typings). */
+const TOPIC_RESOURCE = 2;
+
 export interface TopicCreation {
   partitions: number;
   replicationFactor: number;
 }
 
+/** Topic configs a topic should have (none: the broker's defaults). */
+export type TopicConfigFor = (topic: string) => Readonly<Record<string, string>>;
+
+/**
+ * RELAY_KEY=document: topics the relay creates are state topics, compacted, so they keep each document's
+ * latest record (see README, "State topics"). Not the dead-letter topic: its records keep their event's
+ * key, and compaction would drop all but one dead letter per document.
+ */
+export function stateTopicConfig(deadLetterTopic: string): TopicConfigFor {
+  const none: Record<string, string> = {};
+  const compact: Record<string, string> = { 'cleanup.policy': 'compact' };
+  return (topic) => (topic === deadLetterTopic ? none : compact);
+}
+
 export interface TopicDirectoryOptions {
   /** null: never create topics (KAFKA_CREATE_TOPICS=false). */
   create: TopicCreation | null;
+  /**
+   * Configs the relay's topics should have: topics it creates get them; for topics that exist, a
+   * difference is logged as a warning once per topic (best effort: without DESCRIBE_CONFIGS nothing is
+   * said).
+   */
+  configFor?: TopicConfigFor;
   logger: Logger;
   onPartitionCountChange?: (topic: string, from: number, to: number) => void;
 }
@@ -42,6 +65,7 @@ export class TopicMissingError extends Error {
 
 export class TopicDirectory {
   private readonly topics = new Map<string, TopicInfo>();
+  private readonly configChecked = new Set<string>();
 
   constructor(
     private readonly admin: Admin,
@@ -85,18 +109,31 @@ export class TopicDirectory {
 
   private async lookupOrCreate(topic: string): Promise<void> {
     const found = await this.lookup(topic);
-    if (found) return this.update(topic, found);
+    if (found) {
+      await this.checkConfig(topic);
+      return this.update(topic, found);
+    }
     const create = this.options.create;
     if (!create) throw new TopicMissingError(topic);
+    const configs = this.options.configFor?.(topic) ?? {};
+    this.configChecked.add(topic);
+    const configEntries = Object.entries(configs).map(([name, value]) => ({ name, value }));
     try {
       await this.admin.createTopics({
-        topics: [{ topic, numPartitions: create.partitions, replicationFactor: create.replicationFactor }],
+        topics: [
+          {
+            topic,
+            numPartitions: create.partitions,
+            replicationFactor: create.replicationFactor,
+            ...(configEntries.length > 0 ? { configEntries } : {}),
+          },
+        ],
         // kafkajs' own wait asks one broker and fails with UNKNOWN_TOPIC_OR_PARTITION when the new
         // topic's metadata has not reached that broker yet (common on a multi-broker cluster): wait below.
         waitForLeaders: false,
       });
       this.options.logger.info(
-        { topic, partitions: create.partitions, replicationFactor: create.replicationFactor },
+        { topic, partitions: create.partitions, replicationFactor: create.replicationFactor, configs },
         'topic created',
       );
     } catch (error) {
@@ -111,6 +148,39 @@ export class TopicDirectory {
       await new Promise((resolve) => setTimeout(resolve, 250));
     }
     throw new Error(`topic "${topic}" was created but its partitions have no leader yet; retrying`);
+  }
+
+  /** Warns once if an existing topic's configs differ from what the relay would create it with. */
+  private async checkConfig(topic: string): Promise<void> {
+    if (this.configChecked.has(topic)) return;
+    this.configChecked.add(topic);
+    const expected = this.options.configFor?.(topic) ?? {};
+    const names = Object.keys(expected);
+    if (names.length === 0) return;
+    try {
+      const { resources } = await this.admin.describeConfigs({
+        resources: [{ type: TOPIC_RESOURCE, name: topic, configNames: names }],
+        includeSynonyms: false,
+      });
+      const actual = new Map(resources[0]?.configEntries.map((e) => [e.configName, e.configValue]) ?? []);
+      const differing = names.filter((n) => actual.get(n) !== expected[n]);
+      if (differing.length === 0) return;
+      this.options.logger.warn(
+        {
+          topic,
+          expected: Object.fromEntries(differing.map((n) => [n, expected[n]])),
+          actual: Object.fromEntries(differing.map((n) => [n, actual.get(n) ?? null])),
+        },
+        'an existing topic lacks the configs the relay would create it with (with RELAY_KEY=document: ' +
+          'cleanup.policy=compact, or retention deletes the only record of documents that did not change); ' +
+          'alter the topic (kafka-configs.sh --alter --entity-type topics --add-config cleanup.policy=compact)',
+      );
+    } catch (error) {
+      this.options.logger.debug(
+        { topic, err: rootMessage(error) },
+        "could not read the topic's configs (DESCRIBE_CONFIGS); not checked",
+      );
+    }
   }
 
   /** The topic's partitions, or null if it does not exist. */

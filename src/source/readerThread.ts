@@ -14,7 +14,7 @@ import { parentPort, workerData } from 'node:worker_threads';
 import { MongoClient } from 'mongodb';
 import { createLogger } from '../app/logger.js';
 import { ItemBatchBuilder } from '../pipeline/itemBatch.js';
-import { ChangeConverter } from '../pipeline/readItem.js';
+import { ChangeConverter, publishBytes } from '../pipeline/readItem.js';
 import { TopicRouter } from '../pipeline/topicRouter.js';
 import { ChangeSource } from './changeSource.js';
 import {
@@ -120,7 +120,7 @@ async function readLoop(): Promise<void> {
     const read = converter.convert(item);
     builder.add(read);
     outstandingItems += 1;
-    if (read.kind === 'publish') outstandingBytes += read.record.size;
+    if (read.kind === 'publish') outstandingBytes += publishBytes(read);
     if (builder.isFull || builder.bytesUsed >= config.batch.bytes) flush();
     else flushSoon();
   }

@@ -101,13 +101,16 @@ describe('consumer/decode', () => {
   });
 
   describe('changeIdOf', () => {
-    it('takes the record key', () => {
-      expect(changeIdOf(Buffer.from('82AB'), { [RecordHeader.changeId]: '82CD' })).to.equal('82AB');
+    it('takes the change-id header (with RELAY_KEY=document the key is the document, not the change)', () => {
+      expect(
+        changeIdOf(Buffer.from('shop.orders\u0000{"_id":1}'), { [RecordHeader.changeId]: '82CD' }),
+      ).to.equal('82CD');
+      expect(changeIdOf(null, { [RecordHeader.changeId]: '82CD' })).to.equal('82CD');
     });
 
-    it('falls back to the change-id header when the key is missing or empty', () => {
-      expect(changeIdOf(null, { [RecordHeader.changeId]: '82CD' })).to.equal('82CD');
-      expect(changeIdOf(Buffer.alloc(0), { [RecordHeader.changeId]: '82CD' })).to.equal('82CD');
+    it('falls back to the key when the header is missing or empty', () => {
+      expect(changeIdOf(Buffer.from('82AB'), {})).to.equal('82AB');
+      expect(changeIdOf('82AB', { [RecordHeader.changeId]: ' ' })).to.equal('82AB');
     });
 
     it('returns null when there is neither', () => {

@@ -39,6 +39,14 @@ function messages(count: number, firstOffset = 0): KafkaMessage[] {
 
 const keyOf = (message: KafkaMessage): string => message.key!.toString();
 
+/** The message as the relay would have published another change: key and change-id header agree. */
+function withChangeId(message: KafkaMessage, changeId: string): KafkaMessage {
+  const copy: KafkaMessage = { ...message };
+  copy.key = Buffer.from(changeId);
+  copy.headers = { ...message.headers, 'change-id': Buffer.from(changeId) };
+  return copy;
+}
+
 /** An in-memory seen store that counts its calls and can be made to fail. */
 class FakeStore {
   readonly marks = new Map<string, SeenMark>();
@@ -286,10 +294,9 @@ describe('consumer/recordProcessor', () => {
   it('dead-letters a record that is not a change event (attempts 0) and marks it under its change ID', async () => {
     const [good] = messages(1);
     const broken: KafkaMessage = {
-      ...good!,
+      ...withChangeId(good!, '82FF'),
       value: Buffer.from('not json'),
       offset: '1',
-      key: Buffer.from('82FF'),
     };
     const { store, deadLetters, processor, scope } = setup({ kind: 'record', handler: () => undefined });
     expect(await processor.processChunk('t', 0, [good!, broken], scope())).to.deep.equal({ done: 2 });
@@ -309,9 +316,8 @@ describe('consumer/recordProcessor', () => {
   describe('an event whose Extended JSON only fails when revived', () => {
     const [good] = messages(1);
     const bad: KafkaMessage = {
-      ...good!,
+      ...withChangeId(good!, '82BAD'),
       offset: '1',
-      key: Buffer.from('82BAD'),
       value: Buffer.from(
         JSON.stringify({
           _id: { _data: '82BAD' },

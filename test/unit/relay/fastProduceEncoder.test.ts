@@ -168,6 +168,49 @@ describe('fastProduceEncoder', () => {
     expect(encodeProduceRequest(args, now).toString('hex')).to.equal(await kafkajsBytes(args, now));
   });
 
+  it('encodes a state topic’s delete and its tombstone (document key, null value) as kafkajs does', async () => {
+    // RELAY_KEY=document: the key is the document's identity; a tombstone has a null value (length -1,
+    // not an empty value) and the delete's headers.
+    const deleteAndTombstone = (i: number, stamp: string): ProduceMessage[] => {
+      const del = {
+        ...relayMessage(i, `{"operationType":"delete","n":${i}}`),
+        key: `shop.orders\u0000{"_id":{"$oid":"6b06ef6b467f7699a988cd${String(i).padStart(2, '0')}"}}`,
+        timestamp: stamp,
+      };
+      return [del, { ...del, value: null }];
+    };
+    const args: ProduceRequestArgs = {
+      acks: -1,
+      timeout: 30000,
+      producerId: Long.fromValue(4711),
+      producerEpoch: 2,
+      topicData: [
+        {
+          topic: 'mongo.shop.orders',
+          partitions: [
+            {
+              partition: 0,
+              firstSequence: 7,
+              messages: [
+                ...deleteAndTombstone(1, '1795616619001'),
+                ...deleteAndTombstone(2, '1795616619002'),
+              ],
+            },
+            { partition: 1, messages: deleteAndTombstone(3, '1795616619003').slice(1) },
+          ],
+        },
+      ],
+    };
+    expect(fastPathApplies(args)).to.equal(true);
+    const now = 1_795_616_619_123;
+    const fast = encodeProduceRequest(args, now);
+    expect(fast.toString('hex')).to.equal(await kafkajsBytes(args, now));
+    // ...and the null really is a null: an empty value would encode differently.
+    const empty = structuredClone(args);
+    empty.topicData[0]!.partitions[1]!.messages[0]!.value = '';
+    expect(encodeProduceRequest(empty, now).toString('hex')).to.not.equal(fast.toString('hex'));
+  });
+
   it('leaves compressed requests and unusual timestamps to kafkajs', () => {
     const messages = [relayMessage(1, 'x')];
     const base = {

@@ -2,6 +2,7 @@ import { expect } from 'chai';
 import { Timestamp } from 'mongodb';
 import { ItemBatchBuilder, decodeItemBatch } from '../../../src/pipeline/itemBatch.js';
 import type { ReadItem } from '../../../src/pipeline/readItem.js';
+import { deadLetterFor, tombstoneFor, type OutboundRecord } from '../../../src/pipeline/toRecord.js';
 
 const position = (n: number, withTime = true) => ({
   token: { _data: `82${String(n).padStart(16, '0')}` },
@@ -36,13 +37,35 @@ function publish(n: number, value: string | Buffer): ReadItem {
 /** What the receiving side sees: values and partition keys as Buffers. */
 function asReceived(item: ReadItem): ReadItem {
   if (item.kind !== 'publish') return item;
+  const received = (r: OutboundRecord): OutboundRecord => ({
+    ...r,
+    value: r.value === null ? null : Buffer.from(r.value),
+    partitionKey: Buffer.from(r.partitionKey),
+  });
   return {
     ...item,
-    record: {
-      ...item.record,
-      value: Buffer.from(item.record.value),
-      partitionKey: Buffer.from(item.record.partitionKey),
-    },
+    record: received(item.record),
+    ...(item.tombstone ? { tombstone: received(item.tombstone) } : {}),
+  };
+}
+
+/** A delete keyed by document (RELAY_KEY=document), followed by its tombstone. */
+function deleteWithTombstone(n: number, deadLettered = false): ReadItem {
+  const base = publish(n, `{"operationType":"delete","n":${n}}`);
+  if (base.kind !== 'publish') throw new Error('unreachable');
+  const record: OutboundRecord = {
+    ...base.record,
+    key: `shop.orders\u0000{"_id":${n}}`,
+    headers: { ...base.record.headers, 'operation-type': 'delete' },
+    operationType: 'delete',
+    eventTimeMs: 1_700_000_000_000 + n,
+  };
+  const item: ReadItem = { ...base, record, tombstone: tombstoneFor(record) };
+  if (!deadLettered) return item;
+  return {
+    ...item,
+    record: deadLetterFor(record, 'pre-image-missing', 'gone', 'relay.dead-letter'),
+    deadLetter: 'pre-image-missing',
   };
 }
 
@@ -82,6 +105,29 @@ describe('item batches (reader thread -> pump)', () => {
     const second = plain(decodeItemBatch(builder.take().message));
     expect(first).to.deep.equal([asReceived(publish(1, 'y'.repeat(100)))]);
     expect(second).to.deep.equal([asReceived(publish(2, 'z')), { kind: 'tick', position: position(3) }]);
+  });
+
+  it('carries a tombstone (null value, not empty) after its delete, dead-lettered deletes included', () => {
+    const items: ReadItem[] = [
+      publish(1, 'a'),
+      deleteWithTombstone(2),
+      publish(3, ''),
+      deleteWithTombstone(4, true),
+      { kind: 'tick', position: position(5) },
+      deleteWithTombstone(6),
+    ];
+    // Capacity for the items, not for their records: the record columns grow.
+    const builder = new ItemBatchBuilder(items.length, 16);
+    for (const item of items) builder.add(item);
+    const { message, transfer } = builder.take();
+    const decoded = decodeItemBatch(structuredClone(message, { transfer }));
+    expect(plain(decoded)).to.deep.equal(items.map(asReceived));
+    const second = decoded[1]!;
+    if (second.kind !== 'publish') throw new Error('expected a publish item');
+    expect(second.tombstone?.value).to.equal(null);
+    expect(second.tombstone?.key).to.equal(second.record.key);
+    expect(second.tombstone?.headers['change-id']).to.equal(second.position.token._data);
+    expect((decoded[2] as { record: OutboundRecord }).record.value).to.deep.equal(Buffer.alloc(0));
   });
 
   it('refuses an item beyond its capacity instead of dropping it', () => {

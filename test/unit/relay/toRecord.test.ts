@@ -50,7 +50,7 @@ describe('toRecord (the Kafka record contract)', () => {
 
   it('counts key, value and headers in the size', () => {
     const r = toRecord(event, token, router, { format: 'relaxed', partitionBy: 'document' });
-    expect(r.size).to.be.greaterThan(Buffer.byteLength(r.value) + r.key.length);
+    expect(r.size).to.be.greaterThan(Buffer.byteLength(r.value!) + r.key.length);
   });
 
   it('routes events without a collection and invalidates without ns to a named topic', () => {
