@@ -250,8 +250,8 @@ function evaluateTargets(r: Results): void {
         `${c.lost} / ${c.duplicates}`,
         c.lost === 0 && c.duplicates <= c.bound,
       );
-    if (r.consumer) r.targets.push(consumerTarget(r.consumer));
   }
+  if (r.consumer) r.targets.push(consumerTarget(r.consumer));
 }
 
 const label = (size: number): string =>
