@@ -407,6 +407,7 @@ export function kafkaJvm(o: {
   const markers = [MAIN_CLASS, o.props];
   let pid = o.pid ?? 0;
   let exited = true;
+  let launches = 0; // which launch is current: a pid can be reused, a launch number cannot
   return {
     get pid() {
       return pid;
@@ -425,11 +426,18 @@ export function kafkaJvm(o: {
       if (child.pid === undefined) throw new Error(`could not start ${javaBin()}`);
       pid = child.pid;
       exited = false;
+      const launch = ++launches;
       await writePidFile(pidFile, pid);
       if (o.detached) child.unref();
       else killOnExit(child);
-      child.once('exit', () => (exited = true));
-      child.once('error', () => (exited = true)); // e.g. java vanished since checkJava()
+      // Only this launch's child: the exit event of a JVM killed just before may arrive after this
+      // launch, and must not make waitReady think the new JVM died. Compared by launch number, not pid,
+      // since the OS may give the new JVM the old one's pid.
+      const gone = (): void => {
+        if (launch === launches) exited = true;
+      };
+      child.once('exit', gone);
+      child.once('error', gone); // e.g. java vanished since checkJava()
     },
     waitReady: async (timeoutMs = READY_TIMEOUT_MS) => {
       const deadline = Date.now() + timeoutMs;
