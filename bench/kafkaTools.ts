@@ -42,11 +42,13 @@ export async function createTopic(
   kafka: Kafka,
   topic: string,
   numPartitions = RELAY_DEFAULT_PARTITIONS,
+  config: Record<string, string> = {},
 ): Promise<void> {
   const admin = kafka.admin();
   await admin.connect();
   try {
-    await admin.createTopics({ topics: [{ topic, numPartitions }], waitForLeaders: true });
+    const configEntries = Object.entries(config).map(([name, value]) => ({ name, value }));
+    await admin.createTopics({ topics: [{ topic, numPartitions, configEntries }], waitForLeaders: true });
   } finally {
     await admin.disconnect();
   }
@@ -58,7 +60,7 @@ export interface ReceivedRecord {
   partition: number;
   /** Date.now() when the fetch response holding this record reached the consumer. */
   receivedAt: number;
-  /** The record's timestamp (CreateTime: set by the producer when it built the request), ms. */
+  /** The record's timestamp, ms: CreateTime (the producer built the request) or LogAppendTime (the broker appended it), as the topic says. */
   timestamp: number;
 }
 

@@ -44,10 +44,11 @@ export interface LatencyResult {
   relayPublishMs: { p50: number; p99: number; count: number };
   /**
    * The end-to-end latency split by two timestamps carried with each record: the event's wallTime
-   * (MongoDB's commit clock) and the Kafka record timestamp (CreateTime: when the relay's kafkajs
-   * producer built the request). commit: t0 → wallTime (insert round trip to the commit);
-   * toKafka: wallTime → record built (change stream delivery, relay read, toRecord, sink queue);
-   * kafkaToConsumer: record built → consumer received (produce + replication ack, consumer fetch).
+   * (MongoDB's commit clock) and the Kafka record timestamp, which the bench's topic sets to the
+   * broker's append time (message.timestamp.type=LogAppendTime): the moment Kafka took the record,
+   * just before it acknowledges it. commit: t0 → wallTime (the insert's round trip to its commit);
+   * toKafka: wallTime → appended, i.e. commit → Kafka ack (change stream delivery, relay read and
+   * conversion, sink queue, produce request); kafkaToConsumer: appended → consumer received.
    * Millisecond clocks on one host; a stand-in's wallTime may be taken at a slightly different point.
    */
   segmentsMs: { commit: ShortDist; toKafka: ShortDist; kafkaToConsumer: ShortDist };
@@ -85,7 +86,7 @@ export async function latencyRun(
   const collName = uniqueName(`lat_${o.mode}`);
   const coll = benchCollection(ctx.client, collName);
   const topic = `mongo.${BENCH_DB}.${collName}`;
-  await createTopic(kafka, topic);
+  await createTopic(kafka, topic, undefined, { 'message.timestamp.type': 'LogAppendTime' });
   const token = await currentToken(coll);
 
   const latencies = new Map<number, number>();

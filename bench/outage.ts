@@ -1,15 +1,18 @@
 /**
- * (e, second part) Relay memory during a Kafka outage under write load. A dedicated broker is started in a
- * temp dir (the shared one is never touched), the relay (batched mode, RELAY_MAX_IN_FLIGHT default) relays
- * a steady ~200 inserts/s; the broker is stopped (KafkaService.stop()), kept down for `outageS`, started
- * again (KafkaService.start(), same ports and data), writes go on for a few seconds, then stop. RSS is
- * sampled every 250 ms before, during and after the outage; at the end every written change must be on
- * the topic (distinct documents counted by a consumer reading the topic from the beginning).
+ * (e) A Kafka outage under write load. A dedicated broker is started in a temp dir (the shared one is
+ * never touched), the relay (default mode and limits) relays a steady stream of inserts; the broker is
+ * stopped (KafkaService.stop()), kept down for `outageS`, started again (KafkaService.start(), same
+ * ports and data), writes go on for a few seconds, then stop. RSS is sampled every 250 ms before, during
+ * (the first 30 s, and the whole outage) and after it. Catch-up: the backlog that built up is drained at
+ * `catchUpRate` (events/s from the first acknowledgement after the broker is back to the moment the relay
+ * has caught up with the writes). At the end every written change must be on the topic (distinct
+ * documents counted by a consumer reading the topic from the beginning).
  */
 import { mkdtemp, rm } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { createTopic, kafkaClient, readTopic, startBenchKafka } from './kafkaTools.js';
+import type { CheckpointMode } from '../src/config/schema.js';
 import { spawnRelay, waitReady, type BenchContext } from './relayRun.js';
 import {
   BENCH_DB,
@@ -27,7 +30,7 @@ import {
 } from './support.js';
 
 export interface OutageResult {
-  mode: 'batched';
+  mode: CheckpointMode;
   targetRate: number;
   writeRate: number;
   /** Broker process gone → start() called, s. */
@@ -43,16 +46,20 @@ export interface OutageResult {
   allArrived: boolean;
   /** Broker ready again → every written change acknowledged, s. */
   recoveryS: number;
+  /** Events not yet acknowledged when the broker was ready again. */
+  backlogAtRecovery: number;
+  /** Events/s from the first acknowledgement after the outage until caught up. */
+  catchUpRate: number;
   maxInFlightDuringOutage: number;
   publishErrors: number;
-  rss: { before: RssFigures; during: RssFigures; after: RssFigures };
+  rss: { before: RssFigures; first30s: RssFigures; during: RssFigures; after: RssFigures };
   relayExitCode: number | null;
   errors: string[];
 }
 
 export async function outageRun(
   ctx: BenchContext,
-  o: { rate: number; outageS: number; size: number; log: (line: string) => void },
+  o: { mode: CheckpointMode; rate: number; outageS: number; size: number; log: (line: string) => void },
 ): Promise<OutageResult> {
   const dataDir = await mkdtemp(path.join(os.tmpdir(), 'relay-bench-kafka-'));
   const removeDir = onCleanup(`rm ${dataDir}`, () => rm(dataDir, { recursive: true, force: true }));
@@ -69,7 +76,7 @@ export async function outageRun(
       ctx,
       brokers: broker.brokers,
       watch: `${BENCH_DB}.${collName}`,
-      mode: 'batched',
+      mode: o.mode,
       startAfterToken: token._data,
     });
     const sampler = new MetricsSampler(relay.port, 250).start();
@@ -88,6 +95,8 @@ export async function outageRun(
       o.log('outage: starting the dedicated broker again');
       await broker.start();
       const tUp = performance.now();
+      const atUp = sampler.latest();
+      const writtenAtUp = await coll.countDocuments();
       await sleep(5000);
       writing = false;
       const { written, rate: writeRate } = await writer;
@@ -96,6 +105,11 @@ export async function outageRun(
         .catch(() => null);
       const last = sampler.latest();
       const during = sampler.samples.filter((s) => s.at >= tStop && s.at <= tUp);
+      const resumed = sampler.samples.find((s) => s.at > tUp && s.events > (atUp?.events ?? 0));
+      const catchUpRate =
+        caughtUp && resumed && caughtUp.at > resumed.at
+          ? (caughtUp.events - resumed.events) / ((caughtUp.at - resumed.at) / 1000)
+          : NaN;
 
       const seqs = new Set<number>();
       let records = 0;
@@ -119,7 +133,7 @@ export async function outageRun(
       await reader.stop().catch(() => undefined);
 
       return {
-        mode: 'batched',
+        mode: o.mode,
         targetRate: o.rate,
         writeRate: round(writeRate, 0),
         brokerDownS: round((tStartCall - tDown) / 1000, 1),
@@ -130,10 +144,13 @@ export async function outageRun(
         recordsOnTopic: records,
         allArrived: seqs.size === written && [...seqs].every((s) => s >= 0 && s < written),
         recoveryS: caughtUp ? round((caughtUp.at - tUp) / 1000, 1) : NaN,
+        backlogAtRecovery: Math.max(0, writtenAtUp - (atUp?.events ?? 0)),
+        catchUpRate: round(catchUpRate, 0),
         maxInFlightDuringOutage: Math.max(0, ...during.map((s) => s.inFlight)),
         publishErrors: last?.publishErrors ?? 0,
         rss: {
           before: rssFigures(sampler.samples, -Infinity, tStop),
+          first30s: rssFigures(sampler.samples, tStop, tStop + 30_000),
           during: rssFigures(sampler.samples, tStop, tUp),
           after: rssFigures(sampler.samples, tUp, Infinity),
         },

@@ -13,12 +13,13 @@ import os from 'node:os';
 import path from 'node:path';
 import { pathToFileURL } from 'node:url';
 import {
-  findCpuProfile,
+  findCpuProfiles,
   relayBacklogRun,
   relayRoot,
   type BacklogRunResult,
   type BenchContext,
   type CheckpointMode,
+  type Workload,
 } from './relayRun.js';
 import { onCleanup } from './support.js';
 
@@ -41,6 +42,12 @@ interface CpuProfile {
   endTime: number;
   samples: number[];
   timeDeltas: number[];
+}
+
+/** One thread's profile: the main thread (publishing) and, with RELAY_READER_THREAD, the reader. */
+export interface ThreadProfile {
+  thread: string;
+  summary: ProfileSummary;
 }
 
 export interface FunctionCost {
@@ -71,6 +78,9 @@ export interface ProfileSummary {
   byRelayFrame: { frame: string; selfMs: number; selfPct: number }[];
 }
 
+/** The relay's code: its sources (tsx) or the bench's compiled build of them. */
+const RELAY_SOURCE_DIRS = ['src', '.cache/bench-build/src'];
+
 const SPECIAL = new Set(['(garbage collector)', '(program)', '(idle)', '(root)']);
 
 function areaOf(frame: CallFrame, root: string): string {
@@ -84,7 +94,7 @@ function areaOf(frame: CallFrame, root: string): string {
     return parts[0]!.startsWith('@') ? `${parts[0]}/${parts[1]}` : parts[0]!;
   }
   const file = url.startsWith('file://') ? new URL(url).pathname : url;
-  if (file.startsWith(path.join(root, 'src') + path.sep)) return 'relay src';
+  if (RELAY_SOURCE_DIRS.some((d) => file.startsWith(path.join(root, d) + path.sep))) return 'relay src';
   return 'other';
 }
 
@@ -215,8 +225,8 @@ export function formatProfile(s: ProfileSummary): string {
  */
 export async function profiledBacklogRun(
   ctx: BenchContext,
-  o: { mode: CheckpointMode; size: number; n: number },
-): Promise<{ run: BacklogRunResult; summary: ProfileSummary }> {
+  o: { mode: CheckpointMode; size: number; n: number; extra?: Record<string, string>; workload?: Workload },
+): Promise<{ run: BacklogRunResult; summaries: ThreadProfile[] }> {
   const dir = await mkdtemp(path.join(os.tmpdir(), 'relay-bench-prof-'));
   const unregister = onCleanup(`rm ${dir}`, () => rm(dir, { recursive: true, force: true }));
   try {
@@ -226,12 +236,18 @@ export async function profiledBacklogRun(
       n: o.n,
       cpuProfDir: dir,
       sampleMs: 250,
+      extra: o.extra,
+      workload: o.workload,
     });
-    const file = await findCpuProfile(dir);
-    if (!file)
+    const files = await findCpuProfiles(dir);
+    if (files.length === 0)
       throw new Error(`the profiled relay wrote no .cpuprofile into ${dir} (exit code ${run.exitCode})`);
-    const summary = await summarizeCpuProfile(file, { window: run.window, root: relayRoot(), topN: 10 });
-    return { run, summary };
+    const summaries: ThreadProfile[] = [];
+    for (const { thread, file } of files) {
+      const summary = await summarizeCpuProfile(file, { window: run.window, root: relayRoot(), topN: 10 });
+      summaries.push({ thread, summary });
+    }
+    return { run, summaries };
   } finally {
     // BENCH_KEEP_PROFILE=1 keeps the .cpuprofile (open it in Chrome DevTools or re-run this analyzer on it).
     if (!process.env.BENCH_KEEP_PROFILE) await rm(dir, { recursive: true, force: true });

@@ -1,19 +1,21 @@
 /**
- * (c) The relay as operators run it (`node --import tsx src/cli/main.ts start`, configured by environment),
+ * (c) The relay as operators run it (compiled, `node .../src/cli/main.js start`, configured by environment),
  * relaying a pre-written backlog: the start position is taken before the backlog is written and given as
  * RELAY_START_AFTER_TOKEN, with a fresh RELAY_CHECKPOINT_ID, so the relay reads exactly the N backlog events.
- * Throughput is measured between the first and the last acknowledged event as counted by
- * mongo_kafka_relay_events_total on /metrics, scraped every 100 ms (startup — process, tsx, connections,
- * topic creation — is excluded); RSS, CPU time and heap are read from the same scrapes. A scrape costs the
- * relay ~1.5 ms of CPU (prom-client default metrics), i.e. ~1.5% of its throughput at 10 scrapes/s.
+ * Throughput is measured while events flow (startup — process, connections, topic creation — excluded)
+ * from the relay's own "checkpoint progress" log lines, one every 1,000 events with its clock to the
+ * millisecond; RSS, CPU time and heap come from /metrics, scraped every 500 ms (a scrape costs the relay
+ * 1-2 ms of CPU for prom-client's default metrics: scraping every 100 ms took ~10% of its main thread).
  *
  * BENCH_RELAY_ROOT=<dir> runs the relay from another checkout (e.g. a scratch copy with a proposed fix).
- * BENCH_RELAY_COMPILED=1 runs <root>/dist/src/cli/main.js (build it first: `tsc -p tsconfig.build.json`)
- * without tsx, as the Docker image does; the default is `--import tsx src/cli/main.ts`.
+ * The relay runs compiled, as the image runs it (`node <root>/.cache/bench-build/src/cli/main.js`, built
+ * by buildRelay() at the start of the bench); BENCH_RELAY_TSX=1 runs the sources through tsx instead
+ * (tsx adds ~30-50 MB of RSS and startup time, nothing per event).
  */
 import { spawn, type ChildProcess } from 'node:child_process';
-import { existsSync } from 'node:fs';
-import { readdir, stat } from 'node:fs/promises';
+import { existsSync, readFileSync } from 'node:fs';
+import { readdir, rm } from 'node:fs/promises';
+import os from 'node:os';
 import path from 'node:path';
 import type { MongoClient } from 'mongodb';
 import {
@@ -26,9 +28,11 @@ import {
   rssFigures,
   sleep,
   uniqueName,
+  updateBacklog,
   BENCH_DB,
   type RssFigures,
   type Sample,
+  type ServerPids,
 } from './support.js';
 
 export const REPO_ROOT = path.resolve(import.meta.dirname, '..');
@@ -37,21 +41,64 @@ export function relayRoot(): string {
   return path.resolve(process.env.BENCH_RELAY_ROOT ?? REPO_ROOT);
 }
 
-/** The relay's entry point: tsx on the sources (default) or the compiled build (BENCH_RELAY_COMPILED=1). */
+/** The relay's entry point: the compiled build (default) or the sources through tsx (BENCH_RELAY_TSX=1). */
 export function relayEntry(): string[] {
   const root = relayRoot();
-  if (process.env.BENCH_RELAY_COMPILED === '1') {
-    const main = path.join(root, 'dist/src/cli/main.js');
-    if (!existsSync(main))
-      throw new Error(`BENCH_RELAY_COMPILED=1 but ${main} does not exist (tsc -p tsconfig.build.json)`);
-    return [main];
-  }
-  return ['--import', 'tsx', path.join(root, 'src/cli/main.ts')];
+  if (process.env.BENCH_RELAY_TSX === '1') return ['--import', 'tsx', path.join(root, 'src/cli/main.ts')];
+  const main = path.join(root, COMPILED_DIR, 'src/cli/main.js');
+  if (!existsSync(main)) throw new Error(`${main} does not exist: call buildRelay() first`);
+  return [main];
 }
 
-export type CheckpointMode = 'strict' | 'batched';
+/**
+ * NODE_OPTIONS of the relay process: BENCH_RELAY_NODE_OPTIONS if set, else what the image's runtime
+ * stage sets (`ENV NODE_OPTIONS=...` in <root>/Dockerfile), so the bench measures what the image runs.
+ */
+export function relayNodeOptions(): string {
+  if (process.env.BENCH_RELAY_NODE_OPTIONS !== undefined) return process.env.BENCH_RELAY_NODE_OPTIONS;
+  let dockerfile = '';
+  try {
+    dockerfile = readFileSync(path.join(relayRoot(), 'Dockerfile'), 'utf8');
+  } catch {
+    return '';
+  }
+  const runtime = dockerfile.slice(dockerfile.lastIndexOf('\nFROM '));
+  const m = /^ENV\s+NODE_OPTIONS[=\s]+("?)(.*?)\1\s*$/m.exec(runtime);
+  return m?.[2] ?? '';
+}
 
-export interface BenchContext {
+/** Where the bench compiles the relay (tsconfig.build.json, as the image's build stage does). */
+const COMPILED_DIR = '.cache/bench-build';
+
+/**
+ * Compiles the relay under test into <root>/.cache/bench-build (inside the checkout, so its imports
+ * resolve to the checkout's node_modules). Skipped with BENCH_RELAY_TSX=1.
+ */
+export async function buildRelay(): Promise<void> {
+  if (process.env.BENCH_RELAY_TSX === '1') return;
+  const root = relayRoot();
+  const out = path.join(root, COMPILED_DIR);
+  await rm(out, { recursive: true, force: true });
+  const tsc = path.join(REPO_ROOT, 'node_modules/typescript/bin/tsc');
+  const child = spawn(
+    process.execPath,
+    [tsc, '-p', path.join(root, 'tsconfig.build.json'), '--outDir', out],
+    {
+      cwd: root,
+      stdio: ['ignore', 'pipe', 'pipe'],
+    },
+  );
+  let output = '';
+  child.stdout!.on('data', (d: Buffer) => (output += d.toString()));
+  child.stderr!.on('data', (d: Buffer) => (output += d.toString()));
+  const code = await new Promise<number | null>((resolve) => child.on('exit', resolve));
+  if (code !== 0) throw new Error(`compiling the relay failed (tsc exit ${code}):\n${output.slice(-2000)}`);
+}
+
+export type { CheckpointMode } from '../src/config/schema.js';
+import type { CheckpointMode } from '../src/config/schema.js';
+
+export interface BenchContext extends ServerPids {
   client: MongoClient;
   mongoUri: string;
   brokers: string;
@@ -65,6 +112,12 @@ export interface RelayHandle {
   readonly exited: Promise<number>;
   /** Log lines at level error or above. */
   readonly errors: string[];
+  /**
+   * The relay's own "checkpoint progress" log lines (every RELAY_PROGRESS_LOG_EVERY events): when
+   * (epoch ms, the relay's clock) how many events it had published. Throughput is read from these,
+   * so the bench does not have to scrape /metrics often (a scrape costs the relay real CPU).
+   */
+  readonly progress: { at: number; published: number }[];
   tail(): string;
   /** SIGTERM (graceful: drains, writes the last checkpoint, writes a --cpu-prof profile), SIGKILL after 40 s. */
   stop(): Promise<number>;
@@ -86,6 +139,8 @@ export interface RelaySettings {
   watch: string;
   mode: CheckpointMode;
   startAfterToken: string;
+  /** Default: a fresh one. Give the same one to restart a relay where the previous one stopped. */
+  checkpointId?: string;
   brokers?: string;
   extra?: Record<string, string>;
   cpuProfDir?: string;
@@ -99,25 +154,22 @@ export async function spawnRelay(s: RelaySettings): Promise<RelayHandle> {
     KAFKA_BROKERS: s.brokers ?? s.ctx.brokers,
     RELAY_WATCH: s.watch,
     RELAY_CHECKPOINT_MODE: s.mode,
-    RELAY_CHECKPOINT_ID: uniqueName('bench'),
+    RELAY_CHECKPOINT_ID: s.checkpointId ?? uniqueName('bench'),
     RELAY_START_AFTER_TOKEN: s.startAfterToken,
     RELAY_SHUTDOWN_TIMEOUT_MS: '15000',
     METRICS_HOST: '127.0.0.1',
     METRICS_PORT: '0',
     LOG_LEVEL: 'info',
+    NODE_OPTIONS: relayNodeOptions(),
     ...s.extra,
   };
   const nodeArgs = s.cpuProfDir ? ['--cpu-prof', `--cpu-prof-dir=${s.cpuProfDir}`] : [];
   const spawnedAt = performance.now();
-  const child = spawn(
-    process.execPath,
-    [...nodeArgs, '--import', 'tsx', path.join(root, 'src/cli/main.ts'), 'start'],
-    {
-      cwd: root,
-      env,
-      stdio: ['ignore', 'pipe', 'pipe'],
-    },
-  );
+  const child = spawn(process.execPath, [...nodeArgs, ...relayEntry(), 'start'], {
+    cwd: root,
+    env,
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
   const unregister = onCleanup(`relay pid ${child.pid}`, () => {
     if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
   });
@@ -129,6 +181,7 @@ export async function spawnRelay(s: RelaySettings): Promise<RelayHandle> {
   );
   const lines: string[] = [];
   const errors: string[] = [];
+  const progress: { at: number; published: number }[] = [];
   let port = 0;
   let buffered = '';
   child.stdout!.on('data', (d: Buffer) => {
@@ -140,8 +193,16 @@ export async function spawnRelay(s: RelaySettings): Promise<RelayHandle> {
       lines.push(line);
       if (lines.length > 40) lines.shift();
       try {
-        const log = JSON.parse(line) as { level?: number; msg?: string; metrics?: string };
+        const log = JSON.parse(line) as {
+          level?: number;
+          msg?: string;
+          metrics?: string;
+          time?: string;
+          published?: number;
+        };
         if (log.msg === 'configuration loaded' && log.metrics) port = Number(new URL(log.metrics).port);
+        if (log.msg === 'checkpoint progress' && log.time && typeof log.published === 'number')
+          progress.push({ at: Date.parse(log.time), published: log.published });
         if ((log.level ?? 0) >= 50 && errors.length < 20) errors.push(line.slice(0, 500));
       } catch {
         // not JSON
@@ -172,7 +233,7 @@ export async function spawnRelay(s: RelaySettings): Promise<RelayHandle> {
     }
     await sleep(20);
   }
-  return { child, port, spawnedAt, exited, errors, tail, stop };
+  return { child, port, spawnedAt, exited, errors, progress, tail, stop };
 }
 
 /** Waits for /readyz 200: change stream open, Kafka connected, lease held. */
@@ -210,6 +271,14 @@ export interface BacklogRunResult {
   cpuUsPerEvent: number;
   /** Relay CPU seconds per wall second in the window (1 = one core busy). */
   cpuCores: number;
+  /**
+   * CPU µs per event in the same window of the Kafka broker and of MongoDB (NaN when their pids are
+   * unknown), and of all three: on one machine they share the cores, so cores × 1e6 / machine µs is
+   * the most any relay could reach here.
+   */
+  serverCpuUsPerEvent: { kafka: number; mongo: number };
+  machineCpuUsPerEvent: number;
+  machineCeilingPerS: number;
   rss: RssFigures;
   exitCode: number;
   /** CLOCK_MONOTONIC µs of the measured window (to cut a CPU profile to it). */
@@ -218,12 +287,20 @@ export interface BacklogRunResult {
   samples: Sample[];
 }
 
+/**
+ * The backlog: `insert` is n inserts of `size`-byte documents; `insert-update` (the anchors' shape) is
+ * n/2 inserts followed by one update of each, so half the events need their full document looked up
+ * (RELAY_FULL_DOCUMENT=updateLookup, the default).
+ */
+export type Workload = 'insert' | 'insert-update';
+
 export async function relayBacklogRun(
   ctx: BenchContext,
   o: {
     mode: CheckpointMode;
     size: number;
     n: number;
+    workload?: Workload;
     cpuProfDir?: string;
     sampleMs?: number;
     timeoutMs?: number;
@@ -234,7 +311,10 @@ export async function relayBacklogRun(
   const collName = uniqueName(`relay_${o.mode}_${o.size}`);
   const coll = benchCollection(ctx.client, collName);
   const token = await currentToken(coll);
-  await insertBacklog(coll, o.size, o.n);
+  if (o.workload === 'insert-update') {
+    await insertBacklog(coll, o.size, Math.ceil(o.n / 2));
+    await updateBacklog(coll, Math.floor(o.n / 2));
+  } else await insertBacklog(coll, o.size, o.n);
   const relay = await spawnRelay({
     ctx,
     watch: `${BENCH_DB}.${collName}`,
@@ -243,7 +323,7 @@ export async function relayBacklogRun(
     cpuProfDir: o.cpuProfDir,
     extra: o.extra,
   });
-  const sampler = new MetricsSampler(relay.port, o.sampleMs ?? 100).start();
+  const sampler = new MetricsSampler(relay.port, o.sampleMs ?? 500, ctx).start();
   try {
     const done = sampler.waitFor(
       (s) => s.events >= o.n,
@@ -254,29 +334,59 @@ export async function relayBacklogRun(
       throw new Error(`the relay exited (code ${code}) before relaying the backlog:\n${relay.tail()}`);
     });
     const last = await Promise.race([done, exitedEarly]);
-    // The rate is taken between two scrapes made while events were flowing: the first that saw any
-    // acknowledged event, and the last that saw fewer than N (the scrape that sees N may come up to one
-    // interval after the end, which would bias the rate low). Short windows fall back to the final scrape.
+    // CPU, RSS and the profile window come from scrapes made while events were flowing: the first that
+    // saw any acknowledged event, and the last that saw fewer than N (the scrape that sees N may come up
+    // to one interval after the end). Short windows fall back to the final scrape.
     const first = sampler.samples.find((s) => s.events > 0)!;
     const inFlow = sampler.samples.filter((s) => s.events < o.n).at(-1);
     const end = inFlow && inFlow.at - first.at >= 500 ? inFlow : last;
     const events = end.events - first.events;
     const seconds = (end.at - first.at) / 1000;
     const checkpointWrites = last.checkpointWrites;
-    const mid = sampler.samples.find((s) => s.events >= first.events + events / 2) ?? first;
-    const secondHalfRate = end.at > mid.at ? (end.events - mid.events) / ((end.at - mid.at) / 1000) : NaN;
+    // The rate comes from the relay's own progress lines where there are enough of them (their clock is
+    // the relay's, to the millisecond), else from the scrapes.
+    const rateFrom = (
+      points: { at: number; n: number }[],
+    ): { rate: number; secondHalf: number; s: number } => {
+      const a = points[0]!;
+      const z = points.at(-1)!;
+      const mid = points.find((p) => p.n >= a.n + (z.n - a.n) / 2) ?? a;
+      return {
+        rate: (z.n - a.n) / ((z.at - a.at) / 1000),
+        secondHalf: z.at > mid.at ? (z.n - mid.n) / ((z.at - mid.at) / 1000) : NaN,
+        s: (z.at - a.at) / 1000,
+      };
+    };
+    const progress = relay.progress
+      .filter((p) => p.published < o.n)
+      .map((p) => ({ at: p.at, n: p.published }));
+    const measured =
+      progress.length >= 3 && progress.at(-1)!.n - progress[0]!.n >= o.n / 3
+        ? rateFrom(progress)
+        : rateFrom(
+            sampler.samples
+              .filter((x) => x.at >= first.at && x.at <= end.at)
+              .map((x) => ({ at: x.at, n: x.events })),
+          );
     const cpu = end.cpuSeconds - first.cpuSeconds;
+    const perEvent = (seconds: number): number => (events > 0 ? round((seconds * 1e6) / events, 1) : NaN);
+    const kafka = perEvent(end.kafkaCpuSeconds - first.kafkaCpuSeconds);
+    const mongo = perEvent(end.mongoCpuSeconds - first.mongoCpuSeconds);
+    const machine = round(perEvent(cpu) + kafka + mongo, 1);
     await sampler.stop();
     const exitCode = await relay.stop();
     return {
       mode: o.mode,
       size: o.size,
       n: o.n,
-      rate: events > 0 && seconds > 0 ? round(events / seconds, 0) : NaN,
-      seconds: round(seconds, 3),
-      secondHalfRate: round(secondHalfRate, 0),
+      rate: round(measured.rate, 0),
+      seconds: round(measured.s, 3),
+      secondHalfRate: round(measured.secondHalf, 0),
       cpuUsPerEvent: events > 0 ? round((cpu * 1e6) / events, 1) : NaN,
       cpuCores: seconds > 0 ? round(cpu / seconds, 2) : NaN,
+      serverCpuUsPerEvent: { kafka, mongo },
+      machineCpuUsPerEvent: machine,
+      machineCeilingPerS: round((os.cpus().length * 1e6) / machine, 0),
       startupS: round((first.at - relay.spawnedAt) / 1000, 2),
       checkpointWrites,
       rss: rssFigures(sampler.samples),
@@ -291,13 +401,14 @@ export async function relayBacklogRun(
   }
 }
 
-/** The main-thread .cpuprofile a `--cpu-prof` relay left in `dir` (the largest file). */
-export async function findCpuProfile(dir: string): Promise<string | null> {
+/**
+ * The .cpuprofile files a `--cpu-prof` relay left in `dir`, one per thread: node names them
+ * CPU.<date>.<time>.<pid>.<thread id>.<seq>.cpuprofile, thread 0 being the main thread.
+ */
+export async function findCpuProfiles(dir: string): Promise<{ thread: string; file: string }[]> {
   const files = (await readdir(dir)).filter((f) => f.endsWith('.cpuprofile'));
-  if (files.length === 0) return null;
-  const sized = await Promise.all(
-    files.map(async (f) => ({ f, size: (await stat(path.join(dir, f))).size })),
-  );
-  sized.sort((a, b) => b.size - a.size);
-  return path.join(dir, sized[0]!.f);
+  return files
+    .map((f) => ({ f, tid: Number(f.split('.').at(-3)) }))
+    .sort((a, b) => a.tid - b.tid)
+    .map(({ f, tid }) => ({ thread: tid === 0 ? 'main' : `worker ${tid}`, file: path.join(dir, f) }));
 }

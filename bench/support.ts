@@ -4,6 +4,7 @@
  * sure every process the bench starts is stopped, also on error or SIGINT.
  */
 import { randomBytes } from 'node:crypto';
+import { readFileSync } from 'node:fs';
 import { BSON, ObjectId, type Collection, type MongoClient } from 'mongodb';
 
 export const BENCH_DB = 'bench';
@@ -69,6 +70,27 @@ export async function insertBacklog(
     const docs: BenchDoc[] = [];
     for (let j = i; j < Math.min(n, i + chunk); j++) docs.push(makeDoc(size, j));
     await coll.insertMany(docs, { ordered: true });
+  }
+  return (performance.now() - t0) / 1000;
+}
+
+/** One update ($set of a counter) of each of the first n documents in _id order: one change event each. */
+export async function updateBacklog(coll: Collection<BenchDoc>, n: number, chunk = 500): Promise<number> {
+  const t0 = performance.now();
+  const ids = (
+    await coll
+      .find({}, { projection: { _id: 1 } })
+      .sort({ _id: 1 })
+      .limit(n)
+      .toArray()
+  ).map((d) => d._id);
+  for (let i = 0; i < ids.length; i += chunk) {
+    await coll.bulkWrite(
+      ids
+        .slice(i, i + chunk)
+        .map((_id, j) => ({ updateOne: { filter: { _id }, update: { $set: { seq: -1 - (i + j) } } } })),
+      { ordered: true },
+    );
   }
   return (performance.now() - t0) / 1000;
 }
@@ -277,6 +299,15 @@ export interface Sample {
   external: number;
   loopLagP99: number;
   loopLagMax: number;
+  /** CPU seconds of the Kafka broker and MongoDB processes at this scrape (NaN: unknown). */
+  kafkaCpuSeconds: number;
+  mongoCpuSeconds: number;
+}
+
+/** Server processes whose CPU time is read along with each scrape. */
+export interface ServerPids {
+  kafkaPid?: number;
+  mongoPid?: number;
 }
 
 /** Scrapes /metrics every `intervalMs` until stopped; failed scrapes (relay not up yet) are skipped. */
@@ -289,6 +320,7 @@ export class MetricsSampler {
   constructor(
     private readonly port: number,
     private readonly intervalMs: number,
+    private readonly servers: ServerPids = {},
   ) {}
 
   start(): this {
@@ -349,6 +381,8 @@ export class MetricsSampler {
           external: metricSum(m, METRIC.external),
           loopLagP99: metricSum(m, METRIC.loopLagP99),
           loopLagMax: metricSum(m, METRIC.loopLagMax),
+          kafkaCpuSeconds: processCpuSeconds(this.servers.kafkaPid),
+          mongoCpuSeconds: processCpuSeconds(this.servers.mongoPid),
         });
       } catch {
         // not listening yet, or busy: try again next tick
@@ -444,3 +478,23 @@ export function cpuUs(): number {
 export function errorText(error: unknown): string {
   return error instanceof Error ? error.message : String(error);
 }
+
+/**
+ * CPU time (user + system) of another process, s, from /proc/<pid>/stat (Linux); NaN where that is not
+ * available. Used to charge each relay run's events with the Kafka broker's and MongoDB's CPU too: on
+ * one machine the three share the cores.
+ */
+export function processCpuSeconds(pid: number | undefined): number {
+  if (!pid) return NaN;
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    // The command name (field 2) may contain spaces; the fields after its closing parenthesis are fixed.
+    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    return (Number(fields[11]) + Number(fields[12])) / CLOCK_TICKS;
+  } catch {
+    return NaN;
+  }
+}
+
+/** USER_HZ: the unit of /proc/<pid>/stat times; 100 on every mainstream Linux build. */
+const CLOCK_TICKS = 100;

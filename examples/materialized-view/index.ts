@@ -7,10 +7,11 @@
  *
  * Optional: GROUP_ID (default `materialized-view.<VIEW_DB>.<VIEW_COLL>`), CONSUMER_MODE
  * (`idempotent-handler`, default, or `transactional` on a replica set), PARTITIONS_CONCURRENTLY (default 4),
- * TOMBSTONE_TTL_SECONDS (default 604800), LOG_LEVEL (default info).
+ * TOMBSTONE_TTL_SECONDS (default 1296000), LOG_LEVEL (default info).
  */
 import { pathToFileURL } from 'node:url';
 
+import { Kafka, logLevel } from 'kafkajs';
 import { MongoClient } from 'mongodb';
 import { pino } from 'pino';
 
@@ -19,11 +20,13 @@ import {
   type ChangeConsumer,
   type CommonConsumerOptions,
 } from '../../src/consumer/index.js';
-import { applyChangeToView, ensureViewIndexes, type ViewDocument } from './view.js';
+import { applyChangeToView, assertExactNumbers, ensureViewIndexes, type ViewDocument } from './view.js';
 
 export {
   applyChangeToView,
+  assertExactNumbers,
   compareChangePosition,
+  inexactIntegerPath,
   ensureViewIndexes,
   olderThan,
   viewDocumentFor,
@@ -75,7 +78,7 @@ export function configFromEnv(env: NodeJS.ProcessEnv = process.env): Materialize
     groupId: env.GROUP_ID?.trim() || `materialized-view.${viewDb}.${viewColl}`,
     mode,
     partitionsConcurrently: Number(env.PARTITIONS_CONCURRENTLY ?? 4),
-    tombstoneTtlSeconds: Number(env.TOMBSTONE_TTL_SECONDS ?? 604_800),
+    tombstoneTtlSeconds: Number(env.TOMBSTONE_TTL_SECONDS ?? 1_296_000),
     logLevel: env.LOG_LEVEL?.trim() || 'info',
   };
 }
@@ -84,6 +87,30 @@ export interface RunningView {
   readonly consumer: ChangeConsumer;
   /** Stops the consumer, then closes the MongoDB client. */
   stop(): Promise<void>;
+}
+
+/**
+ * Creates `<topic>.dlq` for each source topic that has none, with as many partitions as the source topic
+ * (the helper refuses to start without its dead-letter topics; an application owns them).
+ */
+export async function ensureDeadLetterTopics(kafka: Kafka, topics: readonly string[]): Promise<void> {
+  const admin = kafka.admin();
+  await admin.connect();
+  try {
+    const existing = new Set(await admin.listTopics());
+    const missing = topics.filter((topic) => existing.has(topic) && !existing.has(`${topic}.dlq`));
+    if (missing.length === 0) return;
+    const { topics: metadata } = await admin.fetchTopicMetadata({ topics: missing });
+    await admin.createTopics({
+      waitForLeaders: true,
+      topics: metadata.map((topic) => ({
+        topic: `${topic.name}.dlq`,
+        numPartitions: topic.partitions.length,
+      })),
+    });
+  } finally {
+    await admin.disconnect();
+  }
 }
 
 /** Starts maintaining the view; resolves once consuming has begun. */
@@ -95,8 +122,14 @@ export async function startMaterializedView(config: MaterializedViewConfig): Pro
     const view = client.db(config.viewDb).collection<ViewDocument>(config.viewColl);
     await ensureViewIndexes(view, config.tombstoneTtlSeconds);
 
+    const kafka = new Kafka({
+      brokers: config.brokers,
+      clientId: 'materialized-view',
+      logLevel: logLevel.WARN,
+    });
+    await ensureDeadLetterTopics(kafka, config.topics);
     const common: CommonConsumerOptions = {
-      kafka: { brokers: config.brokers, clientId: 'materialized-view' },
+      kafka,
       groupId: config.groupId,
       topics: config.topics,
       mongo: { client },
@@ -114,14 +147,16 @@ export async function startMaterializedView(config: MaterializedViewConfig): Pro
         ? createChangeConsumer({
             ...common,
             mode: 'transactional',
-            handler: async (event, { session }) => {
+            handler: async (event, { session, record }) => {
+              assertExactNumbers(event, record);
               await applyChangeToView(view, event, session);
             },
           })
         : createChangeConsumer({
             ...common,
             mode: 'idempotent-handler',
-            handler: async (event, { changeId }) => {
+            handler: async (event, { changeId, record }) => {
+              assertExactNumbers(event, record);
               const outcome = await applyChangeToView(view, event);
               if (outcome === 'stale') logger.debug({ changeId }, 'skipped a change older than the view');
             },

@@ -4,6 +4,7 @@
  * replays, out of order. The rule that makes it correct: never apply a change over a newer one.
  */
 import {
+  Long,
   Timestamp,
   type Binary,
   type ClientSession,
@@ -11,11 +12,15 @@ import {
   type Decimal128,
   type Document,
   type Filter,
-  type Long,
   type ObjectId,
 } from 'mongodb';
 
-import { PermanentHandlerError, type ChangeEvent } from '../../src/consumer/index.js';
+import {
+  PermanentHandlerError,
+  RecordHeader,
+  type ChangeEvent,
+  type RecordMetadata,
+} from '../../src/consumer/index.js';
 
 /** Where a change sits in the source's history: cluster time first, then the resume token. */
 export interface ChangePosition {
@@ -48,6 +53,50 @@ export interface ViewDocument extends Document {
 export type ApplyOutcome = 'applied' | 'stale' | 'ignored';
 
 const DUPLICATE_KEY = 11000;
+
+/** 2^53: from here on a JSON number (relaxed Extended JSON) may not hold the exact integer. */
+const EXACT_INTEGER_LIMIT = Long.fromNumber(Number.MAX_SAFE_INTEGER).add(1);
+
+/** The path of the first integer of magnitude >= 2^53 in `value` (parsed with relaxed: false), if any. */
+export function inexactIntegerPath(value: unknown, path = ''): string | undefined {
+  if (value instanceof Long) {
+    return value.greaterThanOrEqual(EXACT_INTEGER_LIMIT) ||
+      value.lessThanOrEqual(EXACT_INTEGER_LIMIT.negate())
+      ? path || '(value)'
+      : undefined;
+  }
+  if (Array.isArray(value)) {
+    for (const [index, item] of value.entries()) {
+      const found = inexactIntegerPath(item, `${path}[${index}]`);
+      if (found) return found;
+    }
+    return undefined;
+  }
+  if (value !== null && typeof value === 'object' && Object.getPrototypeOf(value) === Object.prototype) {
+    for (const [key, item] of Object.entries(value)) {
+      const found = inexactIntegerPath(item, path ? `${path}.${key}` : key);
+      if (found) return found;
+    }
+  }
+  return undefined;
+}
+
+/**
+ * Refuses (as permanent: the record is dead-lettered) a record in relaxed Extended JSON whose document
+ * holds an integer of magnitude 2^53 or more: relaxed JSON writes such a value as a JSON number, so its
+ * exact value may already be lost, and the view would silently hold a different number. Canonical
+ * records carry it exactly. Every other number is applied as docs/consumer.md ("Numbers") says.
+ */
+export function assertExactNumbers(event: ChangeEvent, record: RecordMetadata): void {
+  const contentType = record.headers[RecordHeader.contentType] ?? '';
+  if (!/format=relaxed/.test(contentType)) return;
+  const path = inexactIntegerPath((event as { fullDocument?: unknown }).fullDocument);
+  if (path === undefined) return;
+  throw new PermanentHandlerError(
+    `fullDocument.${path} is an integer beyond ±2^53 in a relaxed Extended JSON record: its exact value may ` +
+      `have been lost. Run the relay with RELAY_VALUE_FORMAT=canonical, then re-drive this dead letter.`,
+  );
+}
 
 /** Orders two change positions: negative when `a` happened before `b`. */
 export function compareChangePosition(a: ChangePosition, b: ChangePosition): -1 | 0 | 1 {

@@ -5,6 +5,9 @@
  *      (MONGOMS_SYSTEM_BINARY, a cached download, or a download if the download host is reachable);
  *   3. mongo-java-server with our launcher (scripts/mongo-java-server), which makes its change streams follow
  *      MongoDB's documented format. It needs a JDK 17 and Maven (to build the launcher once).
+ * MONGO_KIND (or `kind`) requires one of them instead of falling back: `mongod` fails when no real mongod can be had
+ * (CI uses it, so a broken download can never turn into a green run on the stand-in), `stand-in` always starts the
+ * stand-in (ignoring MONGODB_URI: for tests of the stand-in itself, or of behaviour only it can be made to show).
  * Servers bind to 127.0.0.1. Started processes are recorded in stateDir (mongo.json) and stopped by pid.
  */
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
@@ -15,11 +18,18 @@ import * as net from 'node:net';
 import * as path from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { MongoClient } from 'mongodb';
+import { redactUri } from './state.js';
 
 export type MongoKind = 'env' | 'mongodb-memory-server' | 'mongo-java-server';
+/** What MONGO_KIND may require: a real mongod, or the stand-in. Unset: the first that can be had. */
+export type RequiredMongoKind = 'mongod' | 'stand-in';
+export const MONGO_KINDS: readonly RequiredMongoKind[] = ['mongod', 'stand-in'];
 export interface MongoCapabilities {
   realMongod: boolean;
+  /** Multi-document transactions with their isolation (a real replica set). */
   transactions: boolean;
+  /** A committed transaction's changes appear as events sharing one cluster time, with lsid and txnNumber. */
+  transactionEvents: boolean;
   databaseWatch: boolean;
   deploymentWatch: boolean;
   keepsDataAcrossRestart: boolean;
@@ -37,6 +47,18 @@ export interface StartMongoOptions {
   stateDir: string;
   detached?: boolean;
   log?: (line: string) => void;
+  /** Overrides MONGO_KIND. */
+  kind?: RequiredMongoKind;
+  /** Options of a started stand-in (ignored for a real mongod). */
+  standIn?: StandInOptions;
+}
+export interface StandInOptions {
+  /** Oplog cap in entries (default: MONGO_STANDIN_OPLOG_MAX_ENTRIES, else 1,000,000). */
+  oplogMaxEntries?: number;
+  /** Accept transactions (their change events only; no isolation). */
+  transactions?: boolean;
+  /** While idle, a no-op oplog entry every N seconds (default 10, mongod's periodicNoopIntervalSecs). */
+  noopIntervalSeconds?: number;
 }
 
 /** What stateDir/mongo.json records, so that another process (`services:down`) can stop what we started. */
@@ -61,9 +83,15 @@ const STATE_FILE = 'mongo.json';
 const KEEPER_FILE = 'mongo-keeper.json';
 /** Change-log cap of the stand-in (entries); small values let tests provoke ChangeStreamHistoryLost (286). */
 const OPLOG_CAP_ENV = 'MONGO_STANDIN_OPLOG_MAX_ENTRIES';
+/**
+ * transactionLifetimeLimitSeconds of the servers started here (mongod's default is 60): a test that SIGKILLs a
+ * process in the middle of a transaction leaves it open, holding its writes, until the server aborts it.
+ */
+export const TEST_TRANSACTION_LIFETIME_SECONDS = 10;
 const STAND_IN_CAPABILITIES: MongoCapabilities = {
   realMongod: false,
   transactions: false,
+  transactionEvents: false,
   databaseWatch: true,
   deploymentWatch: true,
   keepsDataAcrossRestart: false,
@@ -71,33 +99,52 @@ const STAND_IN_CAPABILITIES: MongoCapabilities = {
 const MEMORY_SERVER_CAPABILITIES: MongoCapabilities = {
   realMongod: true,
   transactions: true,
+  transactionEvents: true,
   databaseWatch: true,
   deploymentWatch: true,
   keepsDataAcrossRestart: true,
 };
 
+/** The kind MONGO_KIND (or `kind`) requires, or undefined for "the first that can be had". */
+export function requiredMongoKind(kind = process.env.MONGO_KIND): RequiredMongoKind | undefined {
+  if (kind === undefined || kind === '') return undefined;
+  if ((MONGO_KINDS as readonly string[]).includes(kind)) return kind as RequiredMongoKind;
+  throw new Error(`MONGO_KIND=${kind} is not a MongoDB kind; allowed: ${MONGO_KINDS.join(', ')} (or unset)`);
+}
+
 export async function startMongo(opts: StartMongoOptions): Promise<MongoService> {
   const log = opts.log ?? ((line: string) => console.log(line));
+  const required = requiredMongoKind(opts.kind ?? process.env.MONGO_KIND);
   fs.mkdirSync(opts.stateDir, { recursive: true });
   const given = process.env.MONGODB_URI;
-  if (given) {
+  if (given && required !== 'stand-in') {
     const capabilities = await detectCapabilities(given);
+    if (required === 'mongod' && !capabilities.realMongod)
+      throw new Error(
+        `MONGO_KIND=mongod, but MONGODB_URI points to the mongo-java-server stand-in (${redactUri(given)})`,
+      );
     const service = envService(given, capabilities);
     log(`MongoDB: ${service.description}`);
     return service;
   }
   const recorded = await runningFromState(opts.stateDir);
-  if (recorded && opts.detached) {
+  if (recorded && opts.detached && kindMatches(recorded, required)) {
     // `services:up` twice: the detached server is still there, so keep it rather than leak a second one.
     log(`MongoDB: ${recorded.description} at ${recorded.uri} (already running, pid ${recorded.pid})`);
     return recorded;
   }
-  const memory = await tryMemoryServer(opts, log);
+  const memory =
+    required === 'stand-in' ? undefined : await tryMemoryServer(opts, log, required === 'mongod');
   const service = memory ?? (await startStandIn(opts, log));
   // A live detached server recorded here keeps its record (services:down must still find it).
   if (!recorded) writeState(opts.stateDir, service, stateExtras.get(service));
   log(`MongoDB: ${service.description} at ${service.uri}`);
   return service;
+}
+
+function kindMatches(service: MongoService, required: RequiredMongoKind | undefined): boolean {
+  if (required === undefined) return true;
+  return (service.kind === 'mongo-java-server') === (required === 'stand-in');
 }
 
 /** The detached server recorded in stateDir, if its process still runs and answers. */
@@ -145,9 +192,12 @@ export async function detectCapabilities(uri: string): Promise<MongoCapabilities
       buildInfo.mongoJavaServer === undefined &&
       !String(buildInfo.gitVersion).startsWith('mongo-java-server');
     const replicated = typeof hello.setName === 'string' || hello.msg === 'isdbgrid';
+    const transactions = replicated && (await succeeds(() => readOnlyTransaction(client)));
     return {
       realMongod,
-      transactions: replicated && (await succeeds(() => readOnlyTransaction(client))),
+      // The stand-in may accept transactions (--transactions) without their isolation.
+      transactions: transactions && realMongod,
+      transactionEvents: transactions,
       databaseWatch: await succeeds(() => openStream(client, 'db')),
       deploymentWatch: await succeeds(() => openStream(client, 'deployment')),
       // A real server keeps its data; we never restart a server we did not start, though.
@@ -244,9 +294,11 @@ async function reachable(host: string, port: number, timeoutMs: number): Promise
 async function tryMemoryServer(
   opts: StartMongoOptions,
   log: (line: string) => void,
+  required: boolean,
 ): Promise<MongoService | undefined> {
   const source = await locateMongod();
   if ('unavailable' in source) {
+    if (required) throw new Error(`MONGO_KIND=mongod, but no mongod can be had: ${source.unavailable}`);
     log(`mongodb-memory-server not used: ${source.unavailable}`);
     return undefined;
   }
@@ -256,6 +308,7 @@ async function tryMemoryServer(
       ? await startKeeper(opts.stateDir, source.systemBinary, false)
       : await startReplSetHere(opts.stateDir, source.systemBinary);
   } catch (error) {
+    if (required) throw new Error(`MONGO_KIND=mongod, but mongodb-memory-server failed: ${firstLine(error)}`);
     log(`mongodb-memory-server failed (${firstLine(error)}); using the mongo-java-server stand-in`);
     return undefined;
   }
@@ -280,7 +333,14 @@ async function createReplSet(
   fs.mkdirSync(dbPath, { recursive: true });
   const replSet = await MongoMemoryReplSet.create({
     replSet: { count: 1, storageEngine: 'wiredTiger' },
-    instanceOpts: [{ port, dbPath, storageEngine: 'wiredTiger' }],
+    instanceOpts: [
+      {
+        port,
+        dbPath,
+        storageEngine: 'wiredTiger',
+        args: ['--setParameter', `transactionLifetimeLimitSeconds=${TEST_TRANSACTION_LIFETIME_SECONDS}`],
+      },
+    ],
     binary: systemBinary ? { systemBinary } : {},
   });
   return {
@@ -406,13 +466,17 @@ async function startStandIn(opts: StartMongoOptions, log: (line: string) => void
   );
   const jar = await buildStandIn(log);
   const detached = opts.detached === true;
-  let current = await launchStandIn(jar, opts.stateDir, 0, detached);
+  const standIn = opts.standIn ?? {};
+  let current = await launchStandIn(jar, opts.stateDir, 0, detached, standIn);
   const uri = `mongodb://127.0.0.1:${current.port}/`;
+  const transactions = standIn.transactions
+    ? 'transactions: change events only, no isolation'
+    : 'no transactions';
   const service: MongoService = {
     uri,
     kind: 'mongo-java-server',
-    description: `mongo-java-server ${current.version} stand-in (launcher: scripts/mongo-java-server; no transactions, data in memory only)`,
-    capabilities: STAND_IN_CAPABILITIES,
+    description: `mongo-java-server ${current.version} stand-in (launcher: scripts/mongo-java-server; ${transactions}, data in memory only)`,
+    capabilities: { ...STAND_IN_CAPABILITIES, transactionEvents: standIn.transactions === true },
     pid: current.pid,
     stop: async () => {
       await stopPid(current.pid, STAND_IN_JAR);
@@ -421,7 +485,7 @@ async function startStandIn(opts: StartMongoOptions, log: (line: string) => void
     restart: async () => {
       const before = current.pid;
       await stopPid(before, STAND_IN_JAR);
-      current = await launchStandIn(jar, opts.stateDir, current.port, detached);
+      current = await launchStandIn(jar, opts.stateDir, current.port, detached, standIn);
       service.pid = current.pid;
       replaceState(opts.stateDir, before, service, { marker: STAND_IN_JAR });
     },
@@ -441,13 +505,17 @@ async function launchStandIn(
   stateDir: string,
   port: number,
   detached: boolean,
+  standIn: StandInOptions,
 ): Promise<StandInProcess> {
   const portFile = path.join(stateDir, 'mongo-java-server.port');
   fs.rmSync(portFile, { force: true });
   const args = ['-Xmx512m', '-Xss512k', '-XX:+UseSerialGC', '-XX:TieredStopAtLevel=1', '-jar', jar];
   args.push('--port', String(port), '--port-file', portFile);
-  const cap = process.env[OPLOG_CAP_ENV];
-  if (cap) args.push('--oplog-max-entries', cap);
+  const cap = standIn.oplogMaxEntries ?? process.env[OPLOG_CAP_ENV];
+  if (cap) args.push('--oplog-max-entries', String(cap));
+  if (standIn.transactions) args.push('--transactions');
+  if (standIn.noopIntervalSeconds) args.push('--noop-interval-seconds', String(standIn.noopIntervalSeconds));
+  args.push('--transaction-lifetime-seconds', String(TEST_TRANSACTION_LIFETIME_SECONDS));
   let output = '';
   let child: ChildProcess;
   if (detached) {

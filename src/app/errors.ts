@@ -62,3 +62,24 @@ export class HistoryLostExit extends RelayExit {
     );
   }
 }
+
+/** The metrics endpoint cannot bind (the port is taken, the host is not an address of this machine). */
+export class MetricsBindExit extends RelayExit {
+  constructor(host: string, port: number, cause: unknown) {
+    const code = (cause as NodeJS.ErrnoException | undefined)?.code;
+    const why =
+      code === 'EADDRINUSE'
+        ? 'the port is already in use by another process'
+        : code === 'EADDRNOTAVAIL'
+          ? 'the host is not an address of this machine'
+          : code === 'EACCES'
+            ? 'the port needs privileges this process does not have'
+            : (cause as Error).message;
+    super(
+      `cannot serve metrics and probes on METRICS_HOST=${host} METRICS_PORT=${port}: ${why} (${code ?? 'error'}). ` +
+        'Choose a free METRICS_PORT (0 picks any free port) or an address of this machine as METRICS_HOST, ' +
+        'or stop the process that holds the port.',
+      ExitCode.config,
+    );
+  }
+}

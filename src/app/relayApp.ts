@@ -19,7 +19,6 @@ import { countFailures } from '../metrics/countFailures.js';
 import { OplogWindowMonitor, readOplogBounds } from '../metrics/oplogWindow.js';
 import { MetricsServer } from '../metrics/httpServer.js';
 import {
-  ChangeSource,
   FatalStreamError,
   HistoryLostError,
   UnreadableEventError,
@@ -38,11 +37,14 @@ import { KafkaSink } from '../sink/kafkaSink.js';
 import { KafkaRefusedError } from '../sink/errors.js';
 import { exitForPublishFailure } from './publishFailure.js';
 import { createKafka } from '../sink/kafkaClient.js';
+import { installFastProduceEncoder } from '../sink/fastProduceEncoder.js';
 import { Pump } from '../pipeline/pump.js';
+import type { ItemSource } from '../pipeline/itemSource.js';
+import { openItemSource } from '../pipeline/openItemSource.js';
 import { TopicRouter } from '../pipeline/topicRouter.js';
 import { sleep } from '../util/async.js';
 import { ExitCode } from './exitCodes.js';
-import { HistoryLostExit, RelayExit, UnreadableEventExit } from './errors.js';
+import { HistoryLostExit, MetricsBindExit, RelayExit, UnreadableEventExit } from './errors.js';
 import { checkWatchFingerprint, resumePoint } from './resumePoint.js';
 import { VERSION } from './version.js';
 
@@ -55,7 +57,7 @@ export class RelayApp {
   private sink: KafkaSink | null = null;
   private lease: LeaseKeeper | null = null;
   private pump: Pump | null = null;
-  private source: ChangeSource | null = null;
+  private source: ItemSource | null = null;
   private store: CheckpointStore | null = null;
   /** Monotonic time by which a graceful stop must be done (set by the stop request). */
   private stopDeadline: number | null = null;
@@ -92,7 +94,14 @@ export class RelayApp {
     });
     this.metrics.setReadinessProbe(() => this.readiness().ready);
     this.metrics.setSinkStallProbe(() => this.sink?.stalledForMs() ?? 0);
-    this.metricsPort = await server.listen(config.metrics.host, config.metrics.port);
+    // The metrics server binds first, so probes answer while the relay waits for its lease; a taken port is
+    // a configuration error (exit 3), reported before anything else is touched.
+    this.metricsPort = await server
+      .listen(config.metrics.host, config.metrics.port)
+      .catch(async (error: unknown) => {
+        await server.close();
+        throw new MetricsBindExit(config.metrics.host, config.metrics.port, error);
+      });
     logger.info(
       {
         version: VERSION,
@@ -192,17 +201,29 @@ export class RelayApp {
         logger,
         config.checkpoint.timeoutMs,
       );
-      const source = new ChangeSource(mongo, start, {
+      const source = openItemSource({
+        readerThread: config.relay.readerThread,
+        mongoUri: config.mongodb.uri,
+        client: mongo,
+        start,
+        topicTemplate: config.kafka.topic,
         scope: d.scope,
-        pipeline: buildStreamPipeline(d.scope, d.targets, storeIsWatched ? own : null, d.pipeline),
-        fullDocument: config.relay.fullDocument,
-        fullDocumentBeforeChange: config.relay.fullDocumentBeforeChange,
-        maxAwaitTimeMS: config.relay.maxAwaitMs,
-        onUnreadableEvent: config.relay.onUnreadableEvent,
-        logger,
-        onRestart: (reason) => this.metrics.streamRestarts.inc({ reason }),
-        onOpenChange: (open) => (this.streamOpen = open),
-        onUnreadable: (reason) => this.metrics.deadLetters.inc({ reason }),
+        record: { format: config.relay.valueFormat, partitionBy: config.relay.partitionBy },
+        operationTypes: d.operationTypes,
+        deadLetterTopic: config.kafka.deadLetterTopic,
+        limits: { items: config.relay.maxInFlight, bytes: config.relay.maxInFlightBytes },
+        logLevel: config.log.level,
+        source: {
+          scope: d.scope,
+          pipeline: buildStreamPipeline(d.scope, d.targets, storeIsWatched ? own : null, d.pipeline),
+          fullDocument: config.relay.fullDocument,
+          fullDocumentBeforeChange: config.relay.fullDocumentBeforeChange,
+          maxAwaitTimeMS: config.relay.maxAwaitMs,
+          onUnreadableEvent: config.relay.onUnreadableEvent,
+          logger,
+          onRestart: (reason) => this.metrics.streamRestarts.inc({ reason }),
+          onOpenChange: (open) => (this.streamOpen = open),
+        },
       });
       this.source = source;
       if (this.stopRequested) await source.close();
@@ -243,7 +264,7 @@ export class RelayApp {
   }
 
   /** Resolve where the source starts (failures mapped like the pump's); null when stopped or failed. */
-  private async startSource(source: ChangeSource): Promise<ConcreteStart | null> {
+  private async startSource(source: ItemSource): Promise<ConcreteStart | null> {
     try {
       return await source.startingPosition();
     } catch (error) {
@@ -263,7 +284,7 @@ export class RelayApp {
   }
 
   private async pumpUntilStopped(
-    source: ChangeSource,
+    source: ItemSource,
     sink: KafkaSink,
     checkpointer: Checkpointer,
   ): Promise<void> {
@@ -272,14 +293,11 @@ export class RelayApp {
       source,
       sink,
       checkpointer,
-      router: new TopicRouter(config.kafka.topic, config.derived.scope),
-      record: { format: config.relay.valueFormat, partitionBy: config.relay.partitionBy },
-      operationTypes: config.derived.operationTypes,
       maxInFlight: config.relay.maxInFlight,
+      maxInFlightBytes: config.relay.maxInFlightBytes,
       metrics: this.metrics,
       logger,
       mayPublish: () => this.lease?.mayPublish() ?? false,
-      deadLetterTopic: config.kafka.deadLetterTopic,
       onFatal: (error) => {
         const exit = exitForPublishFailure(error);
         this.fail(exit, exit.exitCode === ExitCode.lease);
@@ -339,11 +357,7 @@ export class RelayApp {
    * stop request, whatever hangs (see shutdownBudget). Returns whether the checkpointer is fully
    * stopped (no write in flight), i.e. whether the lease may be released.
    */
-  private async shutdown(
-    source: ChangeSource,
-    sink: KafkaSink,
-    checkpointer: Checkpointer,
-  ): Promise<boolean> {
+  private async shutdown(source: ItemSource, sink: KafkaSink, checkpointer: Checkpointer): Promise<boolean> {
     const pump = this.pump!;
     pump.stop();
     await source.close();
@@ -419,11 +433,12 @@ export class RelayApp {
   /** Kafka may be down when we start: keep trying (readiness stays 503) until it answers or we stop. */
   private async connectSink(): Promise<KafkaSink | null> {
     const { config, logger } = this;
+    const fastProduceEncoder = installFastProduceEncoder();
     for (let attempt = 1; !this.stopRequested && !this.fatal; attempt++) {
       const sink = new KafkaSink(createKafka(config, logger), {
         maxMessageBytes: config.kafka.maxMessageBytes,
         maxBatchBytes: config.kafka.maxBatchBytes,
-        maxBatchRecords: config.checkpoint.mode === 'strict' ? 1 : 1000,
+        maxBatchRecords: config.checkpoint.mode === 'serial' ? 1 : 1000,
         retryMaxMs: config.kafka.retryMaxMs,
         compression: config.kafka.compression,
         recordTimestamp: config.kafka.recordTimestamp,
@@ -450,7 +465,7 @@ export class RelayApp {
           );
         });
         this.sink = sink;
-        logger.info({ brokers: config.derived.brokers }, 'kafka connected');
+        logger.info({ brokers: config.derived.brokers, fastProduceEncoder }, 'kafka connected');
         return sink;
       } catch (error) {
         await sink.stop(Date.now()).catch(() => undefined); // half-connected clients must not leak

@@ -1,39 +1,57 @@
 /**
- * When the position is written. The window hands over released progress (every event up to a position
- * is acknowledged); this module persists it:
- *  - strict:  after every event (published, dead-lettered or filtered) — the persisted token trails the
- *             last acknowledged event by at most one event, because the pump admits the next event only
- *             once the previous one is persisted;
- *  - batched: coalesced, but written as soon as RELAY_CHECKPOINT_MAX_EVENTS events are waiting or the
- *             oldest waiting one is RELAY_CHECKPOINT_MAX_DELAY_MS old;
- *  - ticks (post-batch resume tokens of a quiet stream) only every RELAY_HEARTBEAT_MS.
- * Writes are serial; a later token subsumes earlier ones. A failed write is retried with backoff and
- * blocks nothing but itself (the pump's bound stops reading meanwhile); a lost lease is fatal.
+ * When the position is written. The ack window hands over released progress (every event up to a
+ * position is acknowledged); this module persists it. One write is in flight at a time and a later
+ * token subsumes every earlier one, so a write always carries the newest released position and the
+ * summed counts of everything released since the previous write began.
+ *
+ *  - continuous (group commit, the default): a write starts as soon as acknowledged events wait and
+ *    none is in flight; when it completes, the next one starts at once if more events were released
+ *    meanwhile. Invariant: while acknowledged events are unpersisted, a write is in flight (or a
+ *    failed one waits out its backoff) — the checkpointer never idles. At low rates this is one write
+ *    per event; at high rates writes batch by themselves, bounded by the write's round trip, not by
+ *    a timer.
+ *  - serial: written like continuous, and `bound` is 1, so the pump publishes the next event only
+ *    after the previous one is persisted: the persisted token trails the last acknowledged event by
+ *    at most one event.
+ *  - batched: a write starts once RELAY_CHECKPOINT_MAX_EVENTS events wait, or the oldest waiting one
+ *    was released RELAY_CHECKPOINT_MAX_DELAY_MS ago.
+ *  - ticks alone (post-batch resume tokens of a quiet stream, no event) are written only every
+ *    RELAY_HEARTBEAT_MS in every mode: persisting each empty batch would write once per getMore.
+ *
+ * The persisted position never runs ahead of an unacknowledged event: only released progress enters
+ * here. A failed write is retried with backoff, merged with whatever was released meanwhile (the
+ * pump's bound stops reading while events pile up); a lost lease is fatal.
  */
 import type { Logger } from 'pino';
+import type { CheckpointMode } from '../config/schema.js';
 import type { Progress, Position } from '../pipeline/ackWindow.js';
 import { LeaseLostError, type CheckpointStore } from './checkpointStore.js';
 
 export interface CheckpointPolicy {
-  mode: 'strict' | 'batched';
+  mode: CheckpointMode;
   maxEvents: number;
   maxDelayMs: number;
   heartbeatMs: number;
 }
 
-export interface CheckpointerHooks {
-  onWrite?: (
-    position: Position,
-    writtenAt: Date,
-    counts: { published: number; filtered: number; deadLettered: number },
-  ) => void;
-  onFatal: (error: LeaseLostError) => void;
-  onProgressLog?: (totalPublished: number) => void;
+export interface WriteCounts {
+  published: number;
+  filtered: number;
+  deadLettered: number;
 }
+
+export interface CheckpointerHooks {
+  onWrite?: (position: Position, writtenAt: Date, counts: WriteCounts) => void;
+  onFatal: (error: LeaseLostError) => void;
+}
+
+const noCounts = (): WriteCounts => ({ published: 0, filtered: 0, deadLettered: 0 });
+const total = (c: WriteCounts): number => c.published + c.filtered + c.deadLettered;
 
 export class Checkpointer {
   private pending: Position | null = null;
-  private pendingCounts = { published: 0, filtered: 0, deadLettered: 0 };
+  private pendingCounts = noCounts();
+  /** When the oldest event now waiting was released (batched mode's delay). */
   private pendingSince = 0;
   /** Events inside the write in progress: still unpersisted until it completes. */
   private writingEvents = 0;
@@ -46,7 +64,7 @@ export class Checkpointer {
   persisted: Position | null = null;
 
   constructor(
-    private readonly store: CheckpointStore,
+    private readonly store: Pick<CheckpointStore, 'write'>,
     private readonly owner: string,
     private readonly policy: CheckpointPolicy,
     private readonly identity: { fingerprint: string; watch: string[] },
@@ -54,15 +72,24 @@ export class Checkpointer {
     private readonly hooks: CheckpointerHooks,
   ) {}
 
-  /** Events acknowledged (or filtered) but not yet persisted. */
+  /** Events acknowledged (or filtered) but not yet persisted, the write in progress included. */
   get unpersistedEvents(): number {
-    const c = this.pendingCounts;
-    return c.published + c.filtered + c.deadLettered + this.writingEvents;
+    return total(this.pendingCounts) + this.writingEvents;
   }
 
-  /** How many unpersisted events the pump may let build up, in flight included. */
+  /** True while a write (or a failed write's backoff) is in progress. */
+  get isWriting(): boolean {
+    return this.writing !== null;
+  }
+
+  /**
+   * How many events the pump may hold in flight plus unpersisted, on top of its own in-flight limit:
+   * 1 in serial mode, RELAY_CHECKPOINT_MAX_EVENTS in batched mode, no extra limit in continuous mode.
+   */
   get bound(): number {
-    return this.policy.mode === 'strict' ? 1 : this.policy.maxEvents;
+    if (this.policy.mode === 'serial') return 1;
+    if (this.policy.mode === 'batched') return this.policy.maxEvents;
+    return Infinity;
   }
 
   start(): void {
@@ -71,7 +98,7 @@ export class Checkpointer {
   }
 
   record(progress: Progress): void {
-    if (this.unpersistedEvents - this.writingEvents === 0) this.pendingSince = Date.now();
+    if (total(this.pendingCounts) === 0) this.pendingSince = Date.now();
     this.pending = progress.position;
     this.pendingCounts.published += progress.published;
     this.pendingCounts.filtered += progress.filtered;
@@ -95,14 +122,18 @@ export class Checkpointer {
   async stop(): Promise<void> {
     this.stopped = true;
     if (this.heartbeat) clearInterval(this.heartbeat);
-    if (this.delayTimer) clearTimeout(this.delayTimer);
+    this.clearDelayTimer();
     await this.flush();
   }
 
   private kick(heartbeat: boolean): void {
     if (this.writing || !this.pending || this.stopped) return;
-    const events = this.unpersistedEvents - this.writingEvents;
-    if (events >= this.bound || heartbeat) {
+    const events = total(this.pendingCounts);
+    if (heartbeat || (events > 0 && this.policy.mode !== 'batched')) {
+      void this.writeNow();
+      return;
+    }
+    if (events >= this.policy.maxEvents) {
       void this.writeNow();
       return;
     }
@@ -113,7 +144,13 @@ export class Checkpointer {
         this.kick(true);
       }, wait);
     }
-    // Ticks alone wait for the heartbeat: persisting every empty batch would write once per getMore.
+  }
+
+  private clearDelayTimer(): void {
+    if (this.delayTimer) {
+      clearTimeout(this.delayTimer);
+      this.delayTimer = null;
+    }
   }
 
   private writeNow(): Promise<void> {
@@ -121,12 +158,9 @@ export class Checkpointer {
     if (!position) return Promise.resolve();
     const counts = this.pendingCounts;
     this.pending = null;
-    this.pendingCounts = { published: 0, filtered: 0, deadLettered: 0 };
-    this.writingEvents = counts.published + counts.filtered + counts.deadLettered;
-    if (this.delayTimer) {
-      clearTimeout(this.delayTimer);
-      this.delayTimer = null;
-    }
+    this.pendingCounts = noCounts();
+    this.writingEvents = total(counts);
+    this.clearDelayTimer();
     const write = this.store
       .write(this.owner, {
         token: position.token,
@@ -145,14 +179,13 @@ export class Checkpointer {
             this.hooks.onFatal(error);
             return;
           }
-          // Put it back (merging with anything newer) and retry with backoff.
-          this.writingEvents = 0;
+          // Put it back, merged with anything released meanwhile (which is newer), and retry.
+          if (total(this.pendingCounts) === 0) this.pendingSince = Date.now();
           this.pending = this.pending ?? position;
-          this.pendingCounts = {
-            published: this.pendingCounts.published + counts.published,
-            filtered: this.pendingCounts.filtered + counts.filtered,
-            deadLettered: this.pendingCounts.deadLettered + counts.deadLettered,
-          };
+          this.pendingCounts.published += counts.published;
+          this.pendingCounts.filtered += counts.filtered;
+          this.pendingCounts.deadLettered += counts.deadLettered;
+          this.writingEvents = 0;
           this.failures += 1;
           const delay = Math.min(10000, 100 * 2 ** Math.min(this.failures, 10));
           this.logger.warn({ err: error, retryInMs: delay }, 'checkpoint write failed; retrying');
@@ -163,8 +196,7 @@ export class Checkpointer {
         this.writing = null;
         this.writingEvents = 0;
         for (const w of this.waiters.splice(0)) w();
-        if (this.failures > 0) this.kick(true);
-        else this.kick(false);
+        this.kick(this.failures > 0);
       });
     this.writing = write;
     return write;

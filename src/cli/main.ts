@@ -15,6 +15,7 @@ import { redactSecrets } from '../config/redact.js';
 import { runDaemon } from './runDaemon.js';
 import { registerOperatorCommands } from './commands.js';
 import { loadForCommand, logWarnings } from './configOutput.js';
+import { registerConsumerRedriveCommand } from './consumerRedrive.js';
 
 export function buildProgram(): Command {
   const program = new Command('mongo-kafka-relay')
@@ -37,6 +38,7 @@ export function buildProgram(): Command {
     });
 
   registerOperatorCommands(program);
+  registerConsumerRedriveCommand(program);
   return program;
 }
 

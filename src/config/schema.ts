@@ -9,7 +9,16 @@ import { parsePipeline } from './pipeline.js';
 
 export const FULL_DOCUMENT_MODES = ['default', 'updateLookup', 'whenAvailable', 'required'] as const;
 export const BEFORE_CHANGE_MODES = ['off', 'whenAvailable', 'required'] as const;
-export const CHECKPOINT_MODES = ['strict', 'batched'] as const;
+/** Canonical checkpoint mode names (what tests iterate over and what the relay logs). */
+export const CHECKPOINT_MODES = ['continuous', 'serial', 'batched'] as const;
+export type CheckpointMode = (typeof CHECKPOINT_MODES)[number];
+/** Former names, still accepted: `strict` was `serial` before group commit became the default. */
+export const CHECKPOINT_MODE_ALIASES: Readonly<Record<string, CheckpointMode>> = { strict: 'serial' };
+export type CheckpointModeSetting = CheckpointMode | 'strict';
+
+export function canonicalCheckpointMode(setting: CheckpointModeSetting): CheckpointMode {
+  return CHECKPOINT_MODE_ALIASES[setting] ?? (setting as CheckpointMode);
+}
 export const SASL_MECHANISMS = ['none', 'plain', 'scram-sha-256', 'scram-sha-512'] as const;
 /** lz4 and zstd are missing on purpose: their kafkajs codecs need native addons (see src/sink/compression.ts). */
 export const KAFKA_COMPRESSIONS = ['none', 'gzip', 'snappy'] as const;
@@ -89,10 +98,22 @@ export const schema = {
       env: 'RELAY_ALLOW_WATCH_CHANGE',
     },
     maxInFlight: {
-      doc: 'Most events read but not yet acknowledged by Kafka; reading pauses at this limit (bounds memory).',
+      doc: 'Most events read and not yet checkpointed (in flight to Kafka or waiting for their checkpoint write); reading pauses at this limit. Bounds memory and, in continuous mode, the duplicates after a crash.',
       format: f.positiveInt,
       default: 2000,
       env: 'RELAY_MAX_IN_FLIGHT',
+    },
+    maxInFlightBytes: {
+      doc: 'Most record bytes (key + value + headers) read and not yet acknowledged by Kafka; reading pauses at this limit (bounds memory with large documents). At least one event is always admitted.',
+      format: f.positiveInt,
+      default: 8 * 1024 * 1024,
+      env: 'RELAY_MAX_IN_FLIGHT_BYTES',
+    },
+    readerThread: {
+      doc: 'Read the change stream and convert changes to Kafka records on a second thread, while the main thread publishes (uses a second core). false: everything on one thread.',
+      format: f.strictBoolean,
+      default: true,
+      env: 'RELAY_READER_THREAD',
     },
     maxAwaitMs: {
       doc: 'How long the server may hold a change stream getMore open waiting for changes (ms).',
@@ -162,9 +183,17 @@ export const schema = {
       env: 'RELAY_CHECKPOINT_COLLECTION',
     },
     mode: {
-      doc: '"strict": the token is persisted after every acknowledged event. "batched": writes are coalesced within RELAY_CHECKPOINT_MAX_EVENTS / RELAY_CHECKPOINT_MAX_DELAY_MS.',
-      format: f.oneOf(CHECKPOINT_MODES),
-      default: 'strict' as (typeof CHECKPOINT_MODES)[number],
+      doc: '"continuous" (group commit): every acknowledged event\'s token is persisted by the next checkpoint write; writes run back to back, one at a time, each covering every event acknowledged since the previous one began. "serial": one event at a time, its token persisted before the next is published. "batched": writes coalesced within RELAY_CHECKPOINT_MAX_EVENTS / RELAY_CHECKPOINT_MAX_DELAY_MS. "strict" is accepted for "serial".',
+      format: (v: unknown) => {
+        if (
+          typeof v !== 'string' ||
+          !(CHECKPOINT_MODES.includes(v as CheckpointMode) || v in CHECKPOINT_MODE_ALIASES)
+        )
+          throw new Error(
+            `must be one of: ${CHECKPOINT_MODES.join(', ')} (strict: the former name of serial)`,
+          );
+      },
+      default: 'continuous' as CheckpointModeSetting,
       env: 'RELAY_CHECKPOINT_MODE',
     },
     maxEvents: {

@@ -19,14 +19,16 @@ import {
 } from '../source/watchTargets.js';
 import { parsePipeline } from './pipeline.js';
 import { parseStartAt } from './startAt.js';
-import type {
-  BEFORE_CHANGE_MODES,
-  CHECKPOINT_MODES,
-  FULL_DOCUMENT_MODES,
-  LOG_LEVELS,
-  SASL_MECHANISMS,
-  KAFKA_COMPRESSIONS,
-  RECORD_TIMESTAMPS,
+import {
+  canonicalCheckpointMode,
+  type BEFORE_CHANGE_MODES,
+  type CheckpointMode,
+  type CheckpointModeSetting,
+  type FULL_DOCUMENT_MODES,
+  type LOG_LEVELS,
+  type SASL_MECHANISMS,
+  type KAFKA_COMPRESSIONS,
+  type RECORD_TIMESTAMPS,
 } from './schema.js';
 import { DEFAULT_CHECKPOINT_ID } from '../checkpoint/checkpointIdentity.js';
 
@@ -43,6 +45,8 @@ export interface RawConfig {
     onHistoryLost: 'fail' | 'restart-from-now';
     allowWatchChange: boolean;
     maxInFlight: number;
+    maxInFlightBytes: number;
+    readerThread: boolean;
     maxAwaitMs: number;
     valueFormat: 'relaxed' | 'canonical';
     partitionBy: 'document' | 'change-id';
@@ -55,7 +59,7 @@ export interface RawConfig {
     uri: string;
     database: string;
     collection: string;
-    mode: (typeof CHECKPOINT_MODES)[number];
+    mode: CheckpointModeSetting;
     maxEvents: number;
     maxDelayMs: number;
     timeoutMs: number;
@@ -105,6 +109,8 @@ export type InitialPosition =
   | { kind: 'token'; token: { _data: string } };
 
 export interface RelayConfig extends RawConfig {
+  /** The checkpoint mode by its canonical name (aliases resolved). */
+  checkpoint: RawConfig['checkpoint'] & { mode: CheckpointMode };
   derived: {
     targets: WatchTarget[];
     scope: StreamScope;
@@ -141,7 +147,11 @@ export function deriveSettings(raw: RawConfig): RelayConfig {
   const checkpointTimeoutMs = raw.checkpoint.timeoutMs || defaultStoreTimeout(raw.lease);
   return {
     ...raw,
-    checkpoint: { ...raw.checkpoint, timeoutMs: checkpointTimeoutMs },
+    checkpoint: {
+      ...raw.checkpoint,
+      mode: canonicalCheckpointMode(raw.checkpoint.mode),
+      timeoutMs: checkpointTimeoutMs,
+    },
     derived: {
       targets,
       scope: streamScope(targets),

@@ -2,7 +2,7 @@ import type { IHeaders, KafkaMessage } from 'kafkajs';
 import { BSON, type Document } from 'mongodb';
 
 import { RecordHeader } from '../contract/record.js';
-import { errorMessage } from './errors.js';
+import { PermanentHandlerError, errorMessage } from './errors.js';
 import type { ChangeEvent, RecordMetadata } from './types.js';
 
 export interface DecodeOptions {
@@ -45,20 +45,28 @@ export function decodeHeaders(headers: IHeaders | undefined): Record<string, str
 }
 
 /** The change ID of a record: its key, or the `change-id` header when the key is missing or empty. */
-export function changeIdOf(key: Buffer | null, headers: Readonly<Record<string, string>>): string | null {
-  const fromKey = key?.toString('utf8').trim();
+export function changeIdOf(
+  key: Buffer | string | null,
+  headers: Readonly<Record<string, string>>,
+): string | null {
+  const fromKey = (typeof key === 'string' ? key : key?.toString('utf8'))?.trim();
   if (fromKey) return fromKey;
   const fromHeader = headers[RecordHeader.changeId]?.trim();
   return fromHeader ? fromHeader : null;
 }
 
+/** The record as handlers see it. Headers are decoded on first read: most records never need them. */
 export function recordMetadata(topic: string, partition: number, message: KafkaMessage): RecordMetadata {
+  let headers: Record<string, string> | undefined;
   return {
     topic,
     partition,
     offset: message.offset,
     key: message.key ? message.key.toString('utf8') : null,
-    headers: decodeHeaders(message.headers),
+    get headers(): Record<string, string> {
+      headers ??= decodeHeaders(message.headers);
+      return headers;
+    },
     timestamp: message.timestamp,
     message,
   };
@@ -74,6 +82,11 @@ export function parseChangeEvent<TSchema extends Document = Document>(
 ): ChangeEvent<TSchema> {
   const text = typeof value === 'string' ? value : value.toString('utf8');
   const parsed: unknown = BSON.EJSON.parse(text, { relaxed: options.relaxed });
+  checkChangeEventShape(parsed);
+  return parsed as ChangeEvent<TSchema>;
+}
+
+function checkChangeEventShape(parsed: unknown): void {
   if (parsed === null || typeof parsed !== 'object' || Array.isArray(parsed)) {
     throw new TypeError('the value is not a JSON object');
   }
@@ -84,7 +97,14 @@ export function parseChangeEvent<TSchema extends Document = Document>(
   if (candidate._id === undefined || candidate._id === null) {
     throw new TypeError('the value has no "_id" (resume token): not a change event');
   }
-  return candidate as ChangeEvent<TSchema>;
+}
+
+/**
+ * A value that passed the shape check but whose Extended JSON does not parse (an invalid `$oid`, ...):
+ * found when the event is first read; the record is dead-lettered (reason `decode-failed`).
+ */
+export class ChangeEventDecodeError extends PermanentHandlerError {
+  override readonly name: string = 'ChangeEventDecodeError';
 }
 
 /** Turns a Kafka record into a change ID and a typed change event, or says why it cannot. Never throws. */
@@ -95,7 +115,7 @@ export function decodeRecord<TSchema extends Document = Document>(
   options: DecodeOptions,
 ): DecodedRecord<TSchema> {
   const record = recordMetadata(topic, partition, message);
-  const changeId = changeIdOf(message.key, record.headers);
+  const changeId = changeIdOf(record.key, record.key?.trim() ? {} : record.headers);
   if (changeId === null) {
     return {
       ok: false,
@@ -108,9 +128,31 @@ export function decodeRecord<TSchema extends Document = Document>(
   if (message.value === null || message.value.length === 0) {
     return { ok: false, reason: 'decode-failed', changeId, error: 'record has no value', record };
   }
+  const value = message.value;
   try {
-    const event = parseChangeEvent<TSchema>(message.value, options);
-    return { ok: true, changeId, event, record };
+    // The shape is checked now with the native JSON parser (cheap); the Extended JSON revival into BSON
+    // types (the expensive part) waits until someone reads the event: duplicates and handlers that only
+    // need the record (a batch handler keyed by document-key, a cache invalidator) never pay for it.
+    checkChangeEventShape(JSON.parse(value.toString('utf8')));
+    let event: ChangeEvent<TSchema> | undefined;
+    return {
+      ok: true,
+      changeId,
+      record,
+      get event(): ChangeEvent<TSchema> {
+        if (event === undefined) {
+          try {
+            event = parseChangeEvent<TSchema>(value, options);
+          } catch (error) {
+            throw new ChangeEventDecodeError(
+              `value is not a change event in Extended JSON: ${errorMessage(error)}`,
+              { cause: error },
+            );
+          }
+        }
+        return event;
+      },
+    };
   } catch (error) {
     return {
       ok: false,

@@ -1,21 +1,32 @@
 /**
- * `mongo-kafka-relay/consumer`: consume the relay's topics with dedupe on the change ID, per-partition
- * order, retries, dead letters and metrics. See docs/consumer.md.
+ * `mongo-kafka-relay/consumer`: consume the relay's topics with dedupe on the change ID per consumer
+ * group, per-partition order, classified retries, dead letters and their re-drive, health and metrics.
+ * See docs/consumer.md. Everything exported here is the public API; nothing else is a semver promise.
  */
-export { ChangeConsumer, createChangeConsumer } from './change-consumer.js';
+export {
+  ChangeConsumer,
+  createChangeConsumer,
+  type ConsumerHealth,
+  type ConsumerStatus,
+} from './changeConsumer.js';
 export type {
   ChangeConsumerOptions,
+  CommitOptions,
   CommonConsumerOptions,
   DeadLetterOptions,
+  HandlerChoice,
   HandlerRetryOptions,
   IdempotentHandlerConsumerOptions,
   MongoConnection,
   OutageRetryOptions,
+  RetentionCheck,
   SeenOptions,
   TransactionalConsumerOptions,
 } from './options.js';
-export { DEFAULTS as CONSUMER_DEFAULTS } from './options.js';
 export type {
+  BatchContext,
+  ChangeBatchHandler,
+  ChangeBatchItem,
   ChangeEvent,
   ChangeHandler,
   ConsumerMode,
@@ -23,24 +34,27 @@ export type {
   HandlerContext,
   RecordMetadata,
   RecordOutcome,
+  TransactionalBatchContext,
   TransactionalHandlerContext,
 } from './types.js';
 export {
   ChangeConsumerConfigError,
+  ConsumerCrashedError,
+  DeadLetterTopicMissingError,
+  HandlerTimeoutError,
   PermanentHandlerError,
+  RetentionExceedsTtlError,
+  RetryableHandlerError,
   TransactionsUnsupportedError,
   TtlIndexMismatchError,
   TtlIndexUpdateError,
+  type RetentionFinding,
 } from './errors.js';
+export type { ErrorClassifier, ErrorKind } from './retryPolicy.js';
 export { ConsumerMetricName } from './metrics.js';
-export {
-  DEFAULT_TTL_INDEX_NAME,
-  type SeenDocument,
-  type TtlIndexOutcome,
-  type TtlMismatchPolicy,
-} from './seen-store.js';
-export { buildDeadLetterMessage, defaultDeadLetterTopic, type DeadLetterTopicFor } from './dead-letter.js';
-export { decodeRecord, parseChangeEvent, changeIdOf, type DecodedRecord } from './decode.js';
-export { backoffDelay, backoffSchedule, type BackoffPolicy } from './backoff.js';
+export type { SeenDocument, SeenOutcome, TtlIndexOutcome, TtlMismatchPolicy } from './seenStore.js';
+export { DeadLetterHeader, type DeadLetterTopicFor } from './deadLetter.js';
+export type { BlockedPartition } from './partitionRunner.js';
+export { redriveDeadLetters, type RedriveOptions, type RedriveReport } from './redrive.js';
 export type { ConsumerLogger } from './logging.js';
-export { DeadLetterHeader, RecordHeader } from '../contract/record.js';
+export { RecordHeader } from '../contract/record.js';

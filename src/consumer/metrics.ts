@@ -1,4 +1,4 @@
-import { Counter, Histogram, register as globalRegistry, type Registry } from 'prom-client';
+import { Counter, Gauge, Histogram, register as globalRegistry, type Registry } from 'prom-client';
 
 import type { DeadLetterReason } from './types.js';
 
@@ -9,6 +9,9 @@ export const ConsumerMetricName = {
   deadLettered: 'mongo_kafka_relay_consumer_dead_lettered_total',
   handlerRetries: 'mongo_kafka_relay_consumer_handler_retries_total',
   handlerDuration: 'mongo_kafka_relay_consumer_handler_duration_seconds',
+  handlerTimeouts: 'mongo_kafka_relay_consumer_handler_timeouts_total',
+  blockedPartitions: 'mongo_kafka_relay_consumer_blocked_partitions',
+  crashes: 'mongo_kafka_relay_consumer_crashes_total',
 } as const;
 
 type TopicLabel = 'topic';
@@ -47,6 +50,9 @@ export class ConsumerMetrics {
   readonly deadLettered: Counter<TopicLabel | 'reason'>;
   readonly handlerRetries: Counter<TopicLabel>;
   readonly handlerDuration: Histogram<TopicLabel | 'outcome'>;
+  readonly handlerTimeouts: Counter<TopicLabel>;
+  readonly blockedPartitions: Gauge<'group' | 'reason'>;
+  readonly crashes: Counter<'group' | 'restart'>;
 
   constructor(registry: Registry = globalRegistry) {
     this.handled = counter(
@@ -82,6 +88,26 @@ export class ConsumerMetrics {
         buckets: DURATION_BUCKETS,
         registers: [registry],
       });
+    this.handlerTimeouts = counter(
+      registry,
+      ConsumerMetricName.handlerTimeouts,
+      'Handler calls aborted after handlerTimeoutMs (each also counts as a failed attempt).',
+      ['topic'],
+    );
+    this.blockedPartitions =
+      existing<Gauge<'group' | 'reason'>>(registry, ConsumerMetricName.blockedPartitions, Gauge) ??
+      new Gauge<'group' | 'reason'>({
+        name: ConsumerMetricName.blockedPartitions,
+        help: 'Partitions paused until a retry: reason handler-retry, mongodb or dead-letter-publish.',
+        labelNames: ['group', 'reason'],
+        registers: [registry],
+      });
+    this.crashes = counter(
+      registry,
+      ConsumerMetricName.crashes,
+      'Crashes of the kafkajs consumer; restart="false" means it stopped for good (see health()).',
+      ['group', 'restart'],
+    );
   }
 
   recordDeadLetter(topic: string, reason: DeadLetterReason): void {

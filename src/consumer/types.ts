@@ -6,8 +6,11 @@ import type { ChangeStreamDocument, ClientSession, Document, MongoClient } from 
  * (ObjectId, Date, Decimal128, Timestamp, Binary, ...). It has the shape of the driver's
  * `ChangeStreamDocument`; narrow it with `event.operationType`.
  *
- * Numbers: by default (`ejson.relaxed: false`) numbers arrive as BSON wrappers (`Int32`, `Double`, `Long`),
- * which keeps their BSON type when written back to MongoDB and never loses 64-bit precision.
+ * Numbers: by default (`ejson.relaxed: false`) numbers arrive as BSON wrappers, but not always of their
+ * type in MongoDB: the relay reads events with the driver's default promotion, so every integral number
+ * (an Int32, an Int64, or a Double such as 2.0) arrives as an `Int32` when it fits 32 bits and as a `Long`
+ * otherwise; other Doubles arrive as `Double`. With the relay's default relaxed JSON, integers beyond
+ * ±2^53 are also rounded. See docs/consumer.md, "Numbers".
  */
 export type ChangeEvent<TSchema extends Document = Document> = ChangeStreamDocument<TSchema>;
 
@@ -33,11 +36,48 @@ export interface HandlerContext {
   readonly record: RecordMetadata;
   /** 1 for the first call for this record, 2 for the first retry, ... */
   readonly attempt: number;
-  /** Aborted when `stop()` is called: a long handler may give up early (the record is then not committed). */
+  /**
+   * Aborted when this call must stop: `stop()` was called (reason ConsumerStoppedError), a rebalance took
+   * the partition away (PartitionRevokedError), or the call ran longer than `handlerTimeoutMs`
+   * (HandlerTimeoutError). Pass it on (`fetch(url, { signal })`) and write nothing after it fired.
+   */
   readonly signal: AbortSignal;
   /** Heartbeats to the consumer group. The helper already heartbeats during handlers; call it in tight loops if you like. */
   heartbeat(): Promise<void>;
 }
+
+/** One change of a batch handed to a batch handler. */
+export interface ChangeBatchItem<TSchema extends Document = Document> {
+  readonly event: ChangeEvent<TSchema>;
+  /** The change ID: the record key, or the `change-id` header when the key is empty. */
+  readonly changeId: string;
+  readonly record: RecordMetadata;
+}
+
+export interface BatchContext {
+  readonly topic: string;
+  readonly partition: number;
+  /** 1 for the first call for this batch, 2 for the first retry, ... */
+  readonly attempt: number;
+  /** As HandlerContext.signal. */
+  readonly signal: AbortSignal;
+  heartbeat(): Promise<void>;
+}
+
+export interface TransactionalBatchContext extends BatchContext {
+  /** The transaction that also inserts the batch's seen marks: pass it to every write that must commit with them. */
+  readonly session: ClientSession;
+  readonly mongoClient: MongoClient;
+}
+
+/**
+ * Handles several changes of one partition at once (in offset order, each change once), e.g. one
+ * Elasticsearch `_bulk` request or one `bulkWrite`. Throwing fails the whole batch.
+ */
+export type ChangeBatchHandler<TSchema extends Document, TContext extends BatchContext> = (
+  items: ReadonlyArray<ChangeBatchItem<TSchema>>,
+  context: TContext,
+) => Promise<void> | void;
 
 export interface TransactionalHandlerContext extends HandlerContext {
   /**

@@ -1,37 +1,36 @@
 /**
- * The relay pipeline: source -> record -> sink -> ack window -> checkpointer.
- * Reading pauses while the in-flight limit or the checkpoint bound is reached, so memory stays bounded
- * during a Kafka outage and, in strict mode, each event is persisted before the next one is sent.
+ * The relay pipeline: items (already converted) -> sink -> ack window -> checkpointer.
+ *
+ * Admission rule, the one back-pressure point: the next item is admitted only while
+ *   events in flight + acknowledged-but-unpersisted events < min(RELAY_MAX_IN_FLIGHT, checkpointer bound)
+ * and, unless nothing is in flight, record bytes in flight < RELAY_MAX_IN_FLIGHT_BYTES. So memory stays
+ * bounded during a Kafka outage, a crash re-publishes at most that many events, and in serial mode
+ * (bound 1) each event is persisted before the next one is sent. Publishing is otherwise pipelined:
+ * records go to the sink as they are admitted, and the sink keeps Kafka's per-partition order.
  */
 import type { Logger } from 'pino';
-import type { Timestamp } from 'mongodb';
-import type { ChangeSource, SourceItem } from '../source/changeSource.js';
-import { clusterTimeOfToken } from '../source/resumeToken.js';
 import type { KafkaSink, PublishOutcome } from '../sink/kafkaSink.js';
 import { ShutdownError } from '../sink/kafkaSink.js';
 import type { Checkpointer } from '../checkpoint/checkpointer.js';
 import { LeaseNotHeldError } from '../checkpoint/leaseKeeper.js';
 import type { RelayMetrics } from '../metrics/relayMetrics.js';
+import { clusterTimeOfToken } from '../source/resumeToken.js';
 import { Signal } from '../util/async.js';
-import { AckWindow, type AckSlot, type Position } from './ackWindow.js';
-import { deadLetterFor, toRecord, type OutboundRecord, type RecordOptions } from './toRecord.js';
-import type { TopicRouter } from './topicRouter.js';
+import { AckWindow, type AckSlot } from './ackWindow.js';
+import type { ItemSource } from './itemSource.js';
+import type { ReadItem } from './readItem.js';
+import type { OutboundRecord } from './toRecord.js';
 
 export interface PumpOptions {
-  source: ChangeSource;
-  sink: KafkaSink;
-  checkpointer: Checkpointer;
-  router: TopicRouter;
-  record: RecordOptions;
-  /** null: publish every operation type. */
-  operationTypes: ReadonlySet<string> | null;
+  source: ItemSource;
+  sink: Pick<KafkaSink, 'publish'>;
+  checkpointer: Pick<Checkpointer, 'record' | 'changed' | 'unpersistedEvents' | 'bound'>;
   maxInFlight: number;
+  maxInFlightBytes: number;
   metrics: RelayMetrics;
   logger: Logger;
   /** False once the lease is lost: nothing more may be published. */
   mayPublish: () => boolean;
-  /** Where events the source could not read (item.deadLetter) are named. */
-  deadLetterTopic: string;
   onFatal: (error: unknown) => void;
 }
 
@@ -39,7 +38,18 @@ export class Pump {
   readonly window = new AckWindow();
   private readonly acked = new Signal();
   private stopping = false;
-  private lastClusterTime: Timestamp | null = null;
+  private inFlightBytes = 0;
+  /**
+   * Acknowledged events by namespace and operation type, added to the counter once per burst of
+   * acknowledgements (one produce response acknowledges many records at once): the metric library
+   * hashes labels on every call, which per event is a visible share of the publishing thread.
+   */
+  private readonly ackedByLabels = new Map<
+    string,
+    { labels: { ns: string; operation_type: string }; n: number }
+  >();
+  private metricsFlushScheduled = false;
+  private watchingWrites = false;
 
   constructor(private readonly o: PumpOptions) {}
 
@@ -48,9 +58,15 @@ export class Pump {
     while (!this.stopping) {
       await this.waitForRoom();
       if (this.stopping) break;
-      const item = await this.o.source.next();
-      if (!item || this.stopping) break;
-      this.admit(item);
+      const batch = await this.o.source.nextBatch();
+      if (!batch) break;
+      for (let i = 0; i < batch.length; i++) {
+        if (i > 0 && !this.hasRoom()) await this.waitForRoom();
+        // Items not admitted were never published: after a restart they are read again.
+        if (this.stopping) return;
+        this.admit(batch[i]!);
+      }
+      this.o.metrics.inFlight.set(this.window.inFlight);
     }
   }
 
@@ -65,32 +81,40 @@ export class Pump {
     while (this.window.inFlight > 0) await this.acked.wait();
   }
 
-  private async waitForRoom(): Promise<void> {
+  private hasRoom(): boolean {
     const cp = this.o.checkpointer;
-    while (
-      !this.stopping &&
-      (this.window.inFlight >= this.o.maxInFlight || this.window.inFlight + cp.unpersistedEvents >= cp.bound)
-    ) {
-      await Promise.race([this.acked.wait(), cp.changed()]);
+    const inFlight = this.window.inFlight;
+    if (inFlight + cp.unpersistedEvents >= Math.min(this.o.maxInFlight, cp.bound)) return false;
+    return inFlight === 0 || this.inFlightBytes < this.o.maxInFlightBytes;
+  }
+
+  /** Room comes back with an acknowledgement, or with a checkpoint write when events await theirs. */
+  private async waitForRoom(): Promise<void> {
+    while (!this.stopping && !this.hasRoom()) {
+      if (!this.watchingWrites && this.o.checkpointer.unpersistedEvents > 0) {
+        this.watchingWrites = true;
+        void this.o.checkpointer.changed().then(() => {
+          this.watchingWrites = false;
+          this.acked.notify();
+        });
+      }
+      await this.acked.wait();
     }
   }
 
-  private admit(item: SourceItem): void {
+  private admit(item: ReadItem): void {
     if (item.kind === 'tick') {
-      const tokenTime = clusterTimeOfToken(item.token);
+      const tokenTime = clusterTimeOfToken(item.position.token);
       if (tokenTime) this.o.metrics.observeClusterTime(tokenTime.high);
-      this.window.admitDone({ token: item.token, clusterTime: this.lastClusterTime }, 'tick');
+      this.window.admitDone(item.position, 'tick');
+      this.o.source.done(1, 0);
       this.release();
       return;
     }
-    const { event, token } = item;
-    const clusterTime = (event as { clusterTime?: Timestamp }).clusterTime ?? null;
-    if (clusterTime) this.lastClusterTime = clusterTime;
-    const position: Position = { token, clusterTime: this.lastClusterTime };
-    const types = this.o.operationTypes;
-    if (types && !types.has(event.operationType)) {
-      this.o.metrics.filtered.inc({ operation_type: event.operationType });
-      this.window.admitDone(position, 'filtered');
+    if (item.kind === 'filtered') {
+      this.o.metrics.filtered.inc({ operation_type: item.operationType });
+      this.window.admitDone(item.position, 'filtered');
+      this.o.source.done(1, 0);
       this.release();
       return;
     }
@@ -99,43 +123,56 @@ export class Pump {
       this.stop();
       return;
     }
-    const { deadLetter } = item;
-    const converted = toRecord(event, token, this.o.router, this.o.record);
-    const record = deadLetter
-      ? deadLetterFor(converted, deadLetter.reason, deadLetter.detail, this.o.deadLetterTopic)
-      : converted;
-    const slot = this.window.admit(position);
-    this.o.metrics.inFlight.set(this.window.inFlight);
+    const { record, readAt, deadLetter } = item;
+    const slot = this.window.admit(item.position);
+    this.inFlightBytes += record.size;
+    // An event the source could not read arrives as its dead-letter record (see readItem.ts).
+    if (deadLetter) this.o.metrics.deadLetters.inc({ reason: deadLetter });
     this.o.sink.publish(record).then(
-      (outcome) =>
-        this.acknowledged(slot, record, deadLetter ? 'dead-lettered' : outcome, item.readAt, clusterTime),
+      (outcome) => this.acknowledged(slot, record, deadLetter ? 'dead-lettered' : outcome, readAt),
       (error: unknown) => {
         if (!(error instanceof ShutdownError)) this.o.onFatal(error);
       },
     );
   }
 
-  private acknowledged(
-    slot: AckSlot,
-    record: OutboundRecord,
-    outcome: PublishOutcome,
-    readAt: number,
-    clusterTime: Timestamp | null,
-  ): void {
+  private acknowledged(slot: AckSlot, record: OutboundRecord, outcome: PublishOutcome, readAt: number): void {
     this.window.done(slot, outcome);
+    this.inFlightBytes -= record.size;
+    this.o.source.done(1, record.size);
     const m = this.o.metrics;
-    m.inFlight.set(this.window.inFlight);
     if (outcome === 'published') {
-      m.events.inc({ ns: record.ns, operation_type: record.operationType });
-      m.publishLatency.observe((performance.now() - readAt) / 1000);
+      this.countAcknowledged(record);
+      m.publishLatency.observe((performance.timeOrigin + performance.now() - readAt) / 1000);
     }
-    if (clusterTime) m.observeClusterTime(clusterTime.high);
     this.release();
     this.acked.notify();
   }
 
+  private countAcknowledged(record: OutboundRecord): void {
+    const key = `${record.ns}\u0000${record.operationType}`;
+    const entry = this.ackedByLabels.get(key);
+    if (entry) entry.n += 1;
+    else
+      this.ackedByLabels.set(key, { labels: { ns: record.ns, operation_type: record.operationType }, n: 1 });
+    if (this.metricsFlushScheduled) return;
+    this.metricsFlushScheduled = true;
+    queueMicrotask(() => {
+      this.metricsFlushScheduled = false;
+      for (const e of this.ackedByLabels.values()) {
+        if (e.n > 0) this.o.metrics.events.inc(e.labels, e.n);
+        e.n = 0;
+      }
+      this.o.metrics.inFlight.set(this.window.inFlight);
+    });
+  }
+
+  /** Hands the acknowledged prefix to the checkpointer; the lag gauge follows its newest change. */
   private release(): void {
     const progress = this.window.release();
-    if (progress) this.o.checkpointer.record(progress);
+    if (!progress) return;
+    const clusterTime = progress.position.clusterTime;
+    if (clusterTime) this.o.metrics.observeClusterTime(clusterTime.high);
+    this.o.checkpointer.record(progress);
   }
 }

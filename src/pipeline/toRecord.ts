@@ -3,7 +3,7 @@
  * key = change ID, value = the whole event as Extended JSON, headers describing it, and a partition key
  * (namespace + document key) that keeps each document's changes in one partition.
  */
-import { BSON, type ChangeStreamDocument, type Timestamp } from 'mongodb';
+import type { ChangeStreamDocument, Timestamp } from 'mongodb';
 import {
   DeadLetterHeader,
   RecordHeader,
@@ -11,12 +11,14 @@ import {
   type ExtendedJsonFormat,
 } from '../contract/record.js';
 import type { ResumeToken } from '../source/resumeToken.js';
+import { stringifyExtendedJson } from './extendedJson.js';
 import type { TopicRouter } from './topicRouter.js';
 
 export interface OutboundRecord {
   topic: string;
   key: string;
-  value: string;
+  /** The change event as Extended JSON: text, or its UTF-8 bytes when it came from the reader thread. */
+  value: string | Buffer;
   headers: Record<string, string>;
   /** Bytes hashed to choose the partition (ns + document key, or the change ID). */
   partitionKey: Buffer;
@@ -61,16 +63,16 @@ export function toRecord(
   if (ns !== '') headers[RecordHeader.ns] = ns;
   let documentKey = '';
   if (fields.documentKey !== undefined) {
-    documentKey = BSON.EJSON.stringify(fields.documentKey, { relaxed: false });
+    documentKey = stringifyExtendedJson(fields.documentKey, false);
     headers[RecordHeader.documentKey] = documentKey;
   }
   if (fields.clusterTime)
     headers[RecordHeader.clusterTime] = `${fields.clusterTime.high}.${fields.clusterTime.low}`;
-  const value = BSON.EJSON.stringify(event, { relaxed: options.format === 'relaxed' });
+  const value = stringifyExtendedJson(event, options.format === 'relaxed');
   const partitionKey =
     options.partitionBy === 'change-id' ? Buffer.from(token._data) : Buffer.from(`${ns}\u0000${documentKey}`);
   let size = Buffer.byteLength(token._data) + Buffer.byteLength(value);
-  for (const [k, v] of Object.entries(headers)) size += Buffer.byteLength(k) + Buffer.byteLength(v);
+  for (const k in headers) size += Buffer.byteLength(k) + Buffer.byteLength(headers[k]!);
   const record: OutboundRecord = {
     topic: router.topicFor(fields.ns),
     key: token._data,

@@ -5,6 +5,7 @@
 import { expect } from 'chai';
 import { collectTopic, kafkaClient } from '../support/kafka.js';
 import type { RelayTestContext } from '../support/relayFixture.js';
+import { chooseSeed, SeededRandom, SEED_ENV } from '../support/random.js';
 import { runningRelays } from '../support/relayProcess.js';
 import { awaitDelivery, formatReport, type DeliveryReport, type WrittenChange } from '../support/workload.js';
 
@@ -19,6 +20,14 @@ export function relayEnvFor(
   return ctx.env({ RELAY_WATCH: COLLECTIONS.map((c) => `${ctx.db}.${c}`).join(','), ...extra });
 }
 
+/**
+ * A scenario's random choices (kill points, outage lengths, the workload's seed) come from here; its seed is
+ * printed in its `faults:` line, and TEST_SEED=<seed> replays it.
+ */
+export function scenarioRandom(): SeededRandom {
+  return new SeededRandom(chooseSeed());
+}
+
 /** Read every topic independently (fresh group) until nothing is missing, then judge the scenario. */
 export async function readBackAndJudge(
   name: string,
@@ -26,6 +35,7 @@ export async function readBackAndJudge(
   log: readonly WrittenChange[],
   extra: Record<string, number>,
   brokers?: string,
+  labels: Record<string, string | number> = {},
 ): Promise<DeliveryReport> {
   const kafka = brokers ? kafkaClient(`faults-${name}`, brokers) : undefined;
   const collectors = await Promise.all(
@@ -33,7 +43,7 @@ export async function readBackAndJudge(
   );
   try {
     const report = await awaitDelivery(log, () => collectors.flatMap((c) => c.messages));
-    console.log(`      ${formatReport(name, report, extra)}`);
+    console.log(`      ${formatReport(name, report, extra, labels)}`);
     if (report.lost > 0) await explainStall(ctx, collectors.flatMap((c) => c.messages).length);
     expect(report.lost, `lost changes, e.g. ${report.lostExamples.join(', ')}`).to.equal(0);
     expect(report.orderViolations, 'per-document order violations').to.equal(0);
@@ -73,4 +83,16 @@ async function explainStall(ctx: RelayTestContext, readBack: number): Promise<vo
 }
 
 export const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
-export const randomBetween = (min: number, max: number): number => min + Math.random() * (max - min);
+
+/**
+ * For scenarios without a generator of their own (consumer-kill): one seeded generator for the run, whose seed
+ * is printed once (`faults: random seed=<n>`) so a run can be replayed with TEST_SEED.
+ */
+let shared: SeededRandom | undefined;
+export const randomBetween = (min: number, max: number): number => {
+  if (!shared) {
+    shared = scenarioRandom();
+    console.log(`      faults: random seed=${shared.seed} (${SEED_ENV}=${shared.seed} replays it)`);
+  }
+  return shared.between(min, max);
+};

@@ -14,6 +14,8 @@ import {
   type Db,
   type ResumeToken,
 } from 'mongodb';
+import { mongoCapabilities } from '../support/mongo-capabilities.js';
+import { startDedicatedStandIn } from '../support/standIn.js';
 
 /** The fields the tests write (a type alias, so that it is assignable to the driver's Document). */
 type TestDoc = {
@@ -113,6 +115,16 @@ describe('MongoDB change streams (documented event format)', function () {
 
   function fullDocumentOf(event: Event): unknown {
     return 'fullDocument' in event ? event.fullDocument : undefined;
+  }
+
+  /** The cluster time part of a token (`82` + 8 bytes, on mongod and the stand-in alike), as comparable hex. */
+  function clusterTimeHex(token: ResumeToken): string {
+    return dataOf(token).slice(2, 18);
+  }
+
+  function sameClusterTime(a: Event, b: Event): boolean {
+    const [x, y] = [a.clusterTime as Timestamp, b.clusterTime as Timestamp];
+    return x.equals(y);
   }
 
   function expectIncreasing(events: Event[]): void {
@@ -237,7 +249,7 @@ describe('MongoDB change streams (documented event format)', function () {
     expect((error as MongoServerError).code).to.equal(260); // InvalidResumeToken
   });
 
-  it('filters and reshapes events with a user pipeline ($match, $project, $addFields, $unset)', async () => {
+  it('filters and reshapes events with a user pipeline ($match, $project, $addFields, $unset, $set)', async () => {
     const coll = collectionOf(freshDb(), 'pipeline');
     const pipeline = [
       {
@@ -250,6 +262,7 @@ describe('MongoDB change streams (documented event format)', function () {
       { $addFields: { tag: 'seen' } },
       { $project: { operationType: 1, 'fullDocument.n': 1, documentKey: 1, tag: 1, ns: 1 } },
       { $unset: 'ns' },
+      { $set: { flag: true } },
     ];
     const stream = await opened(coll.watch(pipeline, { maxAwaitTimeMS: AWAIT_MS }));
     await coll.insertMany([
@@ -261,30 +274,208 @@ describe('MongoDB change streams (documented event format)', function () {
     await coll.deleteOne({ _id: 4 });
     const events = await take(stream, 2);
     expect(events.map((e) => e.operationType)).to.deep.equal(['insert', 'delete']);
-    expect(events[0]).to.deep.include({ fullDocument: { n: 2 }, documentKey: { _id: 2 }, tag: 'seen' });
+    expect(events[0]).to.deep.include({
+      fullDocument: { n: 2 },
+      documentKey: { _id: 2 },
+      tag: 'seen',
+      flag: true,
+    });
     expect(events[0]).to.not.have.property('ns');
     expect(events[0]).to.not.have.property('clusterTime');
     expect(events[1]).to.deep.include({ documentKey: { _id: 4 }, tag: 'seen' });
   });
 
-  it('advances the resume token on empty batches while nothing matches (postBatchResumeToken)', async () => {
+  it('reports a high-water mark on empty batches that sorts before the events of its cluster time (postBatchResumeToken)', async () => {
     const coll = collectionOf(freshDb(), 'quiet');
-    const stream = await opened(
+    const all = await opened(coll.watch([], { maxAwaitTimeMS: AWAIT_MS }));
+    const filtered = await opened(
       coll.watch([{ $match: { operationType: 'never' } }], { maxAwaitTimeMS: AWAIT_MS }),
     );
-    const before = dataOf(stream.resumeToken);
-    await coll.insertMany([{ _id: 1 }, { _id: 2 }]);
+    const before = dataOf(filtered.resumeToken);
+    await coll.insertOne({ _id: 1 });
+    await coll.insertOne({ _id: 2 });
+    const [first, second] = (await take(all, 2)) as [Event, Event];
     const deadline = Date.now() + 15_000;
-    while (dataOf(stream.resumeToken) <= before && Date.now() < deadline)
-      expect(await stream.tryNext()).to.equal(null);
-    const advanced = stream.resumeToken;
-    expect(dataOf(advanced) > before, 'token advanced past the filtered writes').to.equal(true);
-
-    // Resuming from the advanced token must not replay the writes it covered.
-    const resumed = await opened(coll.watch([], { resumeAfter: advanced, maxAwaitTimeMS: AWAIT_MS }));
+    while (clusterTimeHex(filtered.resumeToken) < clusterTimeHex(second._id) && Date.now() < deadline)
+      expect(await filtered.tryNext()).to.equal(null);
+    const mark = filtered.resumeToken;
+    expect(dataOf(mark) > before, 'the token advanced past the filtered writes').to.equal(true);
+    expect(dataOf(mark) > dataOf(first._id), 'and past the events of earlier cluster times').to.equal(true);
+    // mongod's high-water mark is "the oplog was read up to this cluster time" (a newer no-op may have moved
+    // it on): it sorts before an event of the same cluster time, so resuming from it returns that event again.
+    const atSecond = clusterTimeHex(mark) === clusterTimeHex(second._id);
+    expect(
+      dataOf(mark) < dataOf(second._id),
+      'a high-water mark sorts before the event of its time',
+    ).to.equal(atSecond);
+    const resumed = tracked(coll.watch([], { resumeAfter: mark, maxAwaitTimeMS: AWAIT_MS }));
     await coll.insertOne({ _id: 3 });
-    const [next] = await take(resumed, 1);
-    expect(documentKeyOf(next as Event)).to.deep.equal({ _id: 3 });
+    const events = await take(resumed, atSecond ? 2 : 1);
+    expect(events.map(documentKeyOf)).to.deep.equal(atSecond ? [{ _id: 2 }, { _id: 3 }] : [{ _id: 3 }]);
+  });
+
+  it('gives the deletes of one deleteMany shared cluster times (batched applyOps), ordered and resumable by token', async () => {
+    const coll = collectionOf(freshDb(), 'batched');
+    const count = 250;
+    await coll.insertMany(Array.from({ length: count }, (_, i) => ({ _id: i })));
+    const stream = await opened(coll.watch([], { maxAwaitTimeMS: AWAIT_MS }));
+    await coll.deleteMany({});
+    const events = await take(stream, count, 30_000);
+    expect(events.map((e) => e.operationType)).to.deep.equal(Array(count).fill('delete'));
+    expectIncreasing(events);
+    const sharing = events.findIndex((e, i) => i > 0 && sameClusterTime(e, events[i - 1] as Event)) - 1;
+    expect(sharing, 'two deletes with one cluster time').to.be.at.least(0);
+    // Resume from an event that shares its cluster time with the next one: exactly the rest follows.
+    const resumed = tracked(
+      coll.watch([], { resumeAfter: tokenOf(events[sharing]), maxAwaitTimeMS: AWAIT_MS }),
+    );
+    const rest = await take(resumed, count - sharing - 1, 30_000);
+    expect(rest.map(documentKeyOf)).to.deep.equal(events.slice(sharing + 1).map(documentKeyOf));
+  });
+
+  it("gives a transaction's operations its commit cluster time, lsid and txnNumber, and an aborted one no event (transactions: the run's mongod, else a stand-in with --transactions)", async function () {
+    this.timeout(120_000);
+    const dedicated = mongoCapabilities().transactionEvents
+      ? undefined
+      : await startDedicatedStandIn({ transactions: true });
+    const txClient = dedicated ? await new MongoClient(dedicated.uri).connect() : client;
+    const db = txClient.db(`${runId}_tx_${++counter}`);
+    try {
+      const coll = db.collection<TestDoc>('tx');
+      await coll.insertOne({ _id: 'setup' });
+      const stream = await opened(coll.watch([], { maxAwaitTimeMS: AWAIT_MS }));
+      const session = txClient.startSession();
+      try {
+        await session.withTransaction(async () => {
+          await coll.insertOne({ _id: 'a' }, { session });
+          await coll.updateOne({ _id: 'setup' }, { $set: { x: 1 } }, { session });
+          await coll.insertOne({ _id: 'b' }, { session });
+        });
+        session.startTransaction();
+        await coll.insertOne({ _id: 'never' }, { session });
+        await session.abortTransaction();
+      } finally {
+        await session.endSession();
+      }
+      await coll.insertOne({ _id: 'after' });
+      const events = await take(stream, 4);
+      expect(events.map(documentKeyOf)).to.deep.equal([
+        { _id: 'a' },
+        { _id: 'setup' },
+        { _id: 'b' },
+        { _id: 'after' },
+      ]);
+      expectIncreasing(events);
+      const [a, setup, b, after] = events as [Event, Event, Event, Event];
+      expect(sameClusterTime(a, setup) && sameClusterTime(setup, b), 'one cluster time').to.equal(true);
+      const txn = (e: Event) => e as Event & { lsid?: { id: unknown }; txnNumber?: unknown };
+      for (const event of [a, setup, b]) {
+        expect(txn(event).lsid?.id, 'lsid').to.deep.equal(txn(a).lsid?.id).and.not.equal(undefined);
+        expect(Number(txn(event).txnNumber), 'txnNumber').to.be.greaterThan(0);
+      }
+      expect(txn(after).lsid, 'no lsid outside a transaction').to.equal(undefined);
+      expect(await coll.findOne({ _id: 'never' }), 'the aborted insert was undone').to.equal(null);
+      const resumed = tracked(coll.watch([], { resumeAfter: tokenOf(a), maxAwaitTimeMS: AWAIT_MS }));
+      expect((await take(resumed, 3)).map(documentKeyOf)).to.deep.equal([
+        { _id: 'setup' },
+        { _id: 'b' },
+        { _id: 'after' },
+      ]);
+    } finally {
+      await Promise.all(streams.splice(0).map((stream) => stream.close()));
+      await db.dropDatabase().catch(() => undefined);
+      if (dedicated) {
+        await txClient.close();
+        await dedicated.stop();
+      }
+    }
+  });
+
+  it('refuses an event over 16 MB with BSONObjectTooLarge (10334), and splits it with $changeStreamSplitLargeEvent into resumable fragments', async function () {
+    this.timeout(240_000);
+    const coll = collectionOf(freshDb(), 'large');
+    const size = 9 * 1024 * 1024; // two copies (updatedFields and fullDocument) make an event of about 18 MB
+    await coll.insertOne({ _id: 1, v: 'x'.repeat(size) });
+    const options = { fullDocument: 'updateLookup' as const, maxAwaitTimeMS: AWAIT_MS };
+    const split = [{ $changeStreamSplitLargeEvent: {} }];
+    const plain = await opened(coll.watch([], options));
+    const fragmented = await opened(coll.watch(split, options));
+    await coll.updateOne({ _id: 1 }, { $set: { v: 'y'.repeat(size) } });
+
+    const error = await take(plain, 1).then(
+      () => undefined,
+      (e: unknown) => e,
+    );
+    expect(error, 'an 18 MB event without the split stage').to.be.instanceOf(MongoServerError);
+    expect((error as MongoServerError).code).to.equal(10334); // BSONObjectTooLarge
+
+    const fragments = (await take(fragmented, 2, 60_000)) as (Event & { splitEvent?: unknown })[];
+    expect(fragments.map((f) => f.splitEvent)).to.deep.equal([
+      { fragment: 1, of: 2 },
+      { fragment: 2, of: 2 },
+    ]);
+    expect(dataOf(fragments[1]!._id) > dataOf(fragments[0]!._id), 'each fragment has its own token').to.equal(
+      true,
+    );
+    const whole: Record<string, unknown> = {};
+    for (const { _id: _token, splitEvent: _split, ...fields } of fragments) Object.assign(whole, fields);
+    expect(whole.operationType).to.equal('update');
+    expect(whole.documentKey).to.deep.equal({ _id: 1 });
+    expect((whole.fullDocument as { v: string }).v).to.have.length(size);
+    const updated = (whole.updateDescription as { updatedFields: { v: string } }).updatedFields;
+    expect(updated.v).to.equal('y'.repeat(size));
+
+    const fromFragment = { ...options, resumeAfter: tokenOf(fragments[0]) };
+    const resumed = tracked(coll.watch(split, fromFragment));
+    const [next] = (await take(resumed, 1, 60_000)) as (Event & { splitEvent?: unknown })[];
+    expect(next?.splitEvent, 'resuming from fragment 1 returns fragment 2').to.deep.equal({
+      fragment: 2,
+      of: 2,
+    });
+    const refused = await tracked(coll.watch([], fromFragment))
+      .tryNext()
+      .then(
+        () => undefined,
+        (e: unknown) => e,
+      );
+    expect((refused as MongoServerError).code, 'a fragment token without the split stage').to.equal(280);
+  });
+
+  it('runs update pipelines with $$NOW, one value per command, also for upserts and findAndModify', async () => {
+    const coll = freshDb().collection<
+      TestDoc & { at?: Date; expiresAt?: Date; owner?: string; live?: boolean }
+    >('lease');
+    await coll.insertOne({ _id: 'c', n: 1 });
+    const stream = await opened(coll.watch([], { maxAwaitTimeMS: AWAIT_MS }));
+    const t0 = Date.now();
+    await coll.updateOne({ _id: 'c' }, [
+      { $set: { at: '$$NOW', expiresAt: { $add: ['$$NOW', 60_000] }, n: { $add: ['$n', 1] } } },
+    ]);
+    const t1 = Date.now();
+    const doc = await coll.findOne({ _id: 'c' });
+    expect(doc?.n).to.equal(2);
+    expect(doc?.at).to.be.instanceOf(Date);
+    expect(doc!.expiresAt!.getTime() - doc!.at!.getTime(), 'one $$NOW per command').to.equal(60_000);
+    // The server's clock: on this machine it is ours, within scheduling.
+    expect(doc!.at!.getTime()).to.be.within(t0 - 2_000, t1 + 2_000);
+
+    const live = await coll.updateOne({ _id: 'c', $expr: { $gt: ['$expiresAt', '$$NOW'] } }, [
+      { $set: { live: true } },
+    ]);
+    expect(live.modifiedCount, '$$NOW in a query $expr').to.equal(1);
+    await coll.updateOne({ _id: 'new' }, [{ $set: { at: '$$NOW' } }], { upsert: true });
+    expect((await coll.findOne({ _id: 'new' }))?.at).to.be.instanceOf(Date);
+    const taken = await coll.findOneAndUpdate({ _id: 'c', live: true }, [{ $set: { owner: 'me' } }], {
+      returnDocument: 'after',
+    });
+    expect(taken).to.deep.include({ _id: 'c', owner: 'me', live: true });
+
+    const events = await take(stream, 4);
+    expect(events.map((e) => e.operationType)).to.deep.equal(['update', 'update', 'insert', 'update']);
+    const fields = (e: Event | undefined) =>
+      Object.keys((e as { updateDescription: { updatedFields: object } }).updateDescription.updatedFields);
+    expect(fields(events[0])).to.include.members(['at', 'expiresAt', 'n']);
+    expect(fields(events[3])).to.deep.equal(['owner']);
   });
 
   it('waits on an empty getMore for maxAwaitTimeMS, and wakes up as soon as an event arrives', async () => {

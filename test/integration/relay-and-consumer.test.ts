@@ -80,11 +80,11 @@ describe('relay + consumer helper: the materialized-view example', function () {
             .toArray()
         ).map(({ _applied: _a, ...rest }) => rest);
         diff = `source ${want.length} documents, view ${got.length}`;
-        return JSON.stringify(got) === JSON.stringify(want);
+        // An empty source would make an empty view "equal": the workload leaves documents behind.
+        return want.length > 0 && JSON.stringify(got) === JSON.stringify(want);
       },
       { timeoutMs: 120_000, intervalMs: 1000, message: () => `the view to equal the source (${diff})` },
     );
-    expect(workload.log.length).to.be.at.least(600);
-    expect(view.exitCode).to.equal(null);
+    expect(view.exitCode, 'the view process never crashed').to.equal(null);
   });
 });

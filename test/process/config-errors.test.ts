@@ -101,7 +101,7 @@ const cases: Case[] = [
   {
     name: 'RELAY_CHECKPOINT_MODE unknown',
     env: { RELAY_CHECKPOINT_MODE: 'lazy' },
-    expect: [/RELAY_CHECKPOINT_MODE.*strict, batched.*"lazy"/],
+    expect: [/RELAY_CHECKPOINT_MODE.*continuous, serial, batched.*"lazy"/],
   },
   {
     name: 'RELAY_MAX_IN_FLIGHT zero',

@@ -6,6 +6,7 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { createServer } from 'node:net';
 import path from 'node:path';
+import { expect } from 'chai';
 import { waitFor } from './wait.js';
 
 export const REPO_ROOT = path.resolve(import.meta.dirname, '../..');
@@ -22,6 +23,7 @@ export interface RelayProcess {
   readonly logs: LogLine[];
   readonly stdout: string[];
   readonly stderr: string[];
+  /** The port the relay's metrics server bound (METRICS_PORT=0 unless the test chose one); 0 until it logged it. */
   readonly metricsPort: number;
   /** Resolves with the exit code (or 128+signal). */
   readonly exited: Promise<number>;
@@ -41,6 +43,12 @@ export async function freePort(): Promise<number> {
   });
 }
 
+/**
+ * The metrics endpoint of every relay a test starts: loopback and any free port (never the default 9464,
+ * which another process on the machine may hold). A test may still pass its own.
+ */
+const METRICS_DEFAULTS = { METRICS_HOST: '127.0.0.1', METRICS_PORT: '0' };
+
 /** Runs `mongo-kafka-relay <args>` and collects its output until it exits. */
 export async function runCli(
   args: string[],
@@ -49,7 +57,7 @@ export async function runCli(
 ): Promise<{ code: number; stdout: string; stderr: string }> {
   const child = spawn(process.execPath, ['--import', 'tsx', CLI, ...args], {
     cwd: REPO_ROOT,
-    env: { ...cleanEnv(), ...env },
+    env: { ...cleanEnv(), ...METRICS_DEFAULTS, ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   let stdout = '';
@@ -69,18 +77,12 @@ export async function startRelay(
   env: Record<string, string | undefined>,
   args: string[] = [],
 ): Promise<RelayProcess> {
-  const metricsPort = env.METRICS_PORT ? Number(env.METRICS_PORT) : await freePort();
   const child = spawn(process.execPath, ['--import', 'tsx', CLI, ...(args.length ? args : ['start'])], {
     cwd: REPO_ROOT,
-    env: {
-      ...cleanEnv(),
-      LOG_LEVEL: 'info',
-      METRICS_HOST: '127.0.0.1',
-      ...env,
-      METRICS_PORT: String(metricsPort),
-    },
+    env: { ...cleanEnv(), LOG_LEVEL: 'info', ...METRICS_DEFAULTS, ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
+  let metricsPort = Number(env.METRICS_PORT ?? 0);
   const logs: LogLine[] = [];
   const stdout: string[] = [];
   const stderr: string[] = [];
@@ -93,7 +95,11 @@ export async function startRelay(
       buffered = buffered.slice(nl + 1);
       stdout.push(line);
       try {
-        logs.push(JSON.parse(line) as LogLine);
+        const entry = JSON.parse(line) as LogLine;
+        logs.push(entry);
+        // "configuration loaded" names the endpoint the relay bound: http://host:port/metrics
+        const bound = typeof entry.metrics === 'string' ? /:(\d+)\/metrics$/.exec(entry.metrics) : null;
+        if (bound) metricsPort = Number(bound[1]);
       } catch {
         // not a log line (e.g. CLI output)
       }
@@ -112,7 +118,9 @@ export async function startRelay(
     logs,
     stdout,
     stderr,
-    metricsPort,
+    get metricsPort() {
+      return metricsPort;
+    },
     exited,
     waitForLog: (predicate, timeoutMs = 30_000, what = 'a log line') =>
       waitFor(() => logs.find(predicate), {
@@ -124,7 +132,13 @@ export async function startRelay(
       if (child.exitCode === null && child.signalCode === null) child.kill(signal);
       return exited;
     },
-    metrics: async () => (await fetch(`http://127.0.0.1:${metricsPort}/metrics`)).text(),
+    metrics: async () => {
+      await waitFor(() => metricsPort > 0, {
+        timeoutMs: 60_000,
+        message: 'the relay to log its metrics port',
+      });
+      return (await fetch(`http://127.0.0.1:${metricsPort}/metrics`)).text();
+    },
   };
   live.add(relay);
   void exited.then(() => live.delete(relay));
@@ -135,6 +149,7 @@ export async function startRelay(
 export async function startRelayReady(env: Record<string, string | undefined>): Promise<RelayProcess> {
   const relay = await startRelay(env);
   await relay.waitForLog((l) => l.msg === 'change stream open', 60_000, 'the change stream to open');
+  expect(relay.metricsPort, 'the metrics port named in "configuration loaded"').to.be.greaterThan(0);
   await waitFor(
     async () =>
       (await fetch(`http://127.0.0.1:${relay.metricsPort}/readyz`).catch(() => null))?.status === 200,

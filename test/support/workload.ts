@@ -4,6 +4,7 @@
  * duplicates only as repeated change IDs. Used by the relay tests and the fault suite.
  */
 import { BSON, type MongoClient } from 'mongodb';
+import { SeededRandom } from './random.js';
 
 export interface WrittenChange {
   coll: string;
@@ -20,6 +21,16 @@ export interface WorkloadOptions {
   changes: number;
   /** Share of updates that go to the first few "hot" documents. */
   hotShare?: number;
+  /**
+   * Share of steps that delete several documents with one deleteMany (default 0.02): mongod logs those as one
+   * applyOps entry, so their events share a cluster time and differ only by txnOpIndex in their tokens.
+   */
+  multiDeleteShare?: number;
+  /**
+   * Share of steps that update several documents in one transaction (default 0: only where the server has
+   * transactions). A committed transaction's events share its cluster time and carry lsid and txnNumber.
+   */
+  transactionShare?: number;
   /** Pause between writes, ms (0: as fast as MongoDB acknowledges). */
   pauseMs?: number;
   /** Stop early when this returns true. */
@@ -39,10 +50,19 @@ export class Workload {
   ) {}
 
   async run(): Promise<WrittenChange[]> {
-    const rand = mulberry32(this.o.seed ?? 42);
-    const pick = <T>(xs: readonly T[]): T => xs[Math.floor(rand() * xs.length)]!;
+    const random = new SeededRandom(this.o.seed ?? 42);
+    const rand = () => random.next();
+    const pick = <T>(xs: readonly T[]): T => random.pick(xs);
     for (let n = 0; n < this.o.changes && !(this.o.stop?.() ?? false); n++) {
       const coll = pick(this.o.collections);
+      if (rand() < (this.o.multiDeleteShare ?? 0.02)) {
+        await this.deleteSeveral(coll);
+        continue;
+      }
+      if (rand() < (this.o.transactionShare ?? 0)) {
+        await this.updateInTransaction(coll);
+        continue;
+      }
       const hot = rand() < (this.o.hotShare ?? 0.3);
       const id = hot ? Math.floor(rand() * 3) : Math.floor(rand() * this.o.documents);
       const key = `${coll}/${id}`;
@@ -72,6 +92,38 @@ export class Workload {
   }
 
   private readonly lastSeq = new Map<string, number>();
+
+  /** Up to three existing documents of `coll` updated in one transaction. */
+  private async updateInTransaction(coll: string): Promise<void> {
+    const ids = [...this.alive.keys()]
+      .filter((key) => key.startsWith(`${coll}/`))
+      .slice(-3)
+      .map((key) => Number(key.slice(coll.length + 1)));
+    if (ids.length === 0) return;
+    const c = this.client.db(this.o.db).collection<{ _id: number; seq: number }>(coll);
+    const updates = ids.map((id) => ({ id, seq: this.alive.get(`${coll}/${id}`)! + 1 }));
+    const session = this.client.startSession();
+    try {
+      await session.withTransaction(async () => {
+        for (const { id, seq } of updates) await c.updateOne({ _id: id }, { $set: { seq } }, { session });
+      });
+    } finally {
+      await session.endSession();
+    }
+    for (const { id, seq } of updates) this.record(coll, id, 'update', seq);
+  }
+
+  /** Up to five existing documents of `coll` deleted by one deleteMany. */
+  private async deleteSeveral(coll: string): Promise<void> {
+    const ids = [...this.alive.keys()]
+      .filter((key) => key.startsWith(`${coll}/`))
+      .slice(0, 5)
+      .map((key) => Number(key.slice(coll.length + 1)));
+    if (ids.length === 0) return;
+    const c = this.client.db(this.o.db).collection<{ _id: number }>(coll);
+    await this.write(() => c.deleteMany({ _id: { $in: ids } }));
+    for (const id of ids) this.record(coll, id, 'delete', (this.alive.get(`${coll}/${id}`) ?? 0) + 1);
+  }
 
   /** One write; with retryOnError, repeated until MongoDB answers (a duplicate key means it was applied). */
   private async write(op: () => Promise<unknown>): Promise<void> {
@@ -259,8 +311,18 @@ export async function awaitDelivery(
   }
 }
 
-export function formatReport(name: string, r: DeliveryReport, extra: Record<string, number> = {}): string {
+/**
+ * One summary line: `faults: <name> [labels, e.g. mode=... seed=...] changes=... lost=... duplicates=...
+ * order_violations=... [extra counts]`.
+ */
+export function formatReport(
+  name: string,
+  r: DeliveryReport,
+  extra: Record<string, number> = {},
+  labels: Record<string, string | number> = {},
+): string {
   const parts = [
+    ...Object.entries(labels).map(([k, v]) => `${k}=${v}`),
     `changes=${r.changes}`,
     `lost=${r.lost}`,
     `duplicates=${r.duplicates}`,
@@ -268,15 +330,4 @@ export function formatReport(name: string, r: DeliveryReport, extra: Record<stri
   ];
   for (const [k, v] of Object.entries(extra)) parts.push(`${k}=${v}`);
   return `faults: ${name} ${parts.join(' ')}`;
-}
-
-function mulberry32(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
 }

@@ -1,10 +1,17 @@
 import { expect } from 'chai';
 import type { ConfigResourceTypes } from 'kafkajs';
+import { BSON, ObjectId } from 'mongodb';
 
-import { DeadLetterHeader, RecordHeader } from '../../../src/contract/record.js';
-import { ConsumerMetricName, PermanentHandlerError, type SeenDocument } from '../../../src/consumer/index.js';
+import { RecordHeader } from '../../../src/contract/record.js';
+import {
+  ConsumerMetricName,
+  DeadLetterHeader,
+  DeadLetterTopicMissingError,
+  PermanentHandlerError,
+  type SeenDocument,
+} from '../../../src/consumer/index.js';
 import { ChangeEventFactory, richDocument, toRelayRecord } from '../../support/change-records.js';
-import { ConsumerTestKit, collectTopic, metricValue, waitFor } from './helpers.js';
+import { ConsumerTestKit, collectTopic, createTopic, metricValue, waitFor } from './helpers.js';
 
 /** kafkajs ConfigResourceTypes.TOPIC (a type-only import: a value import of kafkajs here upsets the test loader). */
 const TOPIC_RESOURCE = 2 as ConfigResourceTypes;
@@ -23,15 +30,15 @@ describe('ChangeConsumer handler failures and dead letters (integration)', funct
     await kit.produce(topic, [ok1!, poison!, ok2!]);
 
     const handled: string[] = [];
-    let poisonCalls = 0;
+    const poisonAttempts: number[] = [];
     const options = kit.baseOptions(topic);
     await kit.start({
       ...options,
       retry: { attempts: 4, initialDelayMs: 10, maxDelayMs: 40 },
       handler: (_event, { changeId, attempt }) => {
         if (changeId === poison!.key) {
-          poisonCalls++;
-          expect(attempt).to.equal(poisonCalls);
+          // Recorded here, asserted below: an assertion in a handler would only be one more handler error.
+          poisonAttempts.push(attempt);
           throw new Error(`cannot apply ${changeId}`);
         }
         handled.push(changeId);
@@ -46,7 +53,7 @@ describe('ChangeConsumer handler failures and dead letters (integration)', funct
         message: 'the records around the poison handled',
       });
       expect(handled).to.deep.equal([ok1!.key, ok2!.key]);
-      expect(poisonCalls).to.equal(4);
+      expect(poisonAttempts).to.deep.equal([1, 2, 3, 4]);
 
       expect(dead!.key).to.equal(poison!.key);
       expect(dead!.value).to.equal(poison!.value);
@@ -58,6 +65,7 @@ describe('ChangeConsumer handler failures and dead letters (integration)', funct
         [DeadLetterHeader.sourceTopic]: topic,
         [DeadLetterHeader.sourcePartition]: '0',
         [DeadLetterHeader.sourceOffset]: '1',
+        [DeadLetterHeader.groupId]: options.groupId,
       });
 
       const { registry } = options;
@@ -69,7 +77,7 @@ describe('ChangeConsumer handler failures and dead letters (integration)', funct
         message: 'the two good records counted as handled (after their seen marks)',
       });
       const seen = kit.db.collection<SeenDocument>(options.seen!.collection!);
-      expect(await seen.countDocuments({ _id: poison!.key })).to.equal(
+      expect(await seen.countDocuments({ changeId: poison!.key })).to.equal(
         1,
         'a dead-lettered change is marked seen',
       );
@@ -240,13 +248,17 @@ describe('ChangeConsumer handler failures and dead letters (integration)', funct
     const topic = await kit.topic('dlq-stop');
     const poison = toRelayRecord(factory.insert(richDocument(1)));
     await kit.produce(topic, [poison]);
+    // A dead-letter topic that refuses the record (too large for it).
+    const refusing = await kit.topicWithConfig('dlq-stop-small', 1, [
+      { name: 'max.message.bytes', value: '200' },
+    ]);
 
     let calls = 0;
     const options = kit.baseOptions(topic);
     const consumer = await kit.start({
       ...options,
       retry: { attempts: 1 },
-      deadLetter: { topic: 'invalid topic name!' },
+      deadLetter: { topic: refusing },
       handler: () => {
         calls++;
         throw new Error('poison');
@@ -272,5 +284,70 @@ describe('ChangeConsumer handler failures and dead letters (integration)', funct
     } finally {
       await dlq.stop();
     }
+  });
+
+  it('keeps per-document order in the dead-letter topic (partition of the source partition) and names the group and the error', async () => {
+    const partitions = 3;
+    const topic = await kit.topic('dlq-order', partitions);
+    const deadLetterTopic = `${topic}.dlq3`;
+    await createTopic(kit.kafka, deadLetterTopic, partitions);
+    const ids = [new ObjectId(), new ObjectId(), new ObjectId(), new ObjectId()];
+    const records = [0, 1, 2].flatMap((version) =>
+      ids.map((_id) =>
+        toRelayRecord(
+          version === 0 ? factory.insert({ _id, version }) : factory.update({ _id, version }, { version }),
+          { partitions },
+        ),
+      ),
+    );
+    await kit.produce(topic, records);
+
+    const options = kit.baseOptions(topic);
+    await kit.start({
+      ...options,
+      partitionsConcurrently: partitions,
+      deadLetter: { topic: deadLetterTopic },
+      handler: () => {
+        throw new PermanentHandlerError('rejected by the index mapping');
+      },
+    });
+    const dlq = await collectTopic(deadLetterTopic, { kafka: kit.kafka });
+    try {
+      const dead = await dlq.waitForCount(records.length);
+      for (const message of dead) {
+        expect(
+          message.partition,
+          `dead letter of source partition ${message.headers[DeadLetterHeader.sourcePartition]}`,
+        ).to.equal(Number(message.headers[DeadLetterHeader.sourcePartition]));
+        expect(message.headers).to.include({
+          [DeadLetterHeader.groupId]: options.groupId,
+          [DeadLetterHeader.error]: 'rejected by the index mapping',
+          [DeadLetterHeader.errorName]: 'PermanentHandlerError',
+        });
+      }
+      for (const _id of ids) {
+        const key = BSON.EJSON.stringify({ _id }, { relaxed: false });
+        const versions = dead
+          .filter((message) => message.headers[RecordHeader.documentKey] === key)
+          .sort((a, b) => Number(a.offset) - Number(b.offset))
+          .map((message) => Number(message.headers[DeadLetterHeader.sourceOffset]));
+        expect(versions, `dead letters of ${String(_id)} in source order`).to.have.length(3);
+        expect(versions).to.deep.equal([...versions].sort((a, b) => a - b));
+      }
+    } finally {
+      await dlq.stop();
+    }
+  });
+
+  it('refuses to start when a dead-letter topic is missing, naming it and what to do', async () => {
+    const topic = await kit.topicWithConfig('dlq-missing', 1, []);
+    const error = await kit.start({ ...kit.baseOptions(topic), handler: () => undefined }).then(
+      () => undefined,
+      (e: unknown) => e,
+    );
+    expect(error).to.be.instanceOf(DeadLetterTopicMissingError);
+    expect((error as Error).message)
+      .to.contain(`${topic}.dlq`)
+      .and.contain('create');
   });
 });

@@ -47,12 +47,27 @@ describe('ChangeConsumer dedupe on the change ID (integration)', function () {
       .find()
       .sort({ offset: 1 })
       .toArray();
-    expect(seen.map((doc) => doc._id)).to.deep.equal([a!.key, b!.key, c!.key]);
+    expect(seen.map((doc) => [doc._id, doc.scope, doc.changeId])).to.deep.equal(
+      [a!.key, b!.key, c!.key].map((changeId) => [
+        `${options.groupId}:${changeId}`,
+        options.groupId,
+        changeId,
+      ]),
+    );
     expect(seen.map((doc) => Number(doc.offset))).to.deep.equal([0, 1, 3]);
     for (const doc of seen) {
-      expect(doc).to.include({ topic, partition: 0 });
+      expect(doc).to.include({ topic, partition: 0, outcome: 'handled' });
       expect(doc.seenAt).to.be.instanceOf(Date);
-      expect(Object.keys(doc).sort()).to.deep.equal(['_id', 'offset', 'partition', 'seenAt', 'topic']);
+      expect(Object.keys(doc).sort()).to.deep.equal([
+        '_id',
+        'changeId',
+        'offset',
+        'outcome',
+        'partition',
+        'scope',
+        'seenAt',
+        'topic',
+      ]);
     }
   });
 
@@ -100,11 +115,15 @@ describe('ChangeConsumer dedupe on the change ID (integration)', function () {
     });
     await waitFor(() => handled.length === 4, { timeoutMs: 30_000, message: '4 changes handled' });
     await first.stop();
+    // The group's committed offsets are lost (deleted): it starts again from the beginning.
+    const admin = kit.kafka.admin();
+    await admin.connect();
+    await admin.deleteGroups([options.groupId]).finally(() => admin.disconnect());
+    expect((await kit.committedOffsets(options.groupId, topic)).get(0)).to.equal('-1');
 
     const registry = new Registry();
     await kit.start({
       ...options,
-      groupId: `${options.groupId}-reset`,
       registry,
       handler: (_event, { changeId }) => void handled.push(changeId),
     });

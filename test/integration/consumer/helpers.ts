@@ -14,6 +14,7 @@ import {
   createChangeConsumer,
   type ChangeConsumer,
   type ChangeConsumerOptions,
+  type CommonConsumerOptions,
   type ConsumerLogger,
 } from '../../../src/consumer/index.js';
 import { collectTopic, createTopic, kafkaClient, uniqueTopic } from '../../support/kafka.js';
@@ -21,6 +22,25 @@ import { getServices } from '../../support/services.js';
 import { waitFor } from '../../support/wait.js';
 
 export { collectTopic, createTopic, uniqueTopic, waitFor };
+
+/** Waits `ms`; with a signal, rejects with the signal's reason as soon as it is aborted (a handler that honours it). */
+export function sleep(ms: number, signal?: AbortSignal): Promise<void> {
+  return new Promise((resolve, reject) => {
+    if (signal?.aborted) {
+      reject(signal.reason as Error);
+      return;
+    }
+    const onAbort = (): void => {
+      clearTimeout(timer);
+      reject(signal?.reason as Error);
+    };
+    const timer = setTimeout(() => {
+      signal?.removeEventListener('abort', onAbort);
+      resolve();
+    }, ms);
+    signal?.addEventListener('abort', onAbort, { once: true });
+  });
+}
 
 export const TEST_DB = 'consumer_it';
 
@@ -89,6 +109,26 @@ export class ConsumerTestKit {
     return topic;
   }
 
+  /** A fresh topic with topic-level configs (e.g. retention.ms), without a dead-letter topic. */
+  async topicWithConfig(
+    prefix: string,
+    partitions: number,
+    configEntries: Array<{ name: string; value: string }>,
+  ): Promise<string> {
+    const topic = uniqueTopic(`consumer-${prefix}`);
+    const admin = this.kafka.admin();
+    await admin.connect();
+    try {
+      await admin.createTopics({
+        topics: [{ topic, numPartitions: partitions, configEntries }],
+        waitForLeaders: true,
+      });
+    } finally {
+      await admin.disconnect();
+    }
+    return topic;
+  }
+
   async produce(topic: string, messages: Message[]): Promise<void> {
     if (!this.producer) throw new Error('ConsumerTestKit.setUp() was not called');
     await this.producer.send({ topic, acks: -1, messages });
@@ -98,7 +138,7 @@ export class ConsumerTestKit {
    * Options every test consumer shares: the run's broker, a unique group and seen collection, fast
    * retries, a registry of its own, a silent logger. Tests override what they exercise.
    */
-  baseOptions(topic: string): Omit<ChangeConsumerOptions, 'handler' | 'mode'> & { registry: Registry } {
+  baseOptions(topic: string): CommonConsumerOptions & { registry: Registry } {
     return {
       kafka: this.kafka,
       groupId: `group-${topic}`,
@@ -201,6 +241,29 @@ export async function probeCollModTtl(client: MongoClient): Promise<Capability> 
   } finally {
     await scratch.drop().catch(() => undefined);
   }
+}
+
+/**
+ * MongoDB's `transactionLifetimeLimitSeconds` (default 60), or undefined where the server has no such
+ * parameter (the stand-in). A transaction left open by a SIGKILLed process holds its writes (e.g. a seen
+ * mark) until the server aborts it: at most this long plus the period of the job that reaps expired
+ * transactions (half the limit, at least 1 s, at most 60 s), so a test waiting behind it needs
+ * `openTransactionReapedWithinMs()` on top of its own time.
+ */
+export async function transactionLifetimeSeconds(client: MongoClient): Promise<number | undefined> {
+  try {
+    const reply = await client.db('admin').command({ getParameter: 1, transactionLifetimeLimitSeconds: 1 });
+    const value = Number(reply.transactionLifetimeLimitSeconds);
+    return Number.isFinite(value) && value > 0 ? value : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+/** Longest time (ms) until MongoDB aborts a transaction abandoned by a killed process (see above). */
+export function openTransactionReapedWithinMs(lifetimeSeconds: number): number {
+  const reaperPeriodSeconds = Math.min(60, Math.max(1, lifetimeSeconds / 2));
+  return (lifetimeSeconds + reaperPeriodSeconds) * 1_000;
 }
 
 /** Skips the running test (after saying why) unless `capability` is available. */

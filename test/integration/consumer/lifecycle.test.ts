@@ -37,7 +37,7 @@ describe('ChangeConsumer stop and heartbeats (integration)', function () {
     expect(consumer.isRunning).to.equal(false);
     expect((await kit.committedOffsets(options.groupId, topic)).get(0)).to.equal('1');
     expect(
-      await kit.db.collection(options.seen!.collection!).countDocuments({ _id: records[0]!.key as never }),
+      await kit.db.collection(options.seen!.collection!).countDocuments({ changeId: records[0]!.key }),
     ).to.equal(1);
   });
 

@@ -1,5 +1,5 @@
 import { expect } from 'chai';
-import { ObjectId, Timestamp, type Collection, type Filter } from 'mongodb';
+import { BSON, Double, Int32, Long, ObjectId, Timestamp, type Collection, type Filter } from 'mongodb';
 
 import {
   applyChangeToView,
@@ -11,6 +11,7 @@ import { ChangeEventFactory, toRelayRecord } from '../../support/change-records.
 import {
   ConsumerTestKit,
   TEST_DB,
+  collectTopic,
   probeTransactions,
   services,
   skipUnless,
@@ -100,7 +101,7 @@ describe('examples/materialized-view (integration)', function () {
       const events = [aV1, bV1, aV2, cV2, cV1, bGone, aV2, aV3];
       await kit.produce(
         topic,
-        events.map((event) => toRelayRecord(event, { partitions: 2 })),
+        events.map((event) => toRelayRecord(event, { partitions: 2, format: 'canonical' })),
       );
 
       const viewColl = `view_${topic.replace(/[^a-zA-Z0-9]/g, '_')}`;
@@ -148,9 +149,82 @@ describe('examples/materialized-view (integration)', function () {
       await runExample('idempotent-handler');
     });
 
-    it('does the same in transactional mode (needs MongoDB transactions)', async function () {
+    it('does the same in transactional mode (real mongod only: needs transactions)', async function () {
       skipUnless(this, transactions, 'transactions');
       await runExample('transactional');
+    });
+
+    async function runOnce(format: 'relaxed' | 'canonical', withBigInteger: boolean) {
+      const topic = await kit.topic(`view-${format}`);
+      const factory = new ChangeEventFactory({ db: 'shop', coll: 'orders' });
+      const _id = new ObjectId();
+      // The relay reads change events with the driver's default BSON promotion, as this round trip does.
+      const asTheRelayReadsIt = BSON.deserialize(
+        BSON.serialize({
+          _id,
+          price: new Double(2.0),
+          units: Long.fromNumber(5),
+          qty: new Int32(7),
+          ratio: new Double(2.5),
+          ...(withBigInteger ? { big: Long.fromString('9007199254740993') } : {}),
+        }),
+      ) as { _id: ObjectId };
+      const record = toRelayRecord(factory.insert(asTheRelayReadsIt), { format });
+      await kit.produce(topic, [record]);
+      const viewColl = `view_${topic.replace(/[^a-zA-Z0-9]/g, '_')}`;
+      const view = await startMaterializedView({
+        brokers: services().brokers.split(','),
+        mongoUri: services().mongoUri,
+        topics: [topic],
+        viewDb: TEST_DB,
+        viewColl,
+        groupId: `group-${topic}`,
+        mode: 'idempotent-handler',
+        partitionsConcurrently: 1,
+        tombstoneTtlSeconds: 3_600,
+        logLevel: process.env.H12_LOG ?? 'silent',
+      });
+      running.push(view);
+      const raw = kit.client.db(TEST_DB).collection(viewColl, { promoteValues: false });
+      return { topic, view, raw, _id };
+    }
+
+    it('applies canonical records with exactly the documented number conversions (integral values become Int32/Int64; int64 stays exact)', async () => {
+      const { raw, _id } = await runOnce('canonical', true);
+      const doc = await waitFor(() => raw.findOne({ _id }), {
+        timeoutMs: 30_000,
+        message: 'the view document',
+      });
+      expect(doc.price, 'Double 2.0').to.be.instanceOf(Int32);
+      expect(doc.units, 'Int64 5').to.be.instanceOf(Int32);
+      expect(doc.qty, 'Int32 7').to.be.instanceOf(Int32);
+      expect(doc.ratio, 'Double 2.5').to.be.instanceOf(Double);
+      expect(doc.big, 'Int64 2^53 + 1').to.be.instanceOf(Long);
+      expect(String(doc.big)).to.equal('9007199254740993');
+    });
+
+    it('refuses a relaxed record holding an integer beyond 2^53 (its exact value may be lost) and dead-letters it, saying to use RELAY_VALUE_FORMAT=canonical', async () => {
+      const { topic, raw, _id } = await runOnce('relaxed', true);
+      const dlq = await collectTopic(`${topic}.dlq`, { kafka: kit.kafka });
+      try {
+        const [dead] = await dlq.waitForCount(1);
+        expect(dead!.headers['dead-letter-error']).to.contain('RELAY_VALUE_FORMAT=canonical');
+        expect(await raw.findOne({ _id })).to.equal(null);
+      } finally {
+        await dlq.stop();
+      }
+    });
+
+    it('applies other relaxed records with exactly the documented number conversions (as canonical)', async () => {
+      const { raw, _id } = await runOnce('relaxed', false);
+      const doc = await waitFor(() => raw.findOne({ _id }), {
+        timeoutMs: 30_000,
+        message: 'the view document',
+      });
+      expect(doc.price, 'Double 2.0').to.be.instanceOf(Int32);
+      expect(doc.units, 'Int64 5').to.be.instanceOf(Int32);
+      expect(doc.qty, 'Int32 7').to.be.instanceOf(Int32);
+      expect(doc.ratio, 'Double 2.5').to.be.instanceOf(Double);
     });
   });
 });

@@ -24,7 +24,7 @@ describe("ChangeConsumer mode 'transactional' (integration)", function () {
   afterEach(() => kit.stopConsumers());
   after(() => kit.tearDown());
 
-  it('commits the handler writes and the seen mark together, and rolls back a failed attempt (needs MongoDB transactions)', async function () {
+  it('commits the handler writes and the seen mark together, and rolls back a failed attempt (real mongod only: needs transactions)', async function () {
     skipUnless(this, transactions, 'transactions');
     const topic = await kit.topic('txn');
     const [a, b] = [1, 2].map((seq) => toRelayRecord(factory.insert({ _id: new ObjectId(), seq })));
@@ -69,7 +69,7 @@ describe("ChangeConsumer mode 'transactional' (integration)", function () {
     expect(await kit.db.collection(options.seen!.collection!).countDocuments()).to.equal(2);
   });
 
-  it('aborts and counts a duplicate when another delivery commits the seen mark before the transaction (needs MongoDB transactions)', async function () {
+  it('aborts and counts a duplicate when another delivery commits the seen mark before the transaction (real mongod only: needs transactions)', async function () {
     skipUnless(this, transactions, 'transactions');
     const topic = await kit.topic('txn-race');
     const record = toRelayRecord(factory.insert({ _id: new ObjectId(), seq: 1 }));
@@ -91,7 +91,16 @@ describe("ChangeConsumer mode 'transactional' (integration)", function () {
         // While this attempt fails and waits for its retry, another delivery of the change commits its
         // seen mark (after this transaction was aborted, so the two never wait on each other).
         otherDelivery = new Promise((resolve) => setTimeout(resolve, 200)).then(() =>
-          seen.insertOne({ _id: changeId as never, topic, partition: 0, offset: 0, seenAt: new Date() }),
+          seen.insertOne({
+            _id: `${options.groupId}:${changeId}` as never,
+            scope: options.groupId,
+            changeId,
+            topic,
+            partition: 0,
+            offset: 0,
+            seenAt: new Date(),
+            outcome: 'handled',
+          }),
         );
         throw new Error('first attempt fails');
       },

@@ -4,6 +4,7 @@ import { collectTopic, kafkaClient } from '../../support/kafka.js';
 import { relayTestContext, type RelayTestContext } from '../../support/relayFixture.js';
 import { killAllRelays, startRelayReady, type RelayProcess } from '../../support/relayProcess.js';
 import { partitionFor } from '../../../src/pipeline/murmur2.js';
+import { waitFor } from '../../support/wait.js';
 
 describe('relay: the Kafka record of every operation type', function () {
   let ctx: RelayTestContext;
@@ -54,10 +55,16 @@ describe('relay: the Kafka record of every operation type', function () {
     await watch.close().catch(() => undefined);
     const collector = await collectTopic(ctx.topic('orders'));
     try {
-      const got = await collector.waitForCount(truth.length, 60_000);
-      const sorted = [...got].sort(
-        (a, b) => Number(a.offset) - Number(b.offset) || a.partition - b.partition,
+      // The topic may hold other tests' records too: wait for this test's change IDs, not for a count.
+      const keys = truth.map((e) => (e._id as { _data: string })._data);
+      const got = await waitFor(
+        () => keys.every((k) => collector.messages.some((m) => m.key === k)) && collector.messages,
+        { timeoutMs: 60_000, message: () => `the ${keys.length} records of this test` },
       );
+      const dkOfId = BSON.EJSON.stringify({ _id: id }, { relaxed: false });
+      const sorted = got
+        .filter((r) => keys.includes(r.key ?? ''))
+        .sort((a, b) => Number(a.offset) - Number(b.offset) || a.partition - b.partition);
       const ops = truth.map((e) => e.operationType);
       expect(ops).to.deep.equal(['insert', 'update', 'replace', 'delete', 'drop', 'invalidate']);
       const admin = kafkaClient().admin();
@@ -91,7 +98,7 @@ describe('relay: the Kafka record of every operation type', function () {
         }
       }
       const byKey = (op: string) =>
-        BSON.EJSON.parse(got.find((r) => r.headers['operation-type'] === op)!.value!, {
+        BSON.EJSON.parse(sorted.find((r) => r.headers['operation-type'] === op)!.value!, {
           relaxed: false,
         }) as Record<string, unknown>;
       expect(byKey('insert').fullDocument).to.deep.equal({
@@ -104,7 +111,7 @@ describe('relay: the Kafka record of every operation type', function () {
       });
       expect(byKey('delete').documentKey).to.deep.equal({ _id: id });
       // Per-document order: the document's four changes sit in one partition, in write order.
-      const docRecords = sorted.filter((r) => r.headers['document-key']);
+      const docRecords = sorted.filter((r) => r.headers['document-key'] === dkOfId);
       expect(new Set(docRecords.map((r) => r.partition)).size).to.equal(1);
       expect(docRecords.map((r) => r.headers['operation-type'])).to.deep.equal([
         'insert',
@@ -118,18 +125,33 @@ describe('relay: the Kafka record of every operation type', function () {
   });
 
   it('keeps relaying after an invalidate: a re-created collection is picked up with startAfter', async () => {
-    const orders = ctx.mongo.db(ctx.db).collection<{ _id: number }>('orders');
-    await orders.insertOne({ _id: 1 });
+    const orders = ctx.mongo.db(ctx.db).collection<{ _id: string }>('orders');
+    await orders.insertOne({ _id: 'before-drop' });
+    await orders.drop(); // drop + invalidate: the relay reopens after the invalidate
+    await orders.insertOne({ _id: 'after-drop' }); // re-creates the collection
     const collector = await collectTopic(ctx.topic('orders'));
+    const dk = (id: string) => BSON.EJSON.stringify({ _id: id }, { relaxed: false });
     try {
-      await collector.waitForCount(7, 60_000);
-      const last = collector.messages.find(
-        (m) =>
-          m.headers['operation-type'] === 'insert' &&
-          m.headers['document-key'] === '{"_id":{"$numberInt":"1"}}',
-      );
-      expect(last).to.not.equal(undefined);
-      expect(relay.child.exitCode).to.equal(null);
+      // Change IDs sort in the order MongoDB wrote the changes: insert, drop, invalidate, insert. Records of
+      // several partitions arrive in any order, so wait for all four.
+      const ofThisTest = () => {
+        const find = (id: string) => collector.messages.find((m) => m.headers['document-key'] === dk(id));
+        const [before, after] = [find('before-drop'), find('after-drop')];
+        if (!before || !after) return [];
+        const between = collector.messages.filter(
+          (m) =>
+            ['drop', 'invalidate'].includes(m.headers['operation-type'] ?? '') &&
+            m.key! > before.key! &&
+            m.key! < after.key!,
+        );
+        return ['insert', ...between.map((m) => m.headers['operation-type']).sort(), 'insert'];
+      };
+      const seen = await waitFor(() => ofThisTest().length === 4 && ofThisTest(), {
+        timeoutMs: 60_000,
+        message: () => `insert, drop, invalidate, insert (got ${JSON.stringify(ofThisTest())})`,
+      });
+      expect(seen).to.deep.equal(['insert', 'drop', 'invalidate', 'insert']);
+      expect(relay.child.exitCode, 'the relay kept running').to.equal(null);
     } finally {
       await collector.stop();
     }

@@ -3,7 +3,14 @@ import type { KafkaMessage } from 'kafkajs';
 import { BSON, Decimal128, Double, Int32, Long, ObjectId, Timestamp } from 'mongodb';
 
 import { RecordHeader } from '../../../src/contract/record.js';
-import { changeIdOf, decodeHeaders, decodeRecord, parseChangeEvent } from '../../../src/consumer/decode.js';
+import {
+  ChangeEventDecodeError,
+  changeIdOf,
+  decodeHeaders,
+  decodeRecord,
+  parseChangeEvent,
+} from '../../../src/consumer/decode.js';
+import { PermanentHandlerError } from '../../../src/consumer/errors.js';
 import { ChangeEventFactory, richDocument, toRelayRecord } from '../../support/change-records.js';
 
 function kafkaMessage(fields: {
@@ -122,6 +129,33 @@ describe('consumer/decode', () => {
   });
 
   describe('decodeRecord', () => {
+    const badWrapper = JSON.stringify({
+      _id: { _data: '82AB' },
+      operationType: 'insert',
+      fullDocument: { _id: { $oid: 'not an object id' } },
+    });
+
+    it('checks the shape at once but revives the Extended JSON only when the event is first read, once', () => {
+      const record = toRelayRecord(factory.insert(richDocument(2)));
+      const decoded = decodeRecord('t1', 0, kafkaMessage(record), { relaxed: false });
+      if (!decoded.ok) throw new Error('expected ok');
+      expect(decoded.event).to.equal(decoded.event);
+      expect(decoded.event.operationType).to.equal('insert');
+    });
+
+    it('throws ChangeEventDecodeError (permanent) on reading an event whose Extended JSON does not parse', () => {
+      const decoded = decodeRecord('t1', 0, kafkaMessage({ key: '82AB', value: badWrapper }), {
+        relaxed: false,
+      });
+      expect(decoded.ok, 'the shape is that of a change event').to.equal(true);
+      if (!decoded.ok) return;
+      expect(() => decoded.event)
+        .to.throw(ChangeEventDecodeError)
+        .that.is.instanceOf(PermanentHandlerError)
+        .with.property('message')
+        .that.matches(/not a change event in Extended JSON/);
+    });
+
     it('returns the change ID, the event and the record metadata', () => {
       const record = toRelayRecord(factory.delete(new ObjectId()));
       const decoded = decodeRecord('t1', 3, kafkaMessage(record), { relaxed: false });

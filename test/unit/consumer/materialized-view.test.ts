@@ -1,12 +1,15 @@
 import { expect } from 'chai';
-import { ObjectId, Timestamp } from 'mongodb';
+import { Int32, Long, ObjectId, Timestamp } from 'mongodb';
 
 import {
+  assertExactNumbers,
   compareChangePosition,
+  inexactIntegerPath,
   olderThan,
   viewDocumentFor,
   type ChangePosition,
 } from '../../../examples/materialized-view/view.js';
+import type { RecordMetadata } from '../../../src/consumer/types.js';
 import { PermanentHandlerError } from '../../../src/consumer/errors.js';
 import { ChangeEventFactory } from '../../support/change-records.js';
 
@@ -93,6 +96,32 @@ describe('examples/materialized-view ordering', () => {
       const event = factory.update({ _id: id }, {});
       delete (event as { fullDocument?: unknown }).fullDocument;
       expect(() => viewDocumentFor(event)).to.throw(PermanentHandlerError, /updateLookup/);
+    });
+  });
+
+  describe('exact numbers', () => {
+    const big = Long.fromString('9007199254740992');
+
+    it('inexactIntegerPath finds an integer of magnitude 2^53 or more, anywhere in the document', () => {
+      expect(inexactIntegerPath({ a: new Int32(1), b: Long.fromString('9007199254740991') })).to.equal(
+        undefined,
+      );
+      expect(inexactIntegerPath({ a: { b: [new Int32(1), big] } })).to.equal('a.b[1]');
+      expect(inexactIntegerPath({ n: big.negate() })).to.equal('n');
+    });
+
+    it('assertExactNumbers refuses such a relaxed record as permanent, and lets canonical ones through', () => {
+      const event = { operationType: 'insert', fullDocument: { total: big } } as never;
+      const record = (format: string) =>
+        ({
+          headers: { 'content-type': `application/vnd.mongodb.change-event+json; format=${format}` },
+        }) as unknown as RecordMetadata;
+      expect(() => assertExactNumbers(event, record('relaxed')))
+        .to.throw(PermanentHandlerError)
+        .with.property('message')
+        .that.contains('fullDocument.total')
+        .and.contains('RELAY_VALUE_FORMAT=canonical');
+      expect(() => assertExactNumbers(event, record('canonical'))).to.not.throw();
     });
   });
 });

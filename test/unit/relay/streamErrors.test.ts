@@ -9,6 +9,9 @@ describe('classifyStreamError', () => {
   it('calls ChangeStreamHistoryLost (286) history loss', () => {
     expect(classifyStreamError(serverError(286, 'ChangeStreamHistoryLost'))).to.equal('history-lost');
   });
+  it('calls CappedPositionLost (136) on a live cursor history loss: the oplog rolled past its position', () => {
+    expect(classifyStreamError(serverError(136, 'CappedPositionLost'))).to.equal('history-lost');
+  });
   it('treats elections, shutdowns and network errors as transient', () => {
     for (const [code, name] of [
       [10107, 'NotWritablePrimary'],

@@ -35,7 +35,7 @@ describe('toRecord (the Kafka record contract)', () => {
 
   it('carries the whole event as Extended JSON that parses back to the same BSON values', () => {
     const r = toRecord(event, token, router, { format: 'canonical', partitionBy: 'document' });
-    const back = BSON.EJSON.parse(r.value, { relaxed: false }) as Record<string, unknown>;
+    const back = BSON.EJSON.parse(String(r.value), { relaxed: false }) as Record<string, unknown>;
     expect(back).to.deep.equal(event);
   });
 
@@ -65,7 +65,7 @@ describe('toRecord (the Kafka record contract)', () => {
     const dl = deadLetterFor(r, 'too-large', 'too big', 'dlq');
     expect(dl.topic).to.equal('dlq');
     expect(dl.key).to.equal(token._data);
-    expect(JSON.parse(dl.value)).to.deep.include({
+    expect(JSON.parse(String(dl.value))).to.deep.include({
       changeId: token._data,
       ns: 'shop.orders',
       reason: 'too-large',

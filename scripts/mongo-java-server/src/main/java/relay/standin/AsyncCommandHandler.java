@@ -106,6 +106,10 @@ final class AsyncCommandHandler extends SimpleChannelInboundHandler<ClientReques
             if (serverError.getCode() == 43 && command.equalsIgnoreCase("getMore")) {
                 error.append("errorLabels", List.of("ResumableChangeStreamError"));
             }
+            // mongod labels an aborted transaction as transient: the driver's withTransaction retries it.
+            if (serverError.getCode() == 251) {
+                error.append("errorLabels", List.of("TransientTransactionError"));
+            }
         }
         return error;
     }

@@ -37,6 +37,11 @@ import io.netty.util.concurrent.GlobalEventExecutor;
  *                            ChangeStreamHistoryLost (default 1000000)
  *   --ttl-monitor-seconds N  TTL index pass interval (default 60, like mongod's ttlMonitorSleepSecs)
  *   --replset NAME           replica set name reported by hello (default rs0)
+ *   --noop-interval-seconds N  while idle, write a no-op oplog entry every N seconds (mongod's
+ *                            periodicNoopIntervalSecs, default 10): the only thing that moves an idle stream's token
+ *   --transactions           accept multi-document transactions (change events only: no isolation, see README)
+ *   --transaction-lifetime-seconds N  abort transactions open longer than this (transactionLifetimeLimitSeconds,
+ *                            default 60)
  *   --port-file PATH         write the bound port there once ready
  *   --exit-with-stdin        exit when standard input closes (the starting process died or let go)
  * </pre>
@@ -55,7 +60,11 @@ public final class Main {
         String replicaSet = option(options, "replset", "rs0");
         String library = libraryVersion();
 
-        StandInBackend backend = new StandInBackend(oplogMaxEntries, replicaSet, library, ttlSeconds);
+        long noopSeconds = Long.parseLong(option(options, "noop-interval-seconds", "10"));
+        boolean transactions = Boolean.parseBoolean(option(options, "transactions", "false"));
+        long transactionLifetime = Long.parseLong(option(options, "transaction-lifetime-seconds", "60"));
+        StandInBackend backend = new StandInBackend(new StandInBackend.Settings(oplogMaxEntries, replicaSet, library,
+            ttlSeconds, noopSeconds, transactions, transactionLifetime));
         backend.enableOplog(); // installs ChangeLog.asOplog() through the protected createOplog() hook
 
         EventLoopGroup boss = new NioEventLoopGroup(1);
@@ -102,8 +111,9 @@ public final class Main {
             Files.move(partial, file, java.nio.file.StandardCopyOption.ATOMIC_MOVE);
         }
         System.out.printf("mongo-java-server stand-in ready on mongodb://127.0.0.1:%d/ (mongo-java-server %s, "
-                + "reports MongoDB %s / wire %d, replica set %s, oplog cap %d entries, pid %d)%n", boundPort, library,
-            "7.0.0", StandInBackend.WIRE_VERSION, replicaSet, oplogMaxEntries, ProcessHandle.current().pid());
+                + "reports MongoDB %s / wire %d, replica set %s, oplog cap %d entries, transactions %s, pid %d)%n",
+            boundPort, library, "7.0.0", StandInBackend.WIRE_VERSION, replicaSet, oplogMaxEntries,
+            transactions ? "on (change events only, no isolation)" : "off", ProcessHandle.current().pid());
         System.out.flush();
 
         if (options.containsKey("exit-with-stdin")) {
@@ -123,7 +133,7 @@ public final class Main {
                 throw new IllegalArgumentException("unexpected argument: " + args[i]);
             }
             String name = args[i].substring(2);
-            boolean flag = name.equals("exit-with-stdin");
+            boolean flag = name.equals("exit-with-stdin") || name.equals("transactions");
             if (!flag && i + 1 >= args.length) {
                 throw new IllegalArgumentException("--" + name + " needs a value");
             }

@@ -32,36 +32,55 @@ final class OplogRsView {
             && sort.get("$natural") instanceof Number n && n.intValue() < 0;
         long limit = query.get("limit") instanceof Number n ? Math.abs(n.longValue()) : 0;
         long lastTs = changeLog.snapshot().lastTs();
-        java.util.Collection<ChangeLog.Entry> all;
+        java.util.Collection<ChangeLog.Group> all;
         if (lastTs == 0) {
             all = List.of();
         } else if (newestFirst && limit == 1) {
-            ChangeLog.Entry newest = changeLog.at(lastTs); // the usual "newest entry" query: a lookup, not a copy
-            all = newest == null ? List.of() : List.of(newest);
+            // The usual "newest entry" query: a seek to the last entry, not a copy of the log.
+            all = changeLog.between(lastTs, lastTs);
         } else if (newestFirst) {
-            List<ChangeLog.Entry> copy = new ArrayList<>(changeLog.between(0L, lastTs));
+            List<ChangeLog.Group> copy = new ArrayList<>(changeLog.between(0L, lastTs));
             java.util.Collections.reverse(copy);
             all = copy;
         } else {
             all = changeLog.between(0L, lastTs);
         }
         List<Document> batch = new ArrayList<>();
-        for (Iterator<ChangeLog.Entry> it = all.iterator(); it.hasNext() && (limit == 0 || batch.size() < limit); ) {
+        for (Iterator<ChangeLog.Group> it = all.iterator(); it.hasNext() && (limit == 0 || batch.size() < limit); ) {
             batch.add(toOplogEntry(it.next()));
         }
         Document cursor = new Document("firstBatch", batch).append("id", 0L).append("ns", "local.oplog.rs");
         return new Document("cursor", cursor).append("ok", 1.0);
     }
 
-    private static Document toOplogEntry(ChangeLog.Entry entry) {
-        String op = switch (entry.op()) {
-            case INSERT -> "i";
-            case UPDATE, REPLACE -> "u";
-            case DELETE -> "d";
-            default -> "c";
-        };
-        String ns = entry.coll() == null ? entry.db() + ".$cmd" : entry.db() + "." + entry.coll();
-        return new Document("ts", new BsonTimestamp(entry.ts())).append("t", 1L)
-            .append("wall", entry.wall()).append("op", op).append("ns", ns);
+    /**
+     * One oplog entry per group, as mongod writes them: a no-op ("n") for the periodic writer, one CRUD entry for a
+     * single change, and one applyOps command entry ("c" on admin.$cmd) for a transaction or a batched write.
+     */
+    private static Document toOplogEntry(ChangeLog.Group group) {
+        List<ChangeLog.Entry> entries = group.entries();
+        java.util.Date wall = entries.isEmpty()
+            ? new java.util.Date((group.ts() >>> 32) * 1000L)
+            : java.util.Date.from(entries.get(0).wall());
+        String op;
+        String ns;
+        if (entries.isEmpty()) {
+            op = "n";
+            ns = "";
+        } else if (entries.size() > 1) {
+            op = "c";
+            ns = "admin.$cmd";
+        } else {
+            ChangeLog.Entry entry = entries.get(0);
+            op = switch (entry.op()) {
+                case INSERT -> "i";
+                case UPDATE, REPLACE -> "u";
+                case DELETE -> "d";
+                default -> "c";
+            };
+            ns = entry.coll() == null ? entry.db() + ".$cmd" : entry.db() + "." + entry.coll();
+        }
+        return new Document("ts", new BsonTimestamp(group.ts())).append("t", 1L)
+            .append("wall", wall).append("op", op).append("ns", ns);
     }
 }

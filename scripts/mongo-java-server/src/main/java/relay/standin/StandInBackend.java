@@ -47,6 +47,8 @@ final class StandInBackend extends MemoryBackend {
         "listcollections", "listindexes", "collmod");
 
     private final ChangeLog changeLog;
+    /** Null unless started with --transactions. */
+    private final Transactions transactions;
     private final String replicaSetName;
     private final String mongoJavaServerVersion;
     private final Map<Long, ChangeStreamCursor> streams = new ConcurrentHashMap<>();
@@ -58,12 +60,25 @@ final class StandInBackend extends MemoryBackend {
     private final ObjectId electionId = new ObjectId("7fffffff0000000000000001");
     private volatile String me = "127.0.0.1:27017";
 
-    StandInBackend(long oplogMaxEntries, String replicaSetName, String mongoJavaServerVersion, long ttlMonitorSeconds) {
-        this.changeLog = new ChangeLog(oplogMaxEntries);
-        this.replicaSetName = replicaSetName;
-        this.mongoJavaServerVersion = mongoJavaServerVersion;
-        housekeeping.scheduleWithFixedDelay(this::expireTtl, ttlMonitorSeconds, ttlMonitorSeconds, TimeUnit.SECONDS);
+    StandInBackend(Settings settings) {
+        this.changeLog = new ChangeLog(settings.oplogMaxEntries());
+        this.transactions = settings.transactions()
+            ? new Transactions(changeLog, settings.transactionLifetimeSeconds()) : null;
+        this.replicaSetName = settings.replicaSet();
+        this.mongoJavaServerVersion = settings.mongoJavaServerVersion();
+        long ttl = settings.ttlMonitorSeconds();
+        housekeeping.scheduleWithFixedDelay(this::expireTtl, ttl, ttl, TimeUnit.SECONDS);
         housekeeping.scheduleWithFixedDelay(this::reapIdleStreams, 1, 1, TimeUnit.MINUTES);
+        long noopNanos = TimeUnit.SECONDS.toNanos(settings.noopIntervalSeconds());
+        housekeeping.scheduleWithFixedDelay(() -> changeLog.writeNoopIfIdle(noopNanos), 1, 1, TimeUnit.SECONDS);
+        if (transactions != null) {
+            housekeeping.scheduleWithFixedDelay(this::abortExpiredTransactions, 1, 1, TimeUnit.SECONDS);
+        }
+    }
+
+    /** The launcher's options (see Main). */
+    record Settings(long oplogMaxEntries, String replicaSet, String mongoJavaServerVersion, long ttlMonitorSeconds,
+                    long noopIntervalSeconds, boolean transactions, long transactionLifetimeSeconds) {
     }
 
     void setAddress(String hostAndPort) {
@@ -108,7 +123,17 @@ final class StandInBackend extends MemoryBackend {
             case "killcursors" -> {
                 return killCursors(query);
             }
-            case "starttransaction", "committransaction", "aborttransaction" -> throw noTransactions();
+            case "committransaction" -> {
+                return requireTransactions().commit(query);
+            }
+            case "aborttransaction" -> {
+                return requireTransactions().abort(query);
+            }
+            case "endsessions", "killsessions" -> {
+                if (transactions != null && query.get(command) instanceof List<?> sessions) {
+                    transactions.endSessions(sessions);
+                }
+            }
             case "replsetgetstatus" -> {
                 return replSetStatus();
             }
@@ -121,8 +146,12 @@ final class StandInBackend extends MemoryBackend {
             }
         }
         if (query.containsKey("autocommit") || query.containsKey("startTransaction")) {
-            throw noTransactions();
+            return requireTransactions().run(query, () -> dispatch(channel, db, command, query));
         }
+        return dispatch(channel, db, command, query);
+    }
+
+    private Document dispatch(Channel channel, String db, String command, Document query) {
         if (db.equals("admin") && ADMIN_COLLECTION_COMMANDS.contains(command.toLowerCase())
             && !"$cmd.sys.inprog".equals(query.get(command))) {
             // mongo-java-server answers only server commands on admin; mongod also keeps collections there.
@@ -140,7 +169,8 @@ final class StandInBackend extends MemoryBackend {
         boolean existed = listDatabaseNames().contains(databaseName);
         super.dropDatabase(databaseName); // drops each collection first: a drop event each, as on mongod
         if (existed && !databaseName.equals("local")) {
-            changeLog.append(ChangeLog.Op.DROP_DATABASE, databaseName, null, null, null, null, null, null, null, false);
+            changeLog.append(new ChangeLog.Change(ChangeLog.Op.DROP_DATABASE, databaseName, null, null, null, null, null,
+                null, null, false));
         }
     }
 
@@ -148,15 +178,26 @@ final class StandInBackend extends MemoryBackend {
         if (from.equals(to)) {
             return;
         }
-        changeLog.append(ChangeLog.Op.RENAME, Utils.getDatabaseNameFromFullName(from),
+        changeLog.append(new ChangeLog.Change(ChangeLog.Op.RENAME, Utils.getDatabaseNameFromFullName(from),
             Utils.getCollectionNameFromFullName(from), null, null, null, null, Utils.getDatabaseNameFromFullName(to),
-            Utils.getCollectionNameFromFullName(to), false);
+            Utils.getCollectionNameFromFullName(to), false));
     }
 
-    private static MongoServerError noTransactions() {
-        // Not 20 (IllegalOperation): the driver rewrites code 20 on writes into a misleading retryWrites hint.
-        return new MongoServerError(238, "NotImplemented",
-            "Transactions are not supported by the mongo-java-server stand-in (use a real mongod replica set)");
+    private Transactions requireTransactions() {
+        if (transactions == null) {
+            // Not 20 (IllegalOperation): the driver rewrites code 20 on writes into a misleading retryWrites hint.
+            throw new MongoServerError(238, "NotImplemented", "Transactions are not supported by the "
+                + "mongo-java-server stand-in unless started with --transactions (use a real mongod replica set)");
+        }
+        return transactions;
+    }
+
+    private void abortExpiredTransactions() {
+        try {
+            transactions.abortExpired();
+        } catch (RuntimeException e) {
+            log.warn("aborting expired transactions failed", e);
+        }
     }
 
     private Document hello(String command) {
@@ -244,26 +285,46 @@ final class StandInBackend extends MemoryBackend {
         }
         List<Document> userStages = new ArrayList<>();
         List<?> pipeline = (List<?>) query.get("pipeline");
-        for (Object stageObject : pipeline.subList(1, pipeline.size())) {
-            Document userStage = (Document) stageObject;
+        boolean split = false;
+        for (int i = 1; i < pipeline.size(); i++) {
+            Document userStage = (Document) pipeline.get(i);
             String name = userStage.keySet().iterator().next();
+            if (name.equals(ChangeStreamOptions.SPLIT_STAGE)) {
+                if (!(userStage.get(name) instanceof Document spec) || !spec.isEmpty()) {
+                    throw new MongoServerError(7182800, "Location7182800",
+                        "$changeStreamSplitLargeEvent spec should be an empty object");
+                }
+                if (split || i != pipeline.size() - 1) {
+                    throw new MongoServerError(7182802, "Location7182802",
+                        "$changeStreamSplitLargeEvent must be the last stage in the pipeline");
+                }
+                split = true;
+                continue;
+            }
             if (!ChangeStreamOptions.ALLOWED_STAGES.contains(name)) {
                 throw new MongoServerError(20, "IllegalOperation", name + " is not permitted in a $changeStream pipeline");
             }
             userStages.add(userStage);
         }
         // The allowed stages never read another collection, so no database is resolved (that would create it).
-        Aggregation aggregation = Aggregation.fromPipeline(userStages, this::resolveDatabase, null, null, oplog);
+        Aggregation aggregation = Aggregation.fromPipeline(StageAliases.resolve(userStages), this::resolveDatabase,
+            null, null, oplog);
 
         Position start = options.resumePoint();
         if (start != null) {
-            changeLog.checkResumable(start);
+            changeLog.checkResumable(start, false);
             changeLog.checkTokenExists(start);
+            if (start.fragment() > 0 && !split) {
+                throw new MongoServerError(280, "ChangeStreamFatalError", "To resume from a split event, the "
+                    + "$changeStream pipeline must end with the same $changeStreamSplitLargeEvent stage");
+            }
         } else {
-            start = new Position(changeLog.snapshot().highWaterMark(), Position.SCANNED);
+            // Like mongod: a new stream starts just after the newest oplog entry.
+            start = Position.at(changeLog.snapshot().lastTs() + 1);
         }
         long id = getCursorRegistry().generateCursorId();
-        ChangeStreamCursor cursor = new ChangeStreamCursor(id, streamDb, coll, options, aggregation, start, this);
+        ChangeStreamCursor cursor = new ChangeStreamCursor(id, streamDb, coll, options, aggregation, split, start,
+            this);
         Document cursorDocument = (Document) query.get("cursor");
         int batchSize = ((Number) cursorDocument.getOrDefault("batchSize", 0)).intValue();
         Document response = cursor.firstBatch(batchSize);

@@ -30,6 +30,9 @@ final class StandInDatabase extends MemoryDatabase {
     private static final Set<String> GENERIC_FIELDS = Set.of("collMod", "lsid", "txnNumber", "writeConcern", "comment",
         "maxTimeMS", "apiVersion", "apiStrict", "apiDeprecationErrors");
 
+    /** mongod's batchedDeletesTargetBatchDocs. */
+    private static final int BATCHED_DELETE_DOCS = 100;
+
     private final ChangeLog changeLog;
 
     StandInDatabase(String name, CursorRegistry cursors, ChangeLog changeLog) {
@@ -52,6 +55,18 @@ final class StandInDatabase extends MemoryDatabase {
         if (command.equalsIgnoreCase("collMod")) {
             return collMod(query);
         }
+        if (command.equalsIgnoreCase("update") && query.get("updates") instanceof List<?> updates
+            && updates.stream().anyMatch(u -> u instanceof Document d && PipelineUpdates.isPipeline(d.get("u")))) {
+            return PipelineUpdates.update(this, query, changeLog.clusterTime(), resolver,
+                single -> super.handleCommand(channel, command, single, resolver, oplog));
+        }
+        if (command.equalsIgnoreCase("findAndModify") && PipelineUpdates.isPipeline(query.get("update"))) {
+            return PipelineUpdates.findAndModify(this, query, changeLog.clusterTime(), resolver);
+        }
+        if (command.equalsIgnoreCase("delete") && query.get("deletes") instanceof List<?> deletes
+            && deletes.stream().anyMatch(StandInDatabase::isMultiDelete)) {
+            return batchedDelete(channel, query, resolver, oplog);
+        }
         if (command.equalsIgnoreCase("drop") && resolveCollection(query.get(command).toString(), false) == null) {
             // MongoDB 7.0 (what hello reports) answers ok to dropping a missing collection.
             return new Document("ns", getDatabaseName() + "." + query.get(command)).append("ok", 1.0);
@@ -64,6 +79,35 @@ final class StandInDatabase extends MemoryDatabase {
             standInCollection(query.get(command).toString()).setKeepImages(imagesEnabled(query));
         }
         return response;
+    }
+
+    /** deleteMany (limit 0): mongod 6.1+ deletes in batches, each logged as one applyOps entry of up to 100 deletes. */
+    private static boolean isMultiDelete(Object delete) {
+        return delete instanceof Document d && d.get("limit") instanceof Number limit && limit.intValue() == 0;
+    }
+
+    private Document batchedDelete(Channel channel, Document query, DatabaseResolver resolver, Oplog oplog) {
+        int n = 0;
+        for (Object delete : (List<?>) query.get("deletes")) {
+            Document single = new Document(query);
+            single.put("deletes", List.of(delete));
+            java.util.function.Supplier<Document> run = () -> super.handleCommand(channel, "delete", single, resolver,
+                oplog);
+            boolean batched = isMultiDelete(delete) && !keepsImages(query.get("delete").toString());
+            Document response = batched ? changeLog.batchedDeletes(BATCHED_DELETE_DOCS, run) : run.get();
+            n += ((Number) response.get("n")).intValue();
+        }
+        return new Document("n", n).append("ok", 1.0);
+    }
+
+    /** mongod does not batch deletes on collections with changeStreamPreAndPostImages. */
+    private boolean keepsImages(String name) {
+        return resolveCollection(name, false) instanceof StandInCollection collection && collection.keepsImages();
+    }
+
+    /** The collection a write goes to, created if missing (as an update or upsert does on mongod). */
+    StandInCollection collectionForWrite(String name) {
+        return (StandInCollection) resolveOrCreateCollection(name);
     }
 
     @SuppressWarnings("unchecked")
@@ -144,7 +188,9 @@ final class StandInDatabase extends MemoryDatabase {
             String field = ((Document) index.get("key")).keySet().iterator().next();
             long seconds = ((Number) index.get("expireAfterSeconds")).longValue();
             Instant cutoff = now.minusSeconds(seconds);
-            collection.deleteDocuments(new Document(field, new Document("$lt", cutoff)), 0, oplog);
+            // The TTL monitor deletes in batches too (one applyOps entry per batch).
+            changeLog.batchedDeletes(BATCHED_DELETE_DOCS,
+                () -> collection.deleteDocuments(new Document(field, new Document("$lt", cutoff)), 0, oplog));
         }
     }
 

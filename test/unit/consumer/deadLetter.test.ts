@@ -1,14 +1,15 @@
 import { expect } from 'chai';
 import type { KafkaMessage } from 'kafkajs';
 
-import { DeadLetterHeader } from '../../../src/contract/record.js';
 import {
+  DeadLetterHeader,
   MAX_ERROR_HEADER_LENGTH,
   buildDeadLetterMessage,
+  deadLetterPartition,
   defaultDeadLetterTopic,
-} from '../../../src/consumer/dead-letter.js';
+} from '../../../src/consumer/deadLetter.js';
 
-describe('consumer/dead-letter', () => {
+describe('consumer/deadLetter', () => {
   const message: KafkaMessage = {
     key: Buffer.from('82ABCDEF'),
     value: Buffer.from('{"operationType":"insert"}'),
@@ -21,15 +22,35 @@ describe('consumer/dead-letter', () => {
     timestamp: '1700000000000',
     attributes: 0,
   };
+  const info = {
+    reason: 'handler-failed',
+    error: 'E11000 boom',
+    errorName: 'MongoServerError',
+    attempts: 5,
+  } as const;
 
   it('names the dead-letter topic <topic>.dlq by default', () => {
     expect(defaultDeadLetterTopic('shop.orders')).to.equal('shop.orders.dlq');
   });
 
+  describe('deadLetterPartition', () => {
+    it('keeps the source partition when the dead-letter topic has as many', () => {
+      expect([0, 1, 2, 5].map((p) => deadLetterPartition(p, 6))).to.deep.equal([0, 1, 2, 5]);
+    });
+
+    it('folds source partitions onto fewer dead-letter partitions, one source partition to one', () => {
+      expect([0, 1, 2, 3, 4, 5].map((p) => deadLetterPartition(p, 4))).to.deep.equal([0, 1, 2, 3, 0, 1]);
+      expect(deadLetterPartition(3, 1)).to.equal(0);
+      expect(deadLetterPartition(3, 0), 'unknown count').to.equal(0);
+    });
+  });
+
   describe('buildDeadLetterMessage', () => {
     const dead = buildDeadLetterMessage(
       { topic: 'shop.orders', partition: 2, message },
-      { reason: 'handler-failed', error: 'E11000 boom', attempts: 5 },
+      info,
+      'order-view',
+      2,
     );
 
     it('keeps the original key, value and headers', () => {
@@ -39,21 +60,29 @@ describe('consumer/dead-letter', () => {
       expect(dead.headers?.ns).to.equal(message.headers?.ns);
     });
 
-    it('adds the dead-letter headers (replacing stale ones)', () => {
+    it('adds the dead-letter headers (replacing stale ones), with the group and the error class', () => {
       expect(dead.headers).to.include({
         [DeadLetterHeader.reason]: 'handler-failed',
         [DeadLetterHeader.error]: 'E11000 boom',
+        [DeadLetterHeader.errorName]: 'MongoServerError',
         [DeadLetterHeader.attempts]: '5',
+        [DeadLetterHeader.groupId]: 'order-view',
         [DeadLetterHeader.sourceTopic]: 'shop.orders',
         [DeadLetterHeader.sourcePartition]: '2',
         [DeadLetterHeader.sourceOffset]: '17',
       });
     });
 
+    it('targets the given partition', () => {
+      expect(dead.partition).to.equal(2);
+    });
+
     it('cuts very long error messages', () => {
       const long = buildDeadLetterMessage(
         { topic: 't', partition: 0, message },
-        { reason: 'handler-failed', error: 'x'.repeat(10_000), attempts: 1 },
+        { ...info, error: 'x'.repeat(10_000) },
+        'g',
+        0,
       );
       expect(String(long.headers?.[DeadLetterHeader.error])).to.have.length(MAX_ERROR_HEADER_LENGTH);
     });

@@ -1,0 +1,154 @@
+/**
+ * The reader thread (a worker_threads entry): owns its own MongoDB client and the ChangeSource — the
+ * relay's one change stream — converts every item to its Kafka record, and posts them to the pump's
+ * thread in batches (itemBatch.ts). Reading and converting use the second core while the pump's
+ * thread publishes.
+ *
+ * Invariants: items are posted in stream order, errors after every item read before them; the thread
+ * reads only while items read and not yet done (reported back by the pump's thread) stay under
+ * `limits.items`, and their record bytes under `limits.bytes` — the pump's own limits, so reading
+ * pauses exactly where it would on one thread. After an error it reads nothing until told to resume.
+ * The first message is always 'started' (the concrete start) or an error.
+ */
+import { parentPort, workerData } from 'node:worker_threads';
+import { MongoClient } from 'mongodb';
+import { createLogger } from '../app/logger.js';
+import { ItemBatchBuilder } from '../pipeline/itemBatch.js';
+import { ChangeConverter } from '../pipeline/readItem.js';
+import { TopicRouter } from '../pipeline/topicRouter.js';
+import { ChangeSource } from './changeSource.js';
+import {
+  decodePipeline,
+  decodePosition,
+  encodeError,
+  encodePosition,
+  type FromReader,
+  type ReaderThreadConfig,
+  type ToReader,
+} from './readerProtocol.js';
+
+const port = parentPort;
+if (!port) throw new Error('readerThread.ts runs as a worker thread (see threadedReader.ts)');
+const config = workerData as ReaderThreadConfig;
+const post = (message: FromReader, transfer?: ArrayBuffer[]): void => port.postMessage(message, transfer);
+
+const logger = createLogger(config.logLevel).child({ thread: 'reader' });
+const client = new MongoClient(config.mongoUri, { appName: config.appName });
+const source = new ChangeSource(client, decodePosition(config.start), {
+  ...config.source,
+  pipeline: decodePipeline(config.pipeline),
+  logger,
+  onRestart: (reason) => post({ type: 'restart', reason }),
+  onOpenChange: (open) => post({ type: 'open', open }),
+});
+const converter = new ChangeConverter({
+  router: new TopicRouter(config.topicTemplate, config.scope),
+  record: config.record,
+  operationTypes: config.operationTypes ? new Set(config.operationTypes) : null,
+  deadLetterTopic: config.deadLetterTopic,
+});
+const builder = new ItemBatchBuilder(config.batch.items, config.batch.bytes);
+
+let outstandingItems = 0;
+let outstandingBytes = 0;
+let closing = false;
+let paused = false;
+let wake: (() => void) | null = null;
+let flushScheduled = false;
+
+const wakeUp = (): void => {
+  const w = wake;
+  wake = null;
+  w?.();
+};
+
+port.on('message', (m: ToReader) => {
+  if (m.type === 'done') {
+    outstandingItems -= m.items;
+    outstandingBytes -= m.bytes;
+  } else if (m.type === 'resume') {
+    if (m.fromNow) source.restartFromNow();
+    paused = false;
+  } else if (m.type === 'close') {
+    closing = true;
+    void source.close();
+  }
+  wakeUp();
+});
+
+function flush(): void {
+  if (builder.size === 0) return;
+  const { message, transfer } = builder.take();
+  post({ type: 'batch', batch: message }, transfer);
+}
+
+/**
+ * A batch goes out when it is full, or when the loop is about to wait (for the server or for room):
+ * items already buffered by the driver come without a macrotask in between, so a setImmediate fires
+ * only once the buffered run is converted.
+ */
+function flushSoon(): void {
+  if (flushScheduled) return;
+  flushScheduled = true;
+  setImmediate(() => {
+    flushScheduled = false;
+    flush();
+  });
+}
+
+const hasRoom = (): boolean =>
+  outstandingItems < config.limits.items &&
+  (outstandingItems === 0 || outstandingBytes < config.limits.bytes);
+
+async function readLoop(): Promise<void> {
+  while (!closing) {
+    if (paused || !hasRoom()) {
+      flush();
+      await new Promise<void>((resolve) => (wake = resolve));
+      continue;
+    }
+    let item;
+    try {
+      item = await source.next();
+    } catch (error) {
+      flush();
+      paused = true;
+      post({ type: 'error', error: encodeError(error) });
+      continue;
+    }
+    if (!item) break;
+    const read = converter.convert(item);
+    builder.add(read);
+    outstandingItems += 1;
+    if (read.kind === 'publish') outstandingBytes += read.record.size;
+    if (builder.isFull || builder.bytesUsed >= config.batch.bytes) flush();
+    else flushSoon();
+  }
+}
+
+/**
+ * Resolve the stream's concrete start first and report it: the relay persists it before publishing
+ * anything (a crash right after the first start must not restart at a later "now"). After an error
+ * here nothing is read until the relay decides (it stops).
+ */
+async function start(): Promise<void> {
+  try {
+    const started = await source.startingPosition();
+    post({ type: 'started', start: started ? encodePosition(started) : null });
+  } catch (error) {
+    paused = true;
+    post({ type: 'error', error: encodeError(error) });
+  }
+}
+
+try {
+  await start();
+  await readLoop();
+} catch (error) {
+  post({ type: 'error', error: encodeError(error) });
+} finally {
+  await source.close().catch(() => undefined);
+  await client.close().catch(() => undefined);
+  post({ type: 'closed' });
+  port.close();
+}
