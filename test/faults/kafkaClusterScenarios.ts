@@ -66,6 +66,7 @@ export async function runClusterScenario(
   scenario: ClusterScenario,
   modes: readonly ClusterMode[],
   random: () => number,
+  seed: number,
 ): Promise<void> {
   const t0 = Date.now();
   const step = (what: string): void =>
@@ -131,6 +132,7 @@ export async function runClusterScenario(
           ...extra,
           relay_exits: relay.child.exitCode === null ? 0 : 1,
           seconds: Math.round((Date.now() - t0) / 1000),
+          seed,
         });
         expect(relay.child.exitCode, `${run.name}: the relay kept running`).to.equal(null);
         if (scenario === 'rolling-restart' || scenario === 'preferred-election') {
