@@ -43,8 +43,14 @@ export const CLUSTER_MODES: ClusterMode[] = [
   },
 ];
 
-/** Changes per scenario: a few thousand, written at a pace that spans the fault. */
-const SCENARIO_CHANGES = Math.max(1000, Math.round(CHANGES * 0.8));
+/**
+ * Each writer writes throughout the fault and then AFTER_FAULT more changes (the recovery is under load
+ * too), MIN_CHANGES at least, MAX_CHANGES at most (a fault that outlasts them continues without writes).
+ * Counted per writer; the time is the fault's, not the count's.
+ */
+const MIN_CHANGES = Math.max(1000, Math.round(CHANGES / 3));
+const AFTER_FAULT = 600;
+const MAX_CHANGES = 10 * MIN_CHANGES;
 
 /** One mode's side of a scenario: its own database, topics, relay and writer. */
 interface ModeRun {
@@ -104,15 +110,16 @@ export async function runClusterScenario(
     if (scenario === 'preferred-election') await rotatePreferredReplicas(c, topics);
 
     let faultDone = false;
+    const stopAt = new Map<ModeRun, number>();
     for (const run of runs) {
       const workload: Workload = new Workload(run.ctx.mongo, {
         db: run.ctx.db,
         collections: COLLECTIONS,
         documents: 60,
-        changes: 4 * SCENARIO_CHANGES,
+        changes: MAX_CHANGES,
         pauseMs: 5,
         seed: Math.floor(random() * 2 ** 31),
-        stop: () => faultDone && workload.log.length >= SCENARIO_CHANGES,
+        stop: () => faultDone && workload.log.length >= (stopAt.get(run) ?? MAX_CHANGES),
       });
       run.workload = workload;
     }
@@ -120,6 +127,9 @@ export async function runClusterScenario(
     const extra = await injectFault(c, scenario, topics, random, () =>
       Math.min(...runs.map((run) => run.workload!.log.length)),
     );
+    for (const run of runs) {
+      stopAt.set(run, Math.max(MIN_CHANGES, run.workload!.log.length + AFTER_FAULT));
+    }
     faultDone = true;
     step(`fault done: ${JSON.stringify(extra)}`);
     const written = await writing;
@@ -303,9 +313,12 @@ async function readBackAndJudge(
       last = p;
     }
     const waited = Math.round((Date.now() - started) / 1000);
-    console.log(`      ${formatReport(name, report, { ...extra, read_back_s: waited })}`);
+    const p = await progressOf(c, relay, topics, records().length);
+    // kafka_records: the brokers' own count (high watermarks), independent of the reader.
+    console.log(
+      `      ${formatReport(name, report, { ...extra, kafka_records: p.inKafka, read_back_s: waited })}`,
+    );
     if (report.lost > 0) {
-      const p = await progressOf(c, relay, topics, records().length);
       console.log(
         `      [${name}] still missing after ${waited} s: written=${log.length} ${JSON.stringify(p)}; ` +
           `behind partitions (read/in Kafka): ${(await behindPartitions(c, topics, records())).join(' ') || 'none'}` +
