@@ -7,9 +7,11 @@
  *    its gate, that broker is shut down (partition 1's leadership moves to the broker that already
  *    answered for partition 0), and the held request is dropped. The record must still reach Kafka.
  * 2. Scenarios with a writer running throughout, read back by an independent consumer, in the default
- *    checkpoint mode and in `batched`: rolling restart (controlled shutdowns), SIGKILL of the leader of
- *    the busiest partition, a preferred-leader election mid-stream, and a broker cut off from the relay.
+ *    checkpoint mode and in `batched` (one relay per mode, both through the same fault: the broker
+ *    restarts are what costs time): rolling restart (controlled shutdowns), SIGKILL of the leader of the
+ *    busiest partition, a preferred-leader election mid-stream, and a broker cut off from the relay.
  *    Each prints `faults: kafka-cluster-<scenario>-<mode> ... lost=0 ... order_violations=0`.
+ * One cluster serves the whole file (its start is a minute of the suite's time).
  */
 import { expect } from 'chai';
 import { Kafka, logLevel } from 'kafkajs';
