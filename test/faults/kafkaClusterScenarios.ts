@@ -1,7 +1,8 @@
 /**
- * The three-broker fault scenarios: a relay (a real process) publishes through the gates while the
- * workload writes throughout; one broker fault lands mid-stream; an independent consumer on the
- * brokers' internal listeners reads every topic back and compares it with the writer's log.
+ * The three-broker fault scenarios: one relay (a real process) per checkpoint mode publishes through
+ * the gates while its writer writes throughout; one broker fault lands mid-stream on all of them; an
+ * independent consumer on the brokers' internal listeners reads every topic back, once the relays have
+ * caught up, and compares it with the writer's log (and the brokers' own record count).
  */
 import { expect } from 'chai';
 import { MetricName } from '../../src/metrics/names.js';
