@@ -265,7 +265,7 @@ async function rotatePreferredReplicas(c: ClusterUnderTest, topics: string[]): P
 }
 
 /** Catch-up bounds of the read-back (see readBackAndJudge). */
-const NO_PROGRESS_MS = 90_000;
+const NO_PROGRESS_MS = 120_000;
 const CATCH_UP_MAX_MS = 300_000;
 
 interface Progress {
