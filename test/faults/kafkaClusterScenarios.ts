@@ -321,7 +321,8 @@ async function readBackAndJudge(
     );
     if (report.lost > 0) {
       console.log(
-        `      [${name}] still missing after ${waited} s: written=${log.length} ${JSON.stringify(p)}; ` +
+        `      [${name}] still missing after ${waited} s (${whereMissing(p, log.length)}): ` +
+          `written=${log.length} ${JSON.stringify(p)}; ` +
           `behind partitions (read/in Kafka): ${(await behindPartitions(c, topics, records())).join(' ') || 'none'}` +
           `\n        relay log tail:\n        ${relay.stdout.slice(-10).join('\n        ')}`,
       );
@@ -334,6 +335,18 @@ async function readBackAndJudge(
   } finally {
     await Promise.all(collectors.map((col) => col.stop()));
   }
+}
+
+/**
+ * Where missing changes are. The relay never re-sends a record once the sink counted it acknowledged,
+ * so a record acknowledged but not written stays missing for good: that is the sink's fault.
+ */
+function whereMissing(p: Progress, written: number): string {
+  if (p.read < p.inKafka) return 'the reader is behind what Kafka holds';
+  if (p.inFlight > 0 || p.published < written) return 'the relay has not published them: stalled or slow';
+  if (p.published > p.inKafka)
+    return 'the relay counted more acknowledged than Kafka holds: false acknowledgements';
+  return 'Kafka holds everything the relay published, yet changes are missing: check the writer log';
 }
 
 async function progressOf(
