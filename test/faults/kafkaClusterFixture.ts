@@ -106,23 +106,6 @@ export async function startClusterUnderTest(log: (line: string) => void): Promis
   };
 }
 
-/** A seeded generator (mulberry32): the seed is printed so a run can be replayed with FAULTS_SEED. */
-export function seededRandom(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
-
-export function faultsSeed(): number {
-  const fromEnv = process.env.FAULTS_SEED;
-  return fromEnv !== undefined && fromEnv !== '' ? Number(fromEnv) : Math.floor(Math.random() * 2 ** 31);
-}
-
 /**
  * startRelayReady with more patience: against several brokers on a busy machine, creating topics and
  * waiting for their first leaders can take longer than the shared helper's minute.
