@@ -137,7 +137,10 @@ export function viewDocumentFor(event: ChangeEvent, now: Date = new Date()): Vie
   switch (event.operationType) {
     case 'insert':
     case 'replace':
-    case 'update': {
+    case 'update':
+    // A snapshot record is the document's state as of its clusterTime or later: applied like a replace,
+    // and stale against any change after it (see docs/consumer.md, "Snapshots").
+    case 'snapshot': {
       const key = event.documentKey._id as ViewKey;
       const fullDocument = event.fullDocument as Document | null | undefined;
       if (fullDocument === undefined) {

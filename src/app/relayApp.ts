@@ -28,6 +28,7 @@ import {
 } from '../source/changeSource.js';
 import { storeOnWatchedDeployment } from '../checkpoint/ownDeployment.js';
 import { beforeLease, persistStart, underLease } from './checkpointStartup.js';
+import { SnapshotProgress, prepareSnapshot } from './snapshotStartup.js';
 import { shutdownBudget } from './shutdownBudget.js';
 import { storeClientOptions } from '../checkpoint/storeClient.js';
 import { buildStreamPipeline } from '../source/streamPipeline.js';
@@ -47,6 +48,9 @@ import { ExitCode } from './exitCodes.js';
 import { HistoryLostExit, MetricsBindExit, RelayExit, UnreadableEventExit } from './errors.js';
 import { checkWatchFingerprint, resumePoint } from './resumePoint.js';
 import { VERSION } from './version.js';
+
+/** Documents per batch of a snapshot's reads (the driver's cursor batch size). */
+const SNAPSHOT_BATCH_SIZE = 1000;
 
 export class RelayApp {
   readonly metrics: RelayMetrics;
@@ -213,6 +217,7 @@ export class RelayApp {
         deadLetterTopic: config.kafka.deadLetterTopic,
         limits: { items: config.relay.maxInFlight, bytes: config.relay.maxInFlightBytes },
         logLevel: config.log.level,
+        snapshot: { batchSize: SNAPSHOT_BATCH_SIZE },
         source: {
           scope: d.scope,
           pipeline: buildStreamPipeline(d.scope, d.targets, storeIsWatched ? own : null, d.pipeline),
@@ -229,7 +234,12 @@ export class RelayApp {
       if (this.stopRequested) await source.close();
       const started = await this.startSource(source);
       if (!started) return;
-      await persistStart(store, lease.owner, started, checkpoint, config);
+      const snapshot = await prepareSnapshot(checkpoint, started, mongo, config, logger);
+      await persistStart(store, lease.owner, started, checkpoint, config, snapshot?.store ?? null);
+      source.beginReading?.(snapshot?.plan ?? null);
+      const snapshotProgress = snapshot
+        ? new SnapshotProgress(snapshot.plan, this.metrics.snapshot, logger, config.relay.progressLogEvery)
+        : null;
       const sink = await this.connectSink();
       if (!sink) return;
       checkpointer = new Checkpointer(
@@ -239,7 +249,13 @@ export class RelayApp {
         { fingerprint: d.fingerprint, watch: d.targets.map(formatTarget) },
         logger,
         {
-          onWrite: (position, at, counts) => {
+          onWrite: (position, at, counts, snapshotCursor) => {
+            if (snapshotCursor) snapshotProgress?.written(snapshotCursor);
+            if (!position) {
+              // Snapshot progress only: the checkpoint is alive, at the snapshot's start.
+              this.metrics.checkpointWritten(at, snapshot?.plan.clusterTime.high ?? null);
+              return;
+            }
             this.metrics.checkpointWritten(at, positionSeconds(position.token, position.clusterTime));
             this.logProgress(position.token._data, counts.published);
           },
@@ -249,6 +265,7 @@ export class RelayApp {
       checkpointer.persisted = checkpoint?.token
         ? { token: checkpoint.token, clusterTime: checkpoint.clusterTime }
         : null;
+      checkpointer.snapshotRunning = snapshot !== null;
       checkpointer.start();
       await this.pumpUntilStopped(source, sink, checkpointer);
       if (await this.shutdown(source, sink, checkpointer)) checkpointer = null;
