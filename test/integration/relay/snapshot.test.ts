@@ -267,6 +267,28 @@ describe('relay: initial snapshot (RELAY_SNAPSHOT)', function () {
     }
   });
 
+  it('snapshot CLI: refuses targets outside RELAY_WATCH (exit 2); a request is performed at the next start', async () => {
+    ctx = await relayTestContext('snapshot-cli');
+    const source = ctx.mongo.db(ctx.db).collection(COLL);
+    await source.insertMany(Array.from({ length: 30 }, (_, i) => ({ i })));
+    const env = envFor({ RELAY_SNAPSHOT: 'never' });
+    const outside = await runCli(['snapshot', 'elsewhere.things'], env);
+    expect(outside.code, outside.stderr).to.equal(2);
+    expect(outside.stderr).to.match(/elsewhere\.things is not watched \(RELAY_WATCH=/);
+    const bad = await runCli(['snapshot', 'no-dot'], env);
+    expect(bad.code, bad.stderr).to.equal(2);
+    const ok = await runCli(['snapshot', `${ctx.db}.${COLL}`], env);
+    expect(ok.code, ok.stderr).to.equal(0);
+    expect(ok.stdout).to.match(/performs it at its next start/);
+    expect((await ctx.readCheckpoint())?.snapshotRequest?.targets).to.deep.equal([`${ctx.db}.${COLL}`]);
+    const relay = await startRelay(env);
+    const done = await relay.waitForLog((l) => l.msg.startsWith('snapshot complete'), 120_000);
+    expect(done.copied).to.equal(30);
+    const checkpoint = await ctx.readCheckpoint();
+    expect(checkpoint?.snapshot?.reason).to.equal('requested');
+    expect(checkpoint?.snapshotRequest ?? null, 'the request is consumed').to.equal(null);
+  });
+
   it('refuses RELAY_SNAPSHOT values it does not know, naming the variable and the allowed values (exit 3)', async () => {
     ctx = await relayTestContext('snapshot-config');
     const result = await runCli(['start'], envFor({ RELAY_SNAPSHOT: 'always' }));
