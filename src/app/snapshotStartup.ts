@@ -98,7 +98,11 @@ function startClusterTime(started: ConcreteStart, checkpoint: CheckpointDoc | nu
 }
 
 /** The requested targets the configuration watches (the CLI refuses others; a stale request is trimmed). */
-function requestedTargets(names: string[], configured: readonly WatchTarget[], logger: Logger): WatchTarget[] {
+function requestedTargets(
+  names: string[],
+  configured: readonly WatchTarget[],
+  logger: Logger,
+): WatchTarget[] {
   if (names.length === 0) return [...configured];
   const requested = parseWatchTargets(names.join(','));
   const covered = requested.filter((t) => targetCovered(t, configured));
@@ -156,7 +160,8 @@ export class SnapshotProgress {
     }
     const collectionChanged = cursor.index !== this.index;
     const every = this.logEvery;
-    const crossed = every > 0 && Math.floor(this.lastLoggedCopied / every) !== Math.floor(this.copied / every);
+    const crossed =
+      every > 0 && Math.floor(this.lastLoggedCopied / every) !== Math.floor(this.copied / every);
     this.index = cursor.index;
     if (!collectionChanged && !crossed) return;
     this.lastLoggedCopied = this.copied;

@@ -289,6 +289,42 @@ describe('relay: initial snapshot (RELAY_SNAPSHOT)', function () {
     expect(checkpoint?.snapshotRequest ?? null, 'the request is consumed').to.equal(null);
   });
 
+  it('RELAY_SNAPSHOT=when-needed: when the history is lost, takes a new position, copies again and streams on (no exit 4)', async () => {
+    ctx = await relayTestContext('snapshot-lost');
+    const items = ctx.mongo.db(ctx.db).collection<Document>(COLL);
+    // A real token of this deployment, its cluster time replaced by 1.1: older than any oplog entry.
+    const watch = items.watch();
+    await watch.tryNext();
+    await items.insertOne({ i: -1 });
+    const real = ((await watch.next())._id as { _data: string })._data;
+    await watch.close();
+    await items.insertMany(Array.from({ length: 40 }, (_, i) => ({ i })));
+    const env = envFor({ RELAY_SNAPSHOT: 'when-needed' });
+    expect((await runCli(['token', 'set', `82${'0000000100000001'}${real.slice(18)}`], env)).code).to.equal(
+      0,
+    );
+    const relay = await startRelay(env);
+    await relay.waitForLog((l) => l.level === 50 && l.msg.includes('RELAY_SNAPSHOT=when-needed'), 60_000);
+    const done = await relay.waitForLog((l) => l.msg.startsWith('snapshot complete'), 120_000);
+    expect(done.copied).to.equal(41);
+    expect((await ctx.readCheckpoint())?.snapshot?.reason).to.equal('history-lost');
+    await items.insertOne({ i: 'after' });
+    const collector = await collectTopic(ctx.topic(COLL));
+    try {
+      await waitFor(
+        () =>
+          collector.messages.some(
+            (m) => m.headers['operation-type'] === 'insert' && m.value?.includes('"after"'),
+          ),
+        { timeoutMs: 60_000, message: 'the change after the snapshot' },
+      );
+      expect(snapshotRecords(collector.messages)).to.have.length(41);
+    } finally {
+      await collector.stop();
+    }
+    expect(relay.child.exitCode).to.equal(null);
+  });
+
   it('refuses RELAY_SNAPSHOT values it does not know, naming the variable and the allowed values (exit 3)', async () => {
     ctx = await relayTestContext('snapshot-config');
     const result = await runCli(['start'], envFor({ RELAY_SNAPSHOT: 'always' }));
