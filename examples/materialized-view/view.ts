@@ -135,12 +135,12 @@ export function viewDocumentFor(event: ChangeEvent, now: Date = new Date()): Vie
   const position = positionOf(event);
   const applied: AppliedChange = { ...position, operationType: event.operationType };
   switch (event.operationType) {
-    case 'insert':
-    case 'replace':
-    case 'update':
     // A snapshot record is the document's state as of its clusterTime or later: applied like a replace,
     // and stale against any change after it (see docs/consumer.md, "Snapshots").
-    case 'snapshot': {
+    case 'snapshot':
+    case 'insert':
+    case 'replace':
+    case 'update': {
       const key = event.documentKey._id as ViewKey;
       const fullDocument = event.fullDocument as Document | null | undefined;
       if (fullDocument === undefined) {

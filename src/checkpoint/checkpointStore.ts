@@ -284,7 +284,11 @@ export class CheckpointStore {
       set.snapshot = snapshot;
       update.$unset = { snapshotRequest: '' };
     }
-    const result = await this.updateOne('persistStart', { _id: this.checkpointId, 'lease.owner': owner }, update);
+    const result = await this.updateOne(
+      'persistStart',
+      { _id: this.checkpointId, 'lease.owner': owner },
+      update,
+    );
     if (result.matchedCount === 0)
       throw new LeaseLostError(this.checkpointId, (await this.read())?.lease ?? null);
   }

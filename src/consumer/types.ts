@@ -13,8 +13,7 @@ import type { ChangeStreamDocument, ClientSession, Document, MongoClient, Timest
  * ±2^53 are also rounded. See docs/consumer.md, "Numbers".
  */
 export type ChangeEvent<TSchema extends Document = Document> =
-  | ChangeStreamDocument<TSchema>
-  | SnapshotEvent<TSchema>;
+  ChangeStreamDocument<TSchema> | SnapshotEvent<TSchema>;
 
 /**
  * A document the relay copied in a snapshot (RELAY_SNAPSHOT, `mongo-kafka-relay snapshot`): its state

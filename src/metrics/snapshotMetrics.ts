@@ -31,7 +31,12 @@ export class SnapshotMetrics {
     });
   }
 
-  progress(p: { copiedNow: number; collectionsDone: number; collectionsTotal: number; remaining: number }): void {
+  progress(p: {
+    copiedNow: number;
+    collectionsDone: number;
+    collectionsTotal: number;
+    remaining: number;
+  }): void {
     if (p.copiedNow > 0) this.documents.inc(p.copiedNow);
     this.collections.set({ state: 'done' }, p.collectionsDone);
     this.collections.set({ state: 'total' }, p.collectionsTotal);

@@ -66,7 +66,13 @@ export class LocalItemSource implements ItemSource {
       this.snapshot = new SnapshotReader(
         client,
         plan,
-        { snapshotId: plan.id, clusterTime: plan.clusterTime, token: SNAPSHOT_STAND_IN_TOKEN, router, record },
+        {
+          snapshotId: plan.id,
+          clusterTime: plan.clusterTime,
+          token: SNAPSHOT_STAND_IN_TOKEN,
+          router,
+          record,
+        },
         { batchSize, logger },
       );
     }

@@ -113,7 +113,8 @@ export function nextRange(
     else if (aliases) after = { lastId: cursor.lastId };
   }
   if (classIndex > OTHER_TYPES_CLASS) return null;
-  if (classIndex === OTHER_TYPES_CLASS) return { classIndex, filter: { _id: { $not: { $type: NAMED_TYPES } } } };
+  if (classIndex === OTHER_TYPES_CLASS)
+    return { classIndex, filter: { _id: { $not: { $type: NAMED_TYPES } } } };
   const types = [...ID_TYPE_CLASSES[classIndex]!];
   const filter: Document = after ? { _id: { $type: types, $gt: after.lastId } } : { _id: { $type: types } };
   return { classIndex, filter };

@@ -56,7 +56,8 @@ export class SnapshotReader {
   ) {
     const c = plan.cursor;
     this.index = c.done ? plan.collections.length : c.index;
-    this.idCursor = c.lastIdJson === undefined ? { started: false } : { started: true, lastId: decodeId(c.lastIdJson) };
+    this.idCursor =
+      c.lastIdJson === undefined ? { started: false } : { started: true, lastId: decodeId(c.lastIdJson) };
     this.copied = c.copied;
   }
 

@@ -65,7 +65,9 @@ export type ToReader =
   | { type: 'close' };
 
 /** A snapshot plan across the thread boundary (its cluster time as numbers). */
-export type EncodedSnapshotPlan = Omit<SnapshotPlan, 'clusterTime'> & { clusterTime: { t: number; i: number } };
+export type EncodedSnapshotPlan = Omit<SnapshotPlan, 'clusterTime'> & {
+  clusterTime: { t: number; i: number };
+};
 
 export const encodeSnapshotPlan = (plan: SnapshotPlan): EncodedSnapshotPlan => ({
   ...plan,
