@@ -24,6 +24,7 @@ import {
 } from './consumerRun.js';
 import { CHECKPOINT_MODES, type CheckpointMode } from '../src/config/schema.js';
 import { crashRun, type CrashResult } from './crash.js';
+import { snapshotRun, type SnapshotRunResult } from './snapshotRun.js';
 import { kafkaClient, startBenchKafka } from './kafkaTools.js';
 import { latencyRun, type LatencyResult } from './latency.js';
 import { outageRun, type OutageResult } from './outage.js';
@@ -103,6 +104,8 @@ interface Results {
   /** relay ÷ min(a, b). */
   ratios: Record<CheckpointMode, Partial<Record<Size, number>>>;
   anchor?: RunSummary & { anchors: typeof ANCHORS };
+  /** Issue 15: the initial snapshot's copy rate, next to its anchor. */
+  snapshot?: SnapshotRunResult;
   latency: Partial<Record<CheckpointMode, LatencyResult>>;
   crash: Partial<Record<CheckpointMode, CrashResult>>;
   memory: { peakMB?: number; runs: ({ run: string } & RssFigures)[] };
@@ -353,6 +356,13 @@ function render(r: Results): string {
       `(serial measured: ${SIZES.map((s) => `${label(s)} ${fmt(r.relay.serial[s]?.rate)}`).join(', ')})`,
   );
 
+  const sn = r.snapshot;
+  if (sn)
+    out.push(
+      '',
+      `Snapshot (RELAY_SNAPSHOT=initial, ${sn.mode}): ${fmt(sn.copied)} documents of ${label(sn.size)} in ${fmt(sn.seconds, 2)} s = ` +
+        `${fmt(sn.docsPerS)} docs/s; anchor ${sn.anchor.name}: ${fmt(sn.anchor.perS)} docs/s (${sn.anchor.hardware}, ConduitIO 2025)`,
+    );
   const a = r.anchor;
   if (a) {
     out.push(
@@ -645,6 +655,16 @@ async function main(): Promise<number> {
     results.anchor = { ...withoutSamples(anchor), anchors: ANCHORS };
     results.memory.runs.push({ run: `(c') anchors' workload, ${an.mode}`, ...anchor.rss });
     log(`  ${anchor.rate}/s, RSS peak ${anchor.rss.peakMB} MB`);
+  }
+
+  // (c'') the initial snapshot: documents copied per second.
+  const sn = { mode: DEFAULT_MODE, size: SETTINGS.anchor.size, n: SETTINGS.anchor.n };
+  const snap = await phase(results, `(c'') snapshot: ${label(sn.size)} × ${sn.n} documents`, () =>
+    snapshotRun(ctx, sn),
+  );
+  if (snap) {
+    results.snapshot = snap;
+    log(`  ${snap.docsPerS} docs/s (${snap.copied} in ${snap.seconds} s)`);
   }
 
   // (d) latency at a fixed rate.

@@ -135,6 +135,9 @@ export function viewDocumentFor(event: ChangeEvent, now: Date = new Date()): Vie
   const position = positionOf(event);
   const applied: AppliedChange = { ...position, operationType: event.operationType };
   switch (event.operationType) {
+    // A snapshot record is the document's state as of its clusterTime or later: applied like a replace,
+    // and stale against any change after it (see docs/consumer.md, "Snapshots").
+    case 'snapshot':
     case 'insert':
     case 'replace':
     case 'update': {

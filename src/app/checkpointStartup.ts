@@ -7,7 +7,8 @@
  *  3. underLease():    decide again with the lease held, adopt an earlier version's derived-ID
  *                      checkpoint if that is the choice, and return the checkpoint to resume;
  *  4. (the source resolves its concrete start: startingPosition())
- *  5. persistStart():  write that start, with this configuration's identity, BEFORE anything is
+ *  5. persistStart():  write that start (and a new snapshot's plan, src/app/snapshotStartup.ts) with
+ *                      this configuration's identity, BEFORE anything is
  *                      published — a crash or a Kafka outage after a first start never moves the start
  *                      to a later "now", and the stored fingerprint describes this run from its start.
  */
@@ -27,6 +28,7 @@ import type {
   StoredPosition,
 } from '../checkpoint/checkpointStore.js';
 import type { ConcreteStart } from '../source/changeSource.js';
+import type { StoredSnapshot } from '../snapshot/snapshotPlan.js';
 import { clusterTimeOfToken, sameToken } from '../source/resumeToken.js';
 import { formatTarget } from '../source/watchTargets.js';
 import { checkWatchFingerprint } from './resumePoint.js';
@@ -78,9 +80,10 @@ export async function persistStart(
   start: ConcreteStart,
   checkpoint: CheckpointDoc | null,
   config: RelayConfig,
+  snapshot: StoredSnapshot | null = null,
 ): Promise<StoredPosition> {
   const position = storedPosition(start, checkpoint);
-  await store.persistStart(owner, position, identity(config));
+  await store.persistStart(owner, position, identity(config), snapshot);
   return position;
 }
 

@@ -57,7 +57,9 @@ export class HistoryLostExit extends RelayExit {
         'Changes between it and the oldest oplog entry cannot be relayed. Options: ' +
         '(1) resume from a known token: mongo-kafka-relay resume-from-token <token>; ' +
         '(2) start at a cluster time or date: mongo-kafka-relay token clear --yes, then RELAY_START_AT=<seconds[.inc]|ISO date>; ' +
-        '(3) skip to now: RELAY_ON_HISTORY_LOST=restart-from-now. Consider a larger oplog (replSetResizeOplog).',
+        '(3) skip to now: RELAY_ON_HISTORY_LOST=restart-from-now; ' +
+        '(4) continue from now after copying the watched collections again: RELAY_SNAPSHOT=when-needed. ' +
+        'Consider a larger oplog (replSetResizeOplog).',
       ExitCode.historyLost,
     );
   }

@@ -28,6 +28,7 @@ import {
 } from '../source/changeSource.js';
 import { storeOnWatchedDeployment } from '../checkpoint/ownDeployment.js';
 import { beforeLease, persistStart, underLease } from './checkpointStartup.js';
+import { SnapshotProgress, prepareSnapshot, type PreparedSnapshot } from './snapshotStartup.js';
 import { shutdownBudget } from './shutdownBudget.js';
 import { storeClientOptions } from '../checkpoint/storeClient.js';
 import { buildStreamPipeline } from '../source/streamPipeline.js';
@@ -41,13 +42,16 @@ import { installFastProduceEncoder } from '../sink/fastProduceEncoder.js';
 import { stateTopicConfig } from '../sink/topicDirectory.js';
 import { Pump } from '../pipeline/pump.js';
 import type { ItemSource } from '../pipeline/itemSource.js';
-import { openItemSource } from '../pipeline/openItemSource.js';
+import { openItemSource, type ItemSourceSettings } from '../pipeline/openItemSource.js';
 import { TopicRouter } from '../pipeline/topicRouter.js';
 import { sleep } from '../util/async.js';
 import { ExitCode } from './exitCodes.js';
 import { HistoryLostExit, MetricsBindExit, RelayExit, UnreadableEventExit } from './errors.js';
 import { checkWatchFingerprint, resumePoint } from './resumePoint.js';
 import { VERSION } from './version.js';
+
+/** Documents per batch of a snapshot's reads (the driver's cursor batch size). */
+const SNAPSHOT_BATCH_SIZE = 1000;
 
 export class RelayApp {
   readonly metrics: RelayMetrics;
@@ -202,7 +206,7 @@ export class RelayApp {
         logger,
         config.checkpoint.timeoutMs,
       );
-      const source = openItemSource({
+      const sourceSettings: ItemSourceSettings = {
         readerThread: config.relay.readerThread,
         mongoUri: config.mongodb.uri,
         client: mongo,
@@ -218,6 +222,7 @@ export class RelayApp {
         deadLetterTopic: config.kafka.deadLetterTopic,
         limits: { items: config.relay.maxInFlight, bytes: config.relay.maxInFlightBytes },
         logLevel: config.log.level,
+        snapshot: { batchSize: SNAPSHOT_BATCH_SIZE },
         source: {
           scope: d.scope,
           pipeline: buildStreamPipeline(d.scope, d.targets, storeIsWatched ? own : null, d.pipeline),
@@ -229,12 +234,25 @@ export class RelayApp {
           onRestart: (reason) => this.metrics.streamRestarts.inc({ reason }),
           onOpenChange: (open) => (this.streamOpen = open),
         },
-      });
+      };
+      let source = openItemSource(sourceSettings);
       this.source = source;
       if (this.stopRequested) await source.close();
       const started = await this.startSource(source);
       if (!started) return;
-      const persistedStart = await persistStart(store, lease.owner, started, checkpoint, config);
+      let snapshot = await prepareSnapshot(checkpoint, started, mongo, config, logger);
+      const persistedStart = await persistStart(
+        store,
+        lease.owner,
+        started,
+        checkpoint,
+        config,
+        snapshot?.store ?? null,
+      );
+      source.beginReading?.(snapshot?.plan ?? null);
+      const progressOf = (s: PreparedSnapshot | null) =>
+        s ? new SnapshotProgress(s.plan, this.metrics.snapshot, logger, config.relay.progressLogEvery) : null;
+      let snapshotProgress = progressOf(snapshot);
       const sink = await this.connectSink();
       if (!sink) return;
       checkpointer = new Checkpointer(
@@ -244,7 +262,13 @@ export class RelayApp {
         { fingerprint: d.fingerprint, watch: d.targets.map(formatTarget) },
         logger,
         {
-          onWrite: (position, at, counts) => {
+          onWrite: (position, at, counts, snapshotCursor) => {
+            if (snapshotCursor) snapshotProgress?.written(snapshotCursor);
+            if (!position) {
+              // Snapshot progress only: the checkpoint is alive, at the snapshot's start.
+              this.metrics.checkpointWritten(at, snapshot?.plan.clusterTime.high ?? null);
+              return;
+            }
             this.metrics.checkpointWritten(at, positionSeconds(position.token, position.clusterTime));
             this.logProgress(position.token._data, counts.published);
           },
@@ -258,8 +282,22 @@ export class RelayApp {
           : checkpoint?.token
             ? { token: checkpoint.token, clusterTime: checkpoint.clusterTime }
             : null;
+      checkpointer.snapshotRunning = snapshot !== null;
       checkpointer.start();
-      await this.pumpUntilStopped(source, sink, checkpointer);
+      // RELAY_SNAPSHOT=when-needed: history lost -> a new position and a new snapshot, then on.
+      while ((await this.pumpUntilStopped(source, sink, checkpointer)) === 'snapshot-again') {
+        const again = await this.snapshotAgain(
+          sourceSettings,
+          source,
+          checkpointer,
+          store,
+          lease.owner,
+          mongo,
+        );
+        if (!again) break;
+        ({ source, snapshot } = again);
+        snapshotProgress = progressOf(snapshot);
+      }
       if (await this.shutdown(source, sink, checkpointer)) checkpointer = null;
     } finally {
       await this.source?.close();
@@ -292,11 +330,45 @@ export class RelayApp {
     }
   }
 
+  /**
+   * RELAY_SNAPSHOT=when-needed after the stream's history was lost: let what was read drain and be
+   * checkpointed, open the stream at "now", store that start with a new snapshot's plan (one write),
+   * and read the snapshot, then the stream. Null when stopped or failed meanwhile.
+   */
+  private async snapshotAgain(
+    settings: ItemSourceSettings,
+    old: ItemSource,
+    checkpointer: Checkpointer,
+    store: CheckpointStore,
+    owner: string,
+    mongo: MongoClient,
+  ): Promise<{ source: ItemSource; snapshot: PreparedSnapshot } | null> {
+    const { config, logger } = this;
+    await old.close();
+    // Nothing new is read; the checkpoint must settle before the start moves (a late write of an old
+    // position would otherwise overwrite the new start).
+    await this.pump?.drained();
+    await checkpointer.flush();
+    if (this.stopRequested || this.fatal) return null;
+    const source = openItemSource({ ...settings, start: { now: true } });
+    this.source = source;
+    const started = await this.startSource(source);
+    if (!started) return null;
+    const checkpoint = await store.read();
+    const snapshot = await prepareSnapshot(checkpoint, started, mongo, config, logger, 'history-lost');
+    if (!snapshot) return null;
+    await persistStart(store, owner, started, checkpoint, config, snapshot.store);
+    checkpointer.persisted = null;
+    checkpointer.snapshotRunning = true;
+    source.beginReading?.(snapshot.plan);
+    return { source, snapshot };
+  }
+
   private async pumpUntilStopped(
     source: ItemSource,
     sink: KafkaSink,
     checkpointer: Checkpointer,
-  ): Promise<void> {
+  ): Promise<'snapshot-again' | void> {
     const { config, logger } = this;
     const pump = new Pump({
       source,
@@ -328,6 +400,14 @@ export class RelayApp {
             this.metrics.streamRestarts.inc({ reason: 'history-lost' });
             source.restartFromNow();
             continue;
+          }
+          if (config.relay.snapshot === 'when-needed') {
+            logger.error(
+              { err: error.cause, lostPosition: describePosition(error.position) },
+              'change stream history lost; RELAY_SNAPSHOT=when-needed: taking a new stream position and copying the watched collections again, then streaming from it',
+            );
+            this.metrics.streamRestarts.inc({ reason: 'history-lost' });
+            return 'snapshot-again';
           }
           const token = 'startAfter' in error.position ? error.position.startAfter : null;
           this.fail(

@@ -20,6 +20,8 @@ import type { Collection, Document, Filter, MongoClient, Timestamp, UpdateFilter
 import { MongoServerError } from 'mongodb';
 import type { ResumeToken } from '../source/resumeToken.js';
 import { LEGACY_ID_RANGE, isLegacyCheckpointId } from './checkpointIdentity.js';
+import type { SnapshotCursor, SnapshotRequest, StoredSnapshot } from '../snapshot/snapshotPlan.js';
+import { snapshotProgressUpdate } from '../snapshot/snapshotStore.js';
 
 export interface LeaseInfo {
   owner: string;
@@ -60,11 +62,21 @@ export interface CheckpointDoc {
   /** On an earlier version's derived-ID checkpoint that was adopted: the ID that holds it now. */
   migratedTo?: string;
   lease?: LeaseInfo | null;
+  /** The current or last snapshot (src/snapshot/snapshotPlan.ts). */
+  snapshot?: StoredSnapshot | null;
+  /** A snapshot an operator asked for, performed at the next start. */
+  snapshotRequest?: SnapshotRequest | null;
 }
 
 export interface CheckpointWrite {
   token: ResumeToken;
   clusterTime: Timestamp | null;
+  /** The write carries snapshot progress only: token and clusterTime are not written. */
+  snapshotOnly?: boolean;
+  /** The snapshot's cursor (src/snapshot/), when it moved. */
+  snapshot?: SnapshotCursor;
+  /** The first stream position after a snapshot: the snapshot is complete. */
+  snapshotDone?: boolean;
   published: number;
   filtered: number;
   deadLettered: number;
@@ -224,12 +236,11 @@ export class CheckpointStore {
       { _id: this.checkpointId, 'lease.owner': owner },
       {
         $set: {
-          token: w.token,
-          startAt: null,
-          clusterTime: w.clusterTime,
+          ...(w.snapshotOnly ? {} : { token: w.token, startAt: null, clusterTime: w.clusterTime }),
           writtenAt,
           fingerprint: w.fingerprint,
           watch: w.watch,
+          ...snapshotProgressUpdate(w.snapshot, w.snapshotDone === true, writtenAt),
         },
         $inc: {
           'counts.published': w.published,
@@ -248,7 +259,12 @@ export class CheckpointStore {
    * before anything is published, so a crash right after a first start (or during a Kafka outage at
    * first start) resumes here instead of at a later "now".
    */
-  async persistStart(owner: string, position: StoredPosition, identity: CheckpointIdentity): Promise<void> {
+  async persistStart(
+    owner: string,
+    position: StoredPosition,
+    identity: CheckpointIdentity,
+    snapshot: StoredSnapshot | null = null,
+  ): Promise<void> {
     const set: Document = {
       writtenAt: new Date(),
       fingerprint: identity.fingerprint,
@@ -258,10 +274,20 @@ export class CheckpointStore {
     if ('token' in position)
       Object.assign(set, { token: position.token, startAt: null, clusterTime: position.clusterTime });
     else Object.assign(set, { token: null, startAt: position.startAt, clusterTime: position.startAt });
+    // A new snapshot is stored with the start it belongs to, in one write: a crash in between must
+    // not leave a positioned checkpoint whose snapshot was never recorded (it would never be copied).
+    const update: UpdateFilter<CheckpointDoc> = {
+      $set: set,
+      $inc: { 'counts.published': 0, 'counts.filtered': 0, 'counts.deadLettered': 0 },
+    };
+    if (snapshot) {
+      set.snapshot = snapshot;
+      update.$unset = { snapshotRequest: '' };
+    }
     const result = await this.updateOne(
       'persistStart',
       { _id: this.checkpointId, 'lease.owner': owner },
-      { $set: set, $inc: { 'counts.published': 0, 'counts.filtered': 0, 'counts.deadLettered': 0 } },
+      update,
     );
     if (result.matchedCount === 0)
       throw new LeaseLostError(this.checkpointId, (await this.read())?.lease ?? null);
@@ -339,6 +365,25 @@ export class CheckpointStore {
       {
         $set: { token, startAt: null, clusterTime, writtenAt: new Date(), setBy },
         $setOnInsert: {
+          counts: { published: 0, filtered: 0, deadLettered: 0 },
+          fingerprint: null,
+          watch: null,
+        },
+      },
+      true,
+    );
+  }
+
+  /** Operator action (CLI): ask for a snapshot of `targets` at the relay's next start (no lease needed). */
+  async requestSnapshot(request: SnapshotRequest): Promise<void> {
+    await this.updateOne(
+      'requestSnapshot',
+      { _id: this.checkpointId },
+      {
+        $set: { snapshotRequest: request },
+        $setOnInsert: {
+          token: null,
+          clusterTime: null,
           counts: { published: 0, filtered: 0, deadLettered: 0 },
           fingerprint: null,
           watch: null,

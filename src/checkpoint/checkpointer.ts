@@ -18,6 +18,12 @@
  *  - ticks alone (post-batch resume tokens of a quiet stream, no event) are written only every
  *    RELAY_HEARTBEAT_MS in every mode: persisting each empty batch would write once per getMore.
  *
+ * Snapshots (src/snapshot/): a released snapshot position carries the snapshot's cursor instead of a
+ * stream position; it is written the same way (same modes, same bound), as the checkpoint's snapshot
+ * progress, never as its token. While `snapshotRunning`, the first stream position written also marks
+ * the snapshot done: snapshot items are read before the stream's, so a released stream position means
+ * every snapshot item before it is acknowledged (the ack window may hand over only that newest one).
+ *
  * The persisted position never runs ahead of an unacknowledged event: only released progress enters
  * here. A failed write is retried with backoff, merged with whatever was released meanwhile (the
  * pump's bound stops reading while events pile up); a lost lease is fatal.
@@ -25,6 +31,7 @@
 import type { Logger } from 'pino';
 import type { CheckpointMode } from '../config/schema.js';
 import type { Progress, Position } from '../pipeline/ackWindow.js';
+import type { SnapshotCursor } from '../snapshot/snapshotPlan.js';
 import { LeaseLostError, type CheckpointStore } from './checkpointStore.js';
 
 export interface CheckpointPolicy {
@@ -41,7 +48,13 @@ export interface WriteCounts {
 }
 
 export interface CheckpointerHooks {
-  onWrite?: (position: Position, writtenAt: Date, counts: WriteCounts) => void;
+  /** `position` null: the write carried snapshot progress only (`snapshot`). */
+  onWrite?: (
+    position: Position | null,
+    writtenAt: Date,
+    counts: WriteCounts,
+    snapshot: SnapshotCursor | null,
+  ) => void;
   onFatal: (error: LeaseLostError) => void;
 }
 
@@ -50,6 +63,10 @@ const total = (c: WriteCounts): number => c.published + c.filtered + c.deadLette
 
 export class Checkpointer {
   private pending: Position | null = null;
+  /** The newest snapshot cursor released and not yet persisted. */
+  private pendingSnapshot: SnapshotCursor | null = null;
+  /** A snapshot is being copied: the next stream position written completes it (see the header). */
+  snapshotRunning = false;
   private pendingCounts = noCounts();
   /** When the oldest event now waiting was released (batched mode's delay). */
   private pendingSince = 0;
@@ -99,7 +116,8 @@ export class Checkpointer {
 
   record(progress: Progress): void {
     if (total(this.pendingCounts) === 0) this.pendingSince = Date.now();
-    this.pending = progress.position;
+    if (progress.position.snapshot) this.pendingSnapshot = progress.position.snapshot;
+    else this.pending = progress.position;
     this.pendingCounts.published += progress.published;
     this.pendingCounts.filtered += progress.filtered;
     this.pendingCounts.deadLettered += progress.deadLettered;
@@ -113,7 +131,7 @@ export class Checkpointer {
 
   /** Persist whatever is pending, now; used at shutdown. */
   async flush(): Promise<void> {
-    while (this.writing || this.pending) {
+    while (this.writing || this.pending || this.pendingSnapshot) {
       if (this.writing) await this.writing;
       else await this.writeNow();
     }
@@ -127,9 +145,10 @@ export class Checkpointer {
   }
 
   private kick(heartbeat: boolean): void {
-    if (this.writing || !this.pending || this.stopped) return;
+    if (this.writing || (!this.pending && !this.pendingSnapshot) || this.stopped) return;
     const events = total(this.pendingCounts);
-    if (heartbeat || (events > 0 && this.policy.mode !== 'batched')) {
+    // The end of a snapshot is written at once: it carries no event, and it is news.
+    if (heartbeat || (events > 0 && this.policy.mode !== 'batched') || this.pendingSnapshot?.done) {
       void this.writeNow();
       return;
     }
@@ -155,24 +174,32 @@ export class Checkpointer {
 
   private writeNow(): Promise<void> {
     const position = this.pending;
-    if (!position) return Promise.resolve();
+    const snapshot = this.pendingSnapshot;
+    if (!position && !snapshot) return Promise.resolve();
+    const completesSnapshot = position !== null && this.snapshotRunning;
     const counts = this.pendingCounts;
     this.pending = null;
+    this.pendingSnapshot = null;
     this.pendingCounts = noCounts();
     this.writingEvents = total(counts);
     this.clearDelayTimer();
     const write = this.store
       .write(this.owner, {
-        token: position.token,
-        clusterTime: position.clusterTime,
+        // A snapshot-only write names no token: the stand-in of its position is never stored.
+        token: position?.token ?? { _data: '' },
+        clusterTime: position?.clusterTime ?? null,
+        ...(position ? {} : { snapshotOnly: true }),
         ...counts,
         ...this.identity,
+        ...(snapshot ? { snapshot } : {}),
+        ...(completesSnapshot ? { snapshotDone: true } : {}),
       })
       .then(
         (writtenAt) => {
           this.failures = 0;
-          this.persisted = position;
-          this.hooks.onWrite?.(position, writtenAt, counts);
+          if (position) this.persisted = position;
+          if (completesSnapshot || snapshot?.done) this.snapshotRunning = false;
+          this.hooks.onWrite?.(position, writtenAt, counts, snapshot);
         },
         (error: unknown) => {
           if (error instanceof LeaseLostError) {
@@ -182,6 +209,7 @@ export class Checkpointer {
           // Put it back, merged with anything released meanwhile (which is newer), and retry.
           if (total(this.pendingCounts) === 0) this.pendingSince = Date.now();
           this.pending = this.pending ?? position;
+          this.pendingSnapshot = this.pendingSnapshot ?? snapshot;
           this.pendingCounts.published += counts.published;
           this.pendingCounts.filtered += counts.filtered;
           this.pendingCounts.deadLettered += counts.deadLettered;

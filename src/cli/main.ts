@@ -16,6 +16,7 @@ import { runDaemon } from './runDaemon.js';
 import { registerOperatorCommands } from './commands.js';
 import { loadForCommand, logWarnings } from './configOutput.js';
 import { registerConsumerRedriveCommand } from './consumerRedrive.js';
+import { registerSnapshotCommand } from './snapshotCommand.js';
 
 export function buildProgram(): Command {
   const program = new Command('mongo-kafka-relay')
@@ -39,6 +40,7 @@ export function buildProgram(): Command {
 
   registerOperatorCommands(program);
   registerConsumerRedriveCommand(program);
+  registerSnapshotCommand(program);
   return program;
 }
 

@@ -94,6 +94,12 @@ export const schema = {
       default: 'fail' as 'fail' | 'restart-from-now',
       env: 'RELAY_ON_HISTORY_LOST',
     },
+    snapshot: {
+      doc: 'Copy the existing documents of the watched collections before streaming: "never"; "initial" (when the relay starts without a checkpoint, and resumes an interrupted copy); "when-needed" (also when the stream history is lost: instead of exit 4 it takes a new position, copies again and continues — an operator choice, the copy re-publishes every document). RELAY_ON_HISTORY_LOST=restart-from-now takes precedence over it.',
+      format: f.oneOf(['never', 'initial', 'when-needed']),
+      default: 'never' as 'never' | 'initial' | 'when-needed',
+      env: 'RELAY_SNAPSHOT',
+    },
     allowWatchChange: {
       doc: 'Continue from the stored position although the checkpoint was written with another watch configuration (targets, pipeline, operation types); without it such a start is refused (exit 3). Also lets a single checkpoint of an earlier version under a derived ID be adopted.',
       format: f.strictBoolean,

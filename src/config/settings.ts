@@ -44,6 +44,7 @@ export interface RawConfig {
     startAt: string;
     startAfterToken: string;
     onHistoryLost: 'fail' | 'restart-from-now';
+    snapshot: 'never' | 'initial' | 'when-needed';
     allowWatchChange: boolean;
     maxInFlight: number;
     maxInFlightBytes: number;

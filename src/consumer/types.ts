@@ -1,5 +1,5 @@
 import type { IHeaders, KafkaMessage } from 'kafkajs';
-import type { ChangeStreamDocument, ClientSession, Document, MongoClient } from 'mongodb';
+import type { ChangeStreamDocument, ClientSession, Document, MongoClient, Timestamp } from 'mongodb';
 
 /**
  * A change event as the relay published it, parsed back from Extended JSON into BSON types
@@ -12,7 +12,24 @@ import type { ChangeStreamDocument, ClientSession, Document, MongoClient } from 
  * otherwise; other Doubles arrive as `Double`. With the relay's default relaxed JSON, integers beyond
  * ±2^53 are also rounded. See docs/consumer.md, "Numbers".
  */
-export type ChangeEvent<TSchema extends Document = Document> = ChangeStreamDocument<TSchema>;
+export type ChangeEvent<TSchema extends Document = Document> =
+  ChangeStreamDocument<TSchema> | SnapshotEvent<TSchema>;
+
+/**
+ * A document the relay copied in a snapshot (RELAY_SNAPSHOT, `mongo-kafka-relay snapshot`): its state
+ * at some moment at or after `clusterTime` (the snapshot's start), before every change after that
+ * start. Order it against changes by `clusterTime`, the change ID breaking ties (a snapshot's change ID
+ * `snapshot:…` sorts after every resume token of the same cluster time, which it includes): see
+ * docs/consumer.md, "Snapshots".
+ */
+export interface SnapshotEvent<TSchema extends Document = Document> {
+  _id: { _data: string };
+  operationType: 'snapshot';
+  clusterTime: Timestamp;
+  ns: { db: string; coll: string };
+  documentKey: { _id: unknown };
+  fullDocument: TSchema;
+}
 
 /** The Kafka record a change came from. */
 export interface RecordMetadata {

@@ -21,6 +21,9 @@ export const MetricName = {
   partitionCountChangesTotal: 'mongo_kafka_relay_partition_count_changes_total',
   producerResetsTotal: 'mongo_kafka_relay_producer_resets_total',
   sinkStalledSeconds: 'mongo_kafka_relay_sink_stalled_seconds',
+  snapshotDocumentsTotal: 'mongo_kafka_relay_snapshot_documents_total',
+  snapshotCollections: 'mongo_kafka_relay_snapshot_collections',
+  snapshotRemainingDocuments: 'mongo_kafka_relay_snapshot_remaining_documents',
 } as const;
 
 /** The `ns` value of events of namespaces beyond METRICS_NS_LABEL_LIMIT. */

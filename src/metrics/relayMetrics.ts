@@ -9,6 +9,7 @@ import { MetricName } from './names.js';
 import { NamespaceLabel } from './nsLabel.js';
 import type { OplogBounds } from './oplogWindow.js';
 import { ScrapeTimeGauge } from './scrapeTimeGauge.js';
+import { SnapshotMetrics } from './snapshotMetrics.js';
 
 export interface RelayMetricsOptions {
   /** Most distinct `ns` label values of events_total (0: the label is dropped). */
@@ -43,6 +44,7 @@ export class RelayMetrics {
   readonly leaseOwner: Gauge<'owner' | 'checkpoint_id'>;
   readonly partitionCountChanges: Counter<'topic'>;
   readonly producerResets: Counter<'error'>;
+  readonly snapshot = new SnapshotMetrics(this.registry);
   // Read at scrape time by the gauges below.
   private readonly state = {
     newestClusterTimeSec: null as number | null,

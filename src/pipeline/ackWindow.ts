@@ -7,11 +7,17 @@
  */
 import type { Timestamp } from 'mongodb';
 import type { ResumeToken } from '../source/resumeToken.js';
+import type { SnapshotCursor } from '../snapshot/snapshotPlan.js';
 
 export interface Position {
   token: ResumeToken;
   /** Cluster time of the newest change at or before this position (ticks keep the last one). */
   clusterTime: Timestamp | null;
+  /**
+   * Set on the items of a snapshot (src/snapshot/): the snapshot's progress after this item. Its
+   * `token` is then only a stand-in — such a position never moves the stream's checkpoint.
+   */
+  snapshot?: SnapshotCursor;
 }
 
 /** What a released prefix adds to the checkpoint. */

@@ -16,6 +16,7 @@ import type { ResumeToken } from '../source/resumeToken.js';
 import type { ReadItem } from './readItem.js';
 import type { OutboundRecord } from './toRecord.js';
 import { DeadLetterHeader } from '../contract/record.js';
+import type { SnapshotCursor } from '../snapshot/snapshotPlan.js';
 
 const KIND_PUBLISH = 0;
 const KIND_FILTERED = 1;
@@ -35,6 +36,7 @@ const SLOT_OPERATION_TYPE = 1;
 const SLOT_TOPIC = 2;
 const SLOT_NS = 3;
 const SLOT_HEADERS = 4;
+const NO_SNAPSHOT = 0xffffffff;
 
 export interface ItemBatchMessage {
   count: number;
@@ -42,6 +44,8 @@ export interface ItemBatchMessage {
   strings: string[];
   /** Per item: token ref. */
   tokens: Uint32Array;
+  /** Per item: ref of the snapshot cursor as JSON (snapshot items only), else NO_SNAPSHOT. */
+  snapshots: Uint32Array;
   /** Per item, TIMES values: cluster time high, low (NaN: none), read time, event time (publish only). */
   times: Float64Array;
   /** Per item: operation type ref (publish and filtered). */
@@ -64,6 +68,7 @@ export class ItemBatchBuilder {
   private byteLength = 0;
   private kinds: Uint8Array;
   private tokens: Uint32Array;
+  private snapshots: Uint32Array;
   private times: Float64Array;
   private operationTypes: Uint32Array;
   private records: Uint32Array;
@@ -81,6 +86,7 @@ export class ItemBatchBuilder {
   ) {
     this.kinds = new Uint8Array(maxItems);
     this.tokens = new Uint32Array(maxItems);
+    this.snapshots = new Uint32Array(maxItems);
     this.times = new Float64Array(maxItems * TIMES);
     this.operationTypes = new Uint32Array(maxItems);
     this.records = new Uint32Array(maxItems * RECORD_FIELDS);
@@ -106,6 +112,8 @@ export class ItemBatchBuilder {
     if (this.isFull) throw new Error('item batch is full; take() it first');
     const i = this.count++;
     this.tokens[i] = this.ref(SLOT_TOKEN, item.position.token._data);
+    const snapshot = item.position.snapshot;
+    this.snapshots[i] = snapshot ? this.strings.push(JSON.stringify(snapshot)) - 1 : NO_SNAPSHOT;
     const ct = item.position.clusterTime;
     this.times[i * TIMES] = ct ? ct.high : NaN;
     this.times[i * TIMES + 1] = ct ? ct.low : NaN;
@@ -175,6 +183,7 @@ export class ItemBatchBuilder {
       kinds: this.kinds.slice(0, this.count),
       strings: this.strings,
       tokens: this.tokens.slice(0, this.count),
+      snapshots: this.snapshots.slice(0, this.count),
       times: this.times.slice(0, this.count * TIMES),
       operationTypes: this.operationTypes.slice(0, this.count),
       records: this.records.slice(0, this.recordCount * RECORD_FIELDS),
@@ -235,6 +244,7 @@ function grow(a: Uint32Array): Uint32Array {
  */
 class ReceivedPosition implements Position {
   readonly token: ResumeToken;
+  snapshot?: SnapshotCursor;
   private time: Timestamp | null | undefined;
 
   constructor(
@@ -296,6 +306,8 @@ export function decodeItemBatch(m: ItemBatchMessage): ReadItem[] {
   const s = m.strings;
   for (let i = 0; i < m.count; i++) {
     const position = new ReceivedPosition(s[m.tokens[i]!]!, m.times[i * TIMES]!, m.times[i * TIMES + 1]!);
+    const snapshot = m.snapshots[i]!;
+    if (snapshot !== NO_SNAPSHOT) position.snapshot = JSON.parse(s[snapshot]!) as SnapshotCursor;
     const kind = m.kinds[i]! & ~WITH_TOMBSTONE;
     if (kind === KIND_TICK) {
       items[i] = { kind: 'tick', position };

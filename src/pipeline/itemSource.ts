@@ -2,7 +2,12 @@
  * Where the pump gets its items: the reader thread (threadedReader.ts), or the change source read on
  * the pump's own thread (LocalItemSource). Either way items come in stream order, already converted.
  */
+import type { MongoClient } from 'mongodb';
+import type { Logger } from 'pino';
 import type { ChangeSource, ConcreteStart } from '../source/changeSource.js';
+import type { SnapshotPlan } from '../snapshot/snapshotPlan.js';
+import { SnapshotReader } from '../snapshot/snapshotReader.js';
+import { SNAPSHOT_STAND_IN_TOKEN } from '../snapshot/snapshotRecord.js';
 import { ChangeConverter, type ConverterOptions, type ReadItem } from './readItem.js';
 
 export interface ItemSource {
@@ -24,17 +29,54 @@ export interface ItemSource {
   close(): Promise<void>;
   /** Reopen from "now" after an operator chose to skip lost history (RELAY_ON_HISTORY_LOST). */
   restartFromNow(): void;
+  /**
+   * For a source opened to await it: read `snapshot` first (null: none), then the stream. Nothing
+   * after the start is read before this call.
+   */
+  beginReading?(snapshot: SnapshotPlan | null): void;
+}
+
+/** What a local source needs to read a snapshot on the pump's thread. */
+export interface LocalSnapshotOptions {
+  client: MongoClient;
+  logger: Logger;
+  batchSize: number;
 }
 
 /** The change source on this thread, one item per batch: nothing is read ahead of the pump. */
 export class LocalItemSource implements ItemSource {
   private readonly converter: ChangeConverter;
+  private snapshot: SnapshotReader | null = null;
+  private decided: Promise<void> = Promise.resolve();
+  private decide: (() => void) | null = null;
 
   constructor(
     private readonly source: ChangeSource,
-    converter: ConverterOptions,
+    private readonly converterOptions: ConverterOptions,
+    private readonly snapshotOptions: LocalSnapshotOptions | null = null,
   ) {
-    this.converter = new ChangeConverter(converter);
+    this.converter = new ChangeConverter(converterOptions);
+    if (snapshotOptions) this.decided = new Promise((resolve) => (this.decide = resolve));
+  }
+
+  beginReading(plan: SnapshotPlan | null): void {
+    if (plan && this.snapshotOptions) {
+      const { client, logger, batchSize } = this.snapshotOptions;
+      const { router, record } = this.converterOptions;
+      this.snapshot = new SnapshotReader(
+        client,
+        plan,
+        {
+          snapshotId: plan.id,
+          clusterTime: plan.clusterTime,
+          token: SNAPSHOT_STAND_IN_TOKEN,
+          router,
+          record,
+        },
+        { batchSize, logger },
+      );
+    }
+    this.decide?.();
   }
 
   startingPosition(): Promise<ConcreteStart | null> {
@@ -42,14 +84,22 @@ export class LocalItemSource implements ItemSource {
   }
 
   async nextBatch(): Promise<ReadItem[] | null> {
+    await this.decided;
+    if (this.snapshot) {
+      const copied = await this.snapshot.next();
+      if (copied) return [copied];
+      this.snapshot = null;
+    }
     const item = await this.source.next();
     return item ? [this.converter.convert(item)] : null;
   }
 
   done(): void {}
 
-  close(): Promise<void> {
-    return this.source.close();
+  async close(): Promise<void> {
+    this.decide?.();
+    await this.snapshot?.close();
+    await this.source.close();
   }
 
   restartFromNow(): void {

@@ -26,16 +26,25 @@ export interface ItemSourceSettings {
   /** RELAY_MAX_IN_FLIGHT and RELAY_MAX_IN_FLIGHT_BYTES: how far the reader thread may read ahead. */
   limits: { items: number; bytes: number };
   logLevel: string;
+  /**
+   * The relay decides on a snapshot after the start is known: the source then reads nothing after it
+   * until beginReading() (src/snapshot/). Documents per snapshot read batch.
+   */
+  snapshot?: { batchSize: number };
 }
 
 export function openItemSource(s: ItemSourceSettings): ItemSource {
   if (!s.readerThread) {
-    return new LocalItemSource(new ChangeSource(s.client, s.start, s.source), {
-      router: new TopicRouter(s.topicTemplate, s.scope),
-      record: s.record,
-      operationTypes: s.operationTypes,
-      deadLetterTopic: s.deadLetterTopic,
-    });
+    return new LocalItemSource(
+      new ChangeSource(s.client, s.start, s.source),
+      {
+        router: new TopicRouter(s.topicTemplate, s.scope),
+        record: s.record,
+        operationTypes: s.operationTypes,
+        deadLetterTopic: s.deadLetterTopic,
+      },
+      s.snapshot ? { client: s.client, logger: s.source.logger, batchSize: s.snapshot.batchSize } : null,
+    );
   }
   const { logger: _logger, onRestart, onOpenChange, ...source } = s.source;
   return new ThreadedReader({
@@ -49,6 +58,8 @@ export function openItemSource(s: ItemSourceSettings): ItemSource {
     deadLetterTopic: s.deadLetterTopic,
     limits: s.limits,
     logLevel: s.logLevel,
+    awaitSnapshot: s.snapshot !== undefined,
+    snapshotBatchSize: s.snapshot?.batchSize,
     onRestart,
     onOpenChange,
   });

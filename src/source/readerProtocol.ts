@@ -17,6 +17,7 @@ import {
   type StartPosition,
 } from './changeSource.js';
 import type { UnreadableKind } from './unreadableEvent.js';
+import type { SnapshotPlan } from '../snapshot/snapshotPlan.js';
 import type { StreamScope } from './watchTargets.js';
 
 /** What the reader thread is started with (its workerData). */
@@ -48,10 +49,37 @@ export interface ReaderThreadConfig {
   /** Items per batch message, and the buffer size a batch starts with. */
   batch: { items: number; bytes: number };
   logLevel: string;
+  /**
+   * Read nothing after the start until told whether a snapshot comes first ({type: 'snapshot'}): the
+   * relay decides once the start is known (src/snapshot/).
+   */
+  awaitSnapshot?: boolean;
+  /** Documents per batch of a snapshot's reads. */
+  snapshotBatchSize?: number;
 }
 
 export type ToReader =
-  { type: 'done'; items: number; bytes: number } | { type: 'resume'; fromNow: boolean } | { type: 'close' };
+  | { type: 'done'; items: number; bytes: number }
+  | { type: 'resume'; fromNow: boolean }
+  | { type: 'snapshot'; plan: EncodedSnapshotPlan | null }
+  | { type: 'close' };
+
+/** A snapshot plan across the thread boundary (its cluster time as numbers). */
+export type EncodedSnapshotPlan = Omit<SnapshotPlan, 'clusterTime'> & {
+  clusterTime: { t: number; i: number };
+};
+
+export const encodeSnapshotPlan = (plan: SnapshotPlan): EncodedSnapshotPlan => ({
+  ...plan,
+  collections: plan.collections.map((c) => ({ ...c })),
+  cursor: { ...plan.cursor },
+  clusterTime: { t: plan.clusterTime.high, i: plan.clusterTime.low },
+});
+
+export const decodeSnapshotPlan = (plan: EncodedSnapshotPlan): SnapshotPlan => ({
+  ...plan,
+  clusterTime: new Timestamp(plan.clusterTime),
+});
 
 export type FromReader =
   | { type: 'batch'; batch: ItemBatchMessage }

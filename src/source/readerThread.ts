@@ -8,7 +8,9 @@
  * reads only while items read and not yet done (reported back by the pump's thread) stay under
  * `limits.items`, and their record bytes under `limits.bytes` — the pump's own limits, so reading
  * pauses exactly where it would on one thread. After an error it reads nothing until told to resume.
- * The first message is always 'started' (the concrete start) or an error.
+ * The first message is always 'started' (the concrete start) or an error. With `awaitSnapshot`, it
+ * then waits for the relay's word on a snapshot and reads that first (src/snapshot/snapshotReader.ts),
+ * under the same limits, before the stream's first item.
  */
 import { parentPort, workerData } from 'node:worker_threads';
 import { MongoClient } from 'mongodb';
@@ -17,9 +19,12 @@ import { ItemBatchBuilder } from '../pipeline/itemBatch.js';
 import { ChangeConverter, publishBytes } from '../pipeline/readItem.js';
 import { TopicRouter } from '../pipeline/topicRouter.js';
 import { ChangeSource } from './changeSource.js';
+import { SnapshotReader } from '../snapshot/snapshotReader.js';
+import { SNAPSHOT_STAND_IN_TOKEN } from '../snapshot/snapshotRecord.js';
 import {
   decodePipeline,
   decodePosition,
+  decodeSnapshotPlan,
   encodeError,
   encodePosition,
   type FromReader,
@@ -41,13 +46,19 @@ const source = new ChangeSource(client, decodePosition(config.start), {
   onRestart: (reason) => post({ type: 'restart', reason }),
   onOpenChange: (open) => post({ type: 'open', open }),
 });
+const router = new TopicRouter(config.topicTemplate, config.scope);
 const converter = new ChangeConverter({
-  router: new TopicRouter(config.topicTemplate, config.scope),
+  router,
   record: config.record,
   operationTypes: config.operationTypes ? new Set(config.operationTypes) : null,
   deadLetterTopic: config.deadLetterTopic,
 });
 const builder = new ItemBatchBuilder(config.batch.items, config.batch.bytes);
+
+let snapshot: SnapshotReader | null = null;
+/** Resolved by the relay's word on a snapshot (only awaited with config.awaitSnapshot). */
+let snapshotDecided: () => void = () => undefined;
+const snapshotDecision = new Promise<void>((resolve) => (snapshotDecided = resolve));
 
 let outstandingItems = 0;
 let outstandingBytes = 0;
@@ -69,8 +80,27 @@ port.on('message', (m: ToReader) => {
   } else if (m.type === 'resume') {
     if (m.fromNow) source.restartFromNow();
     paused = false;
+  } else if (m.type === 'snapshot') {
+    if (m.plan) {
+      const plan = decodeSnapshotPlan(m.plan);
+      snapshot = new SnapshotReader(
+        client,
+        plan,
+        {
+          snapshotId: plan.id,
+          clusterTime: plan.clusterTime,
+          token: SNAPSHOT_STAND_IN_TOKEN,
+          router,
+          record: config.record,
+        },
+        { batchSize: config.snapshotBatchSize ?? 1000, logger },
+      );
+    }
+    snapshotDecided();
   } else if (m.type === 'close') {
     closing = true;
+    snapshotDecided();
+    void snapshot?.close();
     void source.close();
   }
   wakeUp();
@@ -100,6 +130,17 @@ const hasRoom = (): boolean =>
   outstandingItems < config.limits.items &&
   (outstandingItems === 0 || outstandingBytes < config.limits.bytes);
 
+/** The snapshot's items first, then the stream's; null once closed. */
+async function nextItem() {
+  if (snapshot) {
+    const copied = await snapshot.next();
+    if (copied || closing) return copied;
+    snapshot = null;
+  }
+  const item = await source.next();
+  return item ? converter.convert(item) : null;
+}
+
 async function readLoop(): Promise<void> {
   while (!closing) {
     if (paused || !hasRoom()) {
@@ -107,17 +148,16 @@ async function readLoop(): Promise<void> {
       await new Promise<void>((resolve) => (wake = resolve));
       continue;
     }
-    let item;
+    let read;
     try {
-      item = await source.next();
+      read = await nextItem();
     } catch (error) {
       flush();
       paused = true;
       post({ type: 'error', error: encodeError(error) });
       continue;
     }
-    if (!item) break;
-    const read = converter.convert(item);
+    if (!read) break;
     builder.add(read);
     outstandingItems += 1;
     if (read.kind === 'publish') outstandingBytes += publishBytes(read);
@@ -143,6 +183,7 @@ async function start(): Promise<void> {
 
 try {
   await start();
+  if (config.awaitSnapshot) await snapshotDecision;
   await readLoop();
 } catch (error) {
   post({ type: 'error', error: encodeError(error) });

@@ -16,11 +16,13 @@ import type { ItemSource } from '../pipeline/itemSource.js';
 import type { ReadItem } from '../pipeline/readItem.js';
 import type { RecordOptions } from '../pipeline/toRecord.js';
 import type { StreamScope } from './watchTargets.js';
+import type { SnapshotPlan } from '../snapshot/snapshotPlan.js';
 import {
   decodeConcreteStart,
   decodeError,
   encodePipeline,
   encodePosition,
+  encodeSnapshotPlan,
   type FromReader,
   type ReaderThreadConfig,
   type ToReader,
@@ -37,6 +39,9 @@ export interface ThreadedReaderOptions {
   deadLetterTopic: string;
   limits: { items: number; bytes: number };
   logLevel: string;
+  /** Read nothing after the start until beginReading() (see ItemSource.beginReading). */
+  awaitSnapshot?: boolean;
+  snapshotBatchSize?: number;
   onRestart?: ChangeSourceOptions['onRestart'];
   onOpenChange?: ChangeSourceOptions['onOpenChange'];
 }
@@ -93,6 +98,8 @@ export class ThreadedReader implements ItemSource {
       limits: o.limits,
       batch: { items: BATCH_ITEMS, bytes: BATCH_BYTES },
       logLevel: o.logLevel,
+      awaitSnapshot: o.awaitSnapshot ?? false,
+      snapshotBatchSize: o.snapshotBatchSize ?? 1000,
     };
     this.worker = startReaderThread(config);
     this.worker.on('message', (m: FromReader) => this.onMessage(m));
@@ -132,6 +139,10 @@ export class ThreadedReader implements ItemSource {
       this.doneItems = 0;
       this.doneBytes = 0;
     });
+  }
+
+  beginReading(plan: SnapshotPlan | null): void {
+    this.send({ type: 'snapshot', plan: plan ? encodeSnapshotPlan(plan) : null });
   }
 
   restartFromNow(): void {
