@@ -3,6 +3,7 @@ import pino from 'pino';
 import { Checkpointer, type CheckpointPolicy } from '../../../src/checkpoint/checkpointer.js';
 import { LeaseLostError, type CheckpointWrite } from '../../../src/checkpoint/checkpointStore.js';
 import type { Progress } from '../../../src/pipeline/ackWindow.js';
+import { SeededRandom, chooseSeed } from '../../support/random.js';
 
 /** The store's write as the checkpointer sees it: records calls, can fail or hold a write on demand. */
 class RecordingStore {
@@ -63,17 +64,12 @@ function checkpointer(
 }
 
 const tick = () => new Promise((r) => setImmediate(r));
-const SEED = Number(process.env.TEST_SEED ?? Date.now() % 1_000_000);
+const SEED = chooseSeed();
 
+/** A replayable [0, 1) generator (test/support/random.ts). */
 function random(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
+  const generator = new SeededRandom(seed);
+  return () => generator.next();
 }
 
 describe('Checkpointer', () => {

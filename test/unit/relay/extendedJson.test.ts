@@ -1,18 +1,14 @@
 import { expect } from 'chai';
 import { BSON } from 'mongodb';
 import { stringifyExtendedJson } from '../../../src/pipeline/extendedJson.js';
+import { SeededRandom, chooseSeed } from '../../support/random.js';
 
-const SEED = Number(process.env.TEST_SEED ?? Date.now() % 1_000_000);
+const SEED = chooseSeed();
 
+/** A replayable [0, 1) generator (test/support/random.ts). */
 function random(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
+  const generator = new SeededRandom(seed);
+  return () => generator.next();
 }
 
 const same = (value: unknown, what: string): void => {

@@ -7,6 +7,7 @@ import {
   type ProduceMessage,
   type ProduceRequestArgs,
 } from '../../../src/sink/fastProduceEncoder.js';
+import { SeededRandom, chooseSeed } from '../../support/random.js';
 
 const require = createRequire(import.meta.url);
 /** kafkajs's own encoders: the reference the fast ones must match byte for byte. */
@@ -18,17 +19,12 @@ const kafkajsRequest = require('kafkajs/src/protocol/requests/produce/v3/request
 const kafkajsCrc32c = require('kafkajs/src/protocol/recordBatch/crc32C') as (b: Buffer) => number;
 const Long = require('kafkajs/src/utils/long') as { fromValue: (v: unknown) => unknown };
 
-const SEED = Number(process.env.TEST_SEED ?? Date.now() % 1_000_000);
+const SEED = chooseSeed();
 
+/** A replayable [0, 1) generator (test/support/random.ts). */
 function random(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
+  const generator = new SeededRandom(seed);
+  return () => generator.next();
 }
 
 /** kafkajs's encoding with its clock frozen at `now` (it stamps each batch with Date.now()). */

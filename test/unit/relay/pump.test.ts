@@ -10,18 +10,14 @@ import type { ReadItem } from '../../../src/pipeline/readItem.js';
 import type { OutboundRecord } from '../../../src/pipeline/toRecord.js';
 import type { PublishOutcome } from '../../../src/sink/kafkaSink.js';
 import type { ConcreteStart } from '../../../src/source/changeSource.js';
+import { SeededRandom, chooseSeed } from '../../support/random.js';
 
-const SEED = Number(process.env.TEST_SEED ?? Date.now() % 1_000_000);
+const SEED = chooseSeed();
 
+/** A replayable [0, 1) generator (test/support/random.ts). */
 function random(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
+  const generator = new SeededRandom(seed);
+  return () => generator.next();
 }
 
 const key = (n: number) => `82${String(n).padStart(16, '0')}`;

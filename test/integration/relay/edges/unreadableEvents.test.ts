@@ -129,7 +129,7 @@ describe('relay edges: events MongoDB cannot deliver', function () {
     const lacks = await oversizedEventBehaviour(ctx.mongo, ctx.db);
     if (lacks) {
       console.log(`    (skipped: this MongoDB does not fail an event over 16 MB as documented: ${lacks})`);
-      this.skip();
+      this.skip(); // reason printed above: the server lacks MongoDB's documented 10334 behaviour
     }
     const relay = await startRelayReady(
       ctx.env({ RELAY_WATCH: `${ctx.db}.docs`, RELAY_PIPELINE: ONE_BIG_FIELD }),
@@ -155,7 +155,7 @@ describe('relay edges: events MongoDB cannot deliver', function () {
     const support = await detectSplitLargeEvent(ctx.mongo, { level: 'collection', db: ctx.db, coll: 'docs' });
     if (!support.supported) {
       console.log(`    (skipped: this MongoDB cannot split change events: ${support.reason})`);
-      this.skip();
+      this.skip(); // reason printed above: no $changeStreamSplitLargeEvent on this server
     }
     const relay = await startRelayReady(ctx.env({ RELAY_WATCH: `${ctx.db}.docs` }));
     await writeOversizedUpdate(ctx.mongo, ctx.db, 'docs', 1);
