@@ -18,6 +18,7 @@ export const MetricName = {
   up: 'mongo_kafka_relay_ready',
   oplogWindowSeconds: 'mongo_kafka_relay_oplog_window_seconds',
   oplogHeadroomSeconds: 'mongo_kafka_relay_oplog_headroom_seconds',
+  oplogWindowKnown: 'mongo_kafka_relay_oplog_window_known',
   partitionCountChangesTotal: 'mongo_kafka_relay_partition_count_changes_total',
   producerResetsTotal: 'mongo_kafka_relay_producer_resets_total',
   sinkStalledSeconds: 'mongo_kafka_relay_sink_stalled_seconds',

@@ -151,19 +151,29 @@ export class RelayMetrics {
     );
     new ScrapeTimeGauge(
       MetricName.oplogWindowSeconds,
-      'Cluster time between the oldest and the newest oplog entry; absent when the oplog cannot be read.',
+      'Cluster time between the oldest and the newest oplog entry; NaN until read and while the oplog cannot be read.',
       registers,
       () => (state.oplog === null ? null : state.oplog.newest - state.oplog.oldest),
+      'nan',
     );
     new ScrapeTimeGauge(
       MetricName.oplogHeadroomSeconds,
-      "Cluster time between the oldest oplog entry and the checkpoint's position: history is lost when it reaches 0.",
+      "Cluster time between the oldest oplog entry and the checkpoint's position: history is lost when it reaches 0; NaN while either is unknown.",
       registers,
       () =>
         state.oplog === null || state.checkpointClusterTimeSec === null
           ? null
           : state.checkpointClusterTimeSec - state.oplog.oldest,
+      'nan',
     );
+    new Gauge({
+      name: MetricName.oplogWindowKnown,
+      help: '1 while the last oplog window reading succeeded, 0 before the first and when it cannot be read (see the log for why).',
+      registers,
+      collect() {
+        this.set(state.oplog === null ? 0 : 1);
+      },
+    });
     new Gauge({
       name: MetricName.sinkStalledSeconds,
       help: 'Seconds records have been waiting for Kafka without any acknowledgement (0 while none wait).',

@@ -44,6 +44,16 @@ describe('metrics and probes', function () {
       timeoutMs: 60_000,
       message: 'ready',
     });
+    // From the moment it is ready, the oplog gauges are series (a value, or NaN until measured), so an
+    // alert rule never meets an absent series on a healthy relay (issue 20 item 2).
+    const atReady = await relay.metrics();
+    for (const name of [
+      'mongo_kafka_relay_oplog_window_seconds',
+      'mongo_kafka_relay_oplog_headroom_seconds',
+      'mongo_kafka_relay_oplog_window_known',
+    ]) {
+      expect(atReady, name).to.match(new RegExp(`^${name} \\S+$`, 'm'));
+    }
     const N = 25;
     const items = ctx.mongo.db(ctx.db).collection<{ _id: number }>('items');
     for (let i = 0; i < N; i++) await items.insertOne({ _id: i });

@@ -19,12 +19,13 @@ const LAG = 'mongo_kafka_relay_source_lag_seconds';
 const AGE = 'mongo_kafka_relay_checkpoint_age_seconds';
 const WINDOW = 'mongo_kafka_relay_oplog_window_seconds';
 const HEADROOM = 'mongo_kafka_relay_oplog_headroom_seconds';
+const KNOWN = 'mongo_kafka_relay_oplog_window_known';
 
 describe('RelayMetrics', () => {
   describe('gauges of values the relay does not know yet', () => {
-    it('have no sample at all before the first change, checkpoint or oplog reading (not 0)', async () => {
+    it('have no sample at all before the first change or checkpoint (not 0)', async () => {
       const m = await samples(new RelayMetrics('test'));
-      for (const name of [LAG, AGE, WINDOW, HEADROOM]) expect(m.has(name), name).to.equal(false);
+      for (const name of [LAG, AGE]) expect(m.has(name), name).to.equal(false);
       const text = await new RelayMetrics('test').registry.metrics();
       expect(text).to.contain(`# TYPE ${LAG} gauge`);
     });
@@ -49,19 +50,31 @@ describe('RelayMetrics', () => {
   });
 
   describe('oplog window and headroom', () => {
+    // Issue 20 item 2: the series must exist from the first scrape (an alert rule or `absent()` sees
+    // them at once), as NaN, never as a number that was not measured.
+    it('are exported from the first scrape, before any reading: NaN, and oplog_window_known 0', async () => {
+      const text = await new RelayMetrics('test').registry.metrics();
+      // prom-client writes NaN as "Nan", which Prometheus parses as NaN (case-insensitive).
+      expect(text).to.match(new RegExp(`^${WINDOW} NaN$`, 'mi'));
+      expect(text).to.match(new RegExp(`^${HEADROOM} NaN$`, 'mi'));
+      expect(text).to.match(new RegExp(`^${KNOWN} 0$`, 'm'));
+    });
+
     it('report the window, and the headroom as checkpoint position minus the oldest entry', async () => {
       const metrics = new RelayMetrics('test');
       metrics.oplogBounds({ oldest: 1_000, newest: 4_600 });
       let m = await samples(metrics);
       expect(m.get(WINDOW)).to.equal(3_600);
-      expect(m.has(HEADROOM), 'no checkpoint yet').to.equal(false);
+      expect(m.get(HEADROOM), 'no checkpoint yet').to.satisfy(Number.isNaN);
       metrics.checkpointWritten(new Date(), 1_900);
       m = await samples(metrics);
       expect(m.get(HEADROOM)).to.equal(900);
+      expect(m.get(KNOWN)).to.equal(1);
       metrics.oplogBounds(null);
       m = await samples(metrics);
-      expect(m.has(WINDOW)).to.equal(false);
-      expect(m.has(HEADROOM)).to.equal(false);
+      expect(m.get(WINDOW)).to.satisfy(Number.isNaN);
+      expect(m.get(HEADROOM)).to.satisfy(Number.isNaN);
+      expect(m.get(KNOWN)).to.equal(0);
     });
   });
 
