@@ -30,7 +30,7 @@ import type {
 import type { ConcreteStart } from '../source/changeSource.js';
 import type { StoredSnapshot } from '../snapshot/snapshotPlan.js';
 import { clusterTimeOfToken, sameToken } from '../source/resumeToken.js';
-import { formatTarget } from '../source/watchTargets.js';
+import { formatTarget } from '../config/watchTargets.js';
 import { checkWatchFingerprint } from './resumePoint.js';
 import { RelayExit } from './errors.js';
 import { ExitCode } from './exitCodes.js';

@@ -32,7 +32,7 @@ import { SnapshotProgress, prepareSnapshot, type PreparedSnapshot } from './snap
 import { shutdownBudget } from './shutdownBudget.js';
 import { storeClientOptions } from '../checkpoint/storeClient.js';
 import { buildStreamPipeline } from '../source/streamPipeline.js';
-import { formatTarget } from '../source/watchTargets.js';
+import { formatTarget } from '../config/watchTargets.js';
 import { formatClusterTime, clusterTimeOfToken } from '../source/resumeToken.js';
 import { KafkaSink } from '../sink/kafkaSink.js';
 import { KafkaRefusedError } from '../sink/errors.js';

@@ -13,7 +13,7 @@ import type { CheckpointDoc } from '../checkpoint/checkpointStore.js';
 import type { RelayConfig } from '../config/settings.js';
 import type { StartPosition } from '../source/changeSource.js';
 import { clusterTimeOfToken } from '../source/resumeToken.js';
-import { formatTarget, parseWatchTargets, streamScope, type StreamScope } from '../source/watchTargets.js';
+import { formatTarget, parseWatchTargets, streamScope, type StreamScope } from '../config/watchTargets.js';
 import { WatchMismatchError } from './errors.js';
 
 export interface ResumePoint {

@@ -14,7 +14,7 @@ import type { RelayConfig } from '../config/settings.js';
 import type { SnapshotMetrics } from '../metrics/snapshotMetrics.js';
 import type { ConcreteStart } from '../source/changeSource.js';
 import { clusterTimeOfToken, sameToken } from '../source/resumeToken.js';
-import { formatTarget, parseWatchTargets, targetsInclude, type WatchTarget } from '../source/watchTargets.js';
+import { formatTarget, parseWatchTargets, targetsInclude, type WatchTarget } from '../config/watchTargets.js';
 import {
   collectionsToCopy,
   decideSnapshot,

@@ -17,25 +17,14 @@
  *    and refused with the exact settings for each choice.
  * An explicit RELAY_CHECKPOINT_ID never looks at them: naming a checkpoint is the operator's choice.
  */
-import type { RelayConfig } from '../config/settings.js';
+import { DEFAULT_CHECKPOINT_ID, type RelayConfig } from '../config/settings.js';
 import { RelayExit } from '../app/errors.js';
 import { ExitCode } from '../app/exitCodes.js';
 import type { CheckpointDoc } from './checkpointStore.js';
 
-export const DEFAULT_CHECKPOINT_ID = 'default';
-
-const LEGACY_ID = /^relay-[0-9a-f]{16}$/;
-/** An index range that holds every legacy ID (then filtered with the pattern). */
-export const LEGACY_ID_RANGE = { from: 'relay-', to: 'relay.' } as const;
-
-/** The ID versions before 0.2 gave a checkpoint of this watch configuration. */
-export function legacyCheckpointId(fingerprint: string): string {
-  return `relay-${fingerprint}`;
-}
-
-export function isLegacyCheckpointId(id: string): boolean {
-  return LEGACY_ID.test(id);
-}
+export { DEFAULT_CHECKPOINT_ID };
+import { legacyCheckpointId } from './legacyCheckpointId.js';
+export { LEGACY_ID_RANGE, isLegacyCheckpointId, legacyCheckpointId } from './legacyCheckpointId.js';
 
 export function hasPosition(doc: CheckpointDoc | null | undefined): boolean {
   return Boolean(doc?.token || doc?.startAt);

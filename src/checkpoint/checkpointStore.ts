@@ -19,7 +19,7 @@
 import type { Collection, Document, Filter, MongoClient, Timestamp, UpdateFilter } from 'mongodb';
 import { MongoServerError } from 'mongodb';
 import type { ResumeToken } from '../source/resumeToken.js';
-import { LEGACY_ID_RANGE, isLegacyCheckpointId } from './checkpointIdentity.js';
+import { LEGACY_ID_RANGE, isLegacyCheckpointId } from './legacyCheckpointId.js';
 import type { SnapshotCursor, SnapshotRequest, StoredSnapshot } from '../snapshot/snapshotPlan.js';
 import { snapshotProgressUpdate } from '../snapshot/snapshotStore.js';
 

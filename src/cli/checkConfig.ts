@@ -11,7 +11,7 @@ import type { RelayConfig } from '../config/settings.js';
 import type { ConfigWarning } from '../config/load.js';
 import { redactSecrets, redactUri } from '../config/redact.js';
 import { createKafka } from '../sink/kafkaClient.js';
-import { formatTarget, type WatchTarget } from '../source/watchTargets.js';
+import { formatTarget, type WatchTarget } from '../config/watchTargets.js';
 import { TopicRouter } from '../pipeline/topicRouter.js';
 import { withTimeout } from '../util/async.js';
 import { describeOplogReading, readOplogBounds } from '../metrics/oplogWindow.js';

@@ -14,7 +14,7 @@ import {
   parseWatchTargets,
   WatchTargetError,
   type WatchTarget,
-} from '../source/watchTargets.js';
+} from '../config/watchTargets.js';
 import { withStore } from './checkpointView.js';
 import { loadForCommand, printWarnings } from './configOutput.js';
 

@@ -4,7 +4,7 @@
  */
 import { defaultStoreTimeout, type RawConfig } from './settings.js';
 import type { ConfigWarning } from './unknownVariables.js';
-import { kafkaTlsProblems } from '../sink/kafkaTls.js';
+import { kafkaTlsProblems } from './kafkaTls.js';
 import { EXPANDED_OPERATION_TYPES, isExpandedOperationType, splitOperationTypes } from './operationTypes.js';
 
 /** A problem found by a cross-field check, attributed to the key the operator should change. */

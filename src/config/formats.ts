@@ -8,7 +8,7 @@ import { validateConnectionString } from './connectionString.js';
 import { closestName } from './closestName.js';
 import { OPERATION_TYPES, isExpandedOperationType, splitOperationTypes } from './operationTypes.js';
 import { parseStartAt } from './startAt.js';
-import { collectionNameProblem, databaseNameProblem } from '../source/watchTargets.js';
+import { collectionNameProblem, databaseNameProblem } from './watchTargets.js';
 
 const TRUE_WORDS = ['true', '1', 'yes'];
 const FALSE_WORDS = ['false', '0', 'no'];

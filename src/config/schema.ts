@@ -4,7 +4,7 @@
  */
 import type convict from 'convict';
 import * as f from './formats.js';
-import { parseWatchTargets } from '../source/watchTargets.js';
+import { parseWatchTargets } from './watchTargets.js';
 import { parsePipeline } from './pipeline.js';
 
 export const FULL_DOCUMENT_MODES = ['default', 'updateLookup', 'whenAvailable', 'required'] as const;

@@ -16,7 +16,7 @@ import {
   streamScope,
   type StreamScope,
   type WatchTarget,
-} from '../source/watchTargets.js';
+} from './watchTargets.js';
 import { parsePipeline } from './pipeline.js';
 import { parseStartAt } from './startAt.js';
 import {
@@ -31,7 +31,12 @@ import {
   type RECORD_TIMESTAMPS,
   type RecordKey,
 } from './schema.js';
-import { DEFAULT_CHECKPOINT_ID } from '../checkpoint/checkpointIdentity.js';
+
+/**
+ * The checkpoint ID when RELAY_CHECKPOINT_ID is unset. A config default, so it lives here (config
+ * imports no other layer); the checkpoint identity decisions import it from here.
+ */
+export const DEFAULT_CHECKPOINT_ID = 'default';
 
 export interface RawConfig {
   mongodb: { uri: string };

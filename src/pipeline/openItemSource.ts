@@ -6,7 +6,7 @@
 import type { MongoClient } from 'mongodb';
 import { ChangeSource, type ChangeSourceOptions, type StartPosition } from '../source/changeSource.js';
 import { ThreadedReader } from '../source/threadedReader.js';
-import type { StreamScope } from '../source/watchTargets.js';
+import type { StreamScope } from '../config/watchTargets.js';
 import { LocalItemSource, type ItemSource } from './itemSource.js';
 import type { RecordOptions } from './toRecord.js';
 import { TopicRouter } from './topicRouter.js';

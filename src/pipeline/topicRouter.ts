@@ -3,7 +3,7 @@
  * topic-safe (Kafka allows only [A-Za-z0-9._-]); events without a collection (dropDatabase) use
  * "_database", and a collection stream's invalidate (which has no ns) goes to that collection's topic.
  */
-import type { StreamScope } from '../source/watchTargets.js';
+import type { StreamScope } from '../config/watchTargets.js';
 
 export interface Namespace {
   db: string;

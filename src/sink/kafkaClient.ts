@@ -6,7 +6,7 @@
 import { Kafka, logLevel, type KafkaConfig, type SASLOptions, type LogEntry } from 'kafkajs';
 import type { Logger } from 'pino';
 import type { RelayConfig } from '../config/settings.js';
-import { kafkaTlsOptions } from './kafkaTls.js';
+import { kafkaTlsOptions } from '../config/kafkaTls.js';
 
 export function createKafka(config: RelayConfig, logger: Logger): Kafka {
   const kafkaConfig: KafkaConfig = {

@@ -11,7 +11,7 @@
  *    by the checkpointer, from positions the ack window released.
  */
 import type { MongoClient, Timestamp } from 'mongodb';
-import type { WatchTarget } from '../source/watchTargets.js';
+import type { WatchTarget } from '../config/watchTargets.js';
 
 export type SnapshotMode = 'never' | 'initial' | 'when-needed';
 export type SnapshotReason = 'initial' | 'requested' | 'history-lost';

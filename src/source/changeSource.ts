@@ -40,7 +40,7 @@ import {
   type UnreadableKind,
   type UnreadablePolicy,
 } from './unreadableEvent.js';
-import type { StreamScope } from './watchTargets.js';
+import type { StreamScope } from '../config/watchTargets.js';
 
 export type StartPosition = { startAfter: ResumeToken } | { startAtOperationTime: Timestamp } | { now: true };
 /** A start the checkpoint can persist. */

@@ -18,7 +18,7 @@ import {
 } from './changeSource.js';
 import type { UnreadableKind } from './unreadableEvent.js';
 import type { SnapshotPlan } from '../snapshot/snapshotPlan.js';
-import type { StreamScope } from './watchTargets.js';
+import type { StreamScope } from '../config/watchTargets.js';
 
 /** What the reader thread is started with (its workerData). */
 export interface ReaderThreadConfig {

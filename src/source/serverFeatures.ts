@@ -3,7 +3,7 @@
  * server (the version says what should work; a probe says what does — on mongos too).
  */
 import { MongoServerError, type MongoClient } from 'mongodb';
-import type { StreamScope } from './watchTargets.js';
+import type { StreamScope } from '../config/watchTargets.js';
 
 export const SPLIT_STAGE = { $changeStreamSplitLargeEvent: {} } as const;
 

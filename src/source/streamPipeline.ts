@@ -3,7 +3,7 @@
  * targets, the exclusion of the relay's own bookkeeping, then the operator's RELAY_PIPELINE.
  */
 import type { Document } from 'mongodb';
-import type { StreamScope, WatchTarget } from './watchTargets.js';
+import type { StreamScope, WatchTarget } from '../config/watchTargets.js';
 
 export interface OwnNamespaces {
   /** The checkpoint store's database and collection, when it lives on the watched deployment. */

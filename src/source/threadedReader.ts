@@ -15,7 +15,7 @@ import { decodeItemBatch } from '../pipeline/itemBatch.js';
 import type { ItemSource } from '../pipeline/itemSource.js';
 import type { ReadItem } from '../pipeline/readItem.js';
 import type { RecordOptions } from '../pipeline/toRecord.js';
-import type { StreamScope } from './watchTargets.js';
+import type { StreamScope } from '../config/watchTargets.js';
 import type { SnapshotPlan } from '../snapshot/snapshotPlan.js';
 import {
   decodeConcreteStart,

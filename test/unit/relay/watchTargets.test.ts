@@ -4,7 +4,7 @@ import {
   streamScope,
   targetsInclude,
   formatTarget,
-} from '../../../src/source/watchTargets.js';
+} from '../../../src/config/watchTargets.js';
 import { buildStreamPipeline } from '../../../src/source/streamPipeline.js';
 
 describe('watch targets', () => {

@@ -2,7 +2,7 @@ import { expect } from 'chai';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { kafkaTlsProblems, kafkaTlsOptions, type KafkaTlsSettings } from '../../../src/sink/kafkaTls.js';
+import { kafkaTlsProblems, kafkaTlsOptions, type KafkaTlsSettings } from '../../../src/config/kafkaTls.js';
 
 const none: KafkaTlsSettings = {
   ssl: false,
