@@ -64,7 +64,22 @@ export const RELAY_METRICS: readonly MetricSpec[] = [
 export const PROMETHEUS_BUILTIN_SERIES: readonly string[] = ['up'];
 
 /** Where alert runbook URLs point by default (the README's runbook section). */
-export const RUNBOOK_BASE_URL = 'https://github.com/mongo-kafka-relay/mongo-kafka-relay/blob/main/README.md';
+/** The project's address: `repository.url` in package.json, the one place it is written by hand. */
+export const REPOSITORY_URL = readRepositoryUrl();
+export const RUNBOOK_BASE_URL = `${REPOSITORY_URL}/blob/main/README.md`;
+
+function readRepositoryUrl(): string {
+  const pkg = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as {
+    repository?: { url?: string };
+  };
+  const url = pkg.repository?.url;
+  if (typeof url !== 'string' || !/^https:\/\/\S+[^/]$/.test(url)) {
+    throw new Error(
+      `package.json repository.url must be an https URL without a trailing slash, got ${String(url)}`,
+    );
+  }
+  return url;
+}
 
 /** Runbook anchors (`<a id="runbook-…">`) of a README text. */
 export function runbookAnchors(readme: string): string[] {
