@@ -1,0 +1,102 @@
+/**
+ * Oracle test of the one-pass Extended JSON writer (src/pipeline/extendedJson.ts) on the BSON
+ * specification's corpus (test/fixtures/bson-corpus, source and licence in its README): every valid
+ * case — each BSON type and its edges (Decimal128, binary subtypes incl. UUID and sensitive, regex
+ * options, dates before 1970 and after 9999, -0.0, NaN/Infinity, int64 edges, MinKey/MaxKey,
+ * DBPointer/DBRef, Code/CodeWScope, Symbol, Timestamp, keys with `$`, `.`, unicode or empty) — is
+ * decoded as the driver decodes a change event (bson's defaults: the driver's cursor options) and
+ * must be written byte for byte as `EJSON.stringify` writes it, relaxed and canonical, on its own
+ * and as the `fullDocument` of a change event. A mismatch names the file and the case.
+ *
+ * Decode-error cases must never become a record: the decoder rejects them with a BSONError before
+ * any document exists (the driver fails the read; no text is written for them).
+ */
+import { expect } from 'chai';
+import { readdirSync, readFileSync } from 'node:fs';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { BSON } from 'mongodb';
+import { stringifyExtendedJson } from '../../../src/pipeline/extendedJson.js';
+
+const CORPUS = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../fixtures/bson-corpus');
+
+interface ValidCase {
+  description: string;
+  canonical_bson: string;
+  degenerate_bson?: string;
+}
+interface DecodeErrorCase {
+  description: string;
+  bson: string;
+}
+interface CorpusFile {
+  description: string;
+  valid?: ValidCase[];
+  decodeErrors?: DecodeErrorCase[];
+}
+
+const files = readdirSync(CORPUS)
+  .filter((f) => f.endsWith('.json'))
+  .sort()
+  .map((name) => ({ name, corpus: JSON.parse(readFileSync(path.join(CORPUS, name), 'utf8')) as CorpusFile }));
+
+/** What the driver hands the relay: bson's default decoding (promoteValues, promoteLongs, no BigInt). */
+const decode = (hex: string): BSON.Document => BSON.deserialize(Buffer.from(hex, 'hex'));
+
+function expectSameText(doc: BSON.Document, what: string): void {
+  const event = {
+    _id: { _data: '8263A1B2C3000000012B0229296E04' },
+    operationType: 'insert',
+    fullDocument: doc,
+  };
+  for (const relaxed of [true, false]) {
+    for (const [shape, value] of [
+      ['document', doc],
+      ['change event', event],
+    ] as const) {
+      expect(stringifyExtendedJson(value, relaxed), `${what} (${shape}, relaxed: ${relaxed})`).to.equal(
+        BSON.EJSON.stringify(value, { relaxed }),
+      );
+    }
+  }
+}
+
+describe('Extended JSON writer against the BSON corpus (oracle: bson EJSON.stringify)', () => {
+  it('has the corpus: every file of the specification, with valid and decode-error cases', () => {
+    expect(files.map((f) => f.name)).to.include.members([
+      'binary.json',
+      'datetime.json',
+      'dbpointer.json',
+      'dbref.json',
+      'decimal128-1.json',
+      'double.json',
+      'int64.json',
+      'multi-type-deprecated.json',
+      'regex.json',
+      'top.json',
+    ]);
+    const valid = files.reduce((n, f) => n + (f.corpus.valid?.length ?? 0), 0);
+    const errors = files.reduce((n, f) => n + (f.corpus.decodeErrors?.length ?? 0), 0);
+    expect(valid).to.be.greaterThan(300);
+    expect(errors).to.be.greaterThan(50);
+  });
+
+  for (const { name, corpus } of files) {
+    if (!corpus.valid?.length && !corpus.decodeErrors?.length) continue;
+    describe(`${name}: ${corpus.description}`, () => {
+      for (const c of corpus.valid ?? []) {
+        it(`valid: ${c.description}`, () => {
+          expectSameText(decode(c.canonical_bson), `${name} "${c.description}" canonical_bson`);
+          if (c.degenerate_bson) {
+            expectSameText(decode(c.degenerate_bson), `${name} "${c.description}" degenerate_bson`);
+          }
+        });
+      }
+      for (const c of corpus.decodeErrors ?? []) {
+        it(`decode error: ${c.description} never becomes a document`, () => {
+          expect(() => decode(c.bson), `${name} "${c.description}"`).to.throw(BSON.BSONError);
+        });
+      }
+    });
+  }
+});
