@@ -26,9 +26,11 @@ describe('oplog window and headroom', function () {
     const m = await waitFor(
       async () => {
         const metrics = parseMetrics(await relay.metrics());
-        return metrics.has(WINDOW) && metrics.has(HEADROOM) && metrics;
+        // Both gauges are exported from the first scrape as NaN until measured (issue 20 item 2).
+        const measured = Number.isFinite(metrics.get(WINDOW)) && Number.isFinite(metrics.get(HEADROOM));
+        return measured && metrics.get('mongo_kafka_relay_oplog_window_known') === 1 && metrics;
       },
-      { timeoutMs: 30_000, message: 'the oplog window and headroom gauges' },
+      { timeoutMs: 30_000, message: 'the oplog window and headroom gauges measured (not NaN)' },
     );
     const window = m.get(WINDOW) ?? NaN;
     const headroom = m.get(HEADROOM) ?? NaN;
