@@ -81,10 +81,16 @@ export async function persistStart(
   checkpoint: CheckpointDoc | null,
   config: RelayConfig,
   snapshot: StoredSnapshot | null = null,
-): Promise<StoredPosition> {
+): Promise<PersistedStart> {
   const position = storedPosition(start, checkpoint);
-  await store.persistStart(owner, position, identity(config), snapshot);
-  return position;
+  const writtenAt = await store.persistStart(owner, position, identity(config), snapshot);
+  return { position, writtenAt };
+}
+
+/** The start as written, and when: a checkpoint write like any other, so its age counts from here. */
+export interface PersistedStart {
+  position: StoredPosition;
+  writtenAt: Date;
 }
 
 /** This configuration's identity, as stored with every checkpoint write. */

@@ -27,7 +27,7 @@ import {
   type StartPosition,
 } from '../source/changeSource.js';
 import { storeOnWatchedDeployment } from '../checkpoint/ownDeployment.js';
-import { beforeLease, persistStart, underLease } from './checkpointStartup.js';
+import { beforeLease, persistStart, underLease, type PersistedStart } from './checkpointStartup.js';
 import { SnapshotProgress, prepareSnapshot, type PreparedSnapshot } from './snapshotStartup.js';
 import { shutdownBudget } from './shutdownBudget.js';
 import { storeClientOptions } from '../checkpoint/storeClient.js';
@@ -249,6 +249,7 @@ export class RelayApp {
         config,
         snapshot?.store ?? null,
       );
+      this.startWritten(persistedStart);
       source.beginReading?.(snapshot?.plan ?? null);
       const progressOf = (s: PreparedSnapshot | null) =>
         s ? new SnapshotProgress(s.plan, this.metrics.snapshot, logger, config.relay.progressLogEvery) : null;
@@ -277,8 +278,8 @@ export class RelayApp {
       );
       // What the store holds now: the start just persisted (a token), else the previous checkpoint.
       checkpointer.persisted =
-        'token' in persistedStart
-          ? persistedStart
+        'token' in persistedStart.position
+          ? persistedStart.position
           : checkpoint?.token
             ? { token: checkpoint.token, clusterTime: checkpoint.clusterTime }
             : null;
@@ -357,11 +358,22 @@ export class RelayApp {
     const checkpoint = await store.read();
     const snapshot = await prepareSnapshot(checkpoint, started, mongo, config, logger, 'history-lost');
     if (!snapshot) return null;
-    await persistStart(store, owner, started, checkpoint, config, snapshot.store);
+    this.startWritten(await persistStart(store, owner, started, checkpoint, config, snapshot.store));
     checkpointer.persisted = null;
     checkpointer.snapshotRunning = true;
     source.beginReading?.(snapshot.plan);
     return { source, snapshot };
+  }
+
+  /**
+   * The start write is a checkpoint write: the age counts from it. Without this, a relay whose store
+   * fails before its first event checkpoint (batched mode writes on a timer) exported no checkpoint
+   * age at all, so CheckpointStale could never fire (issue 20 item 1).
+   */
+  private startWritten({ position, writtenAt }: PersistedStart): void {
+    const seconds =
+      'token' in position ? positionSeconds(position.token, position.clusterTime) : position.startAt.high;
+    this.metrics.checkpointWritten(writtenAt, seconds);
   }
 
   private async pumpUntilStopped(

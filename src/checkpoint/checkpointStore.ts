@@ -264,9 +264,10 @@ export class CheckpointStore {
     position: StoredPosition,
     identity: CheckpointIdentity,
     snapshot: StoredSnapshot | null = null,
-  ): Promise<void> {
+  ): Promise<Date> {
+    const writtenAt = new Date();
     const set: Document = {
-      writtenAt: new Date(),
+      writtenAt,
       fingerprint: identity.fingerprint,
       watch: identity.watch,
       selection: identity.selection ?? null,
@@ -291,6 +292,7 @@ export class CheckpointStore {
     );
     if (result.matchedCount === 0)
       throw new LeaseLostError(this.checkpointId, (await this.read())?.lease ?? null);
+    return writtenAt;
   }
 
   /**
