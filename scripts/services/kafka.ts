@@ -355,6 +355,8 @@ export async function formatKafkaStorage(o: {
   clusterId: string;
   jvm: string[];
   logProps: string[];
+  /** More `kafka-storage format` arguments, e.g. `--add-scram` (SCRAM users exist from the start). */
+  extraArgs?: string[];
 }): Promise<boolean> {
   if (existsSync(path.join(o.dataDir, 'kraft-logs', 'meta.properties'))) return false;
   try {
@@ -369,6 +371,7 @@ export async function formatKafkaStorage(o: {
       o.clusterId,
       '-c',
       o.props,
+      ...(o.extraArgs ?? []),
     ]);
   } catch (err) {
     const e = err as { stdout?: string; stderr?: string; message: string };

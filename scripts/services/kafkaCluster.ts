@@ -5,7 +5,7 @@
  *
  * Each node has three listeners: INTERNAL (between brokers, always direct and PLAINTEXT), EXTERNAL (for
  * clients; its advertised port can be a test's TCP proxy, so a client's whole path to one broker can be
- * cut) and CONTROLLER. EXTERNAL may require SASL/PLAIN with the StandardAuthorizer (ACL tests).
+ * cut) and CONTROLLER. EXTERNAL may require SASL (PLAIN or SCRAM) with the StandardAuthorizer (ACL tests).
  *
  * Layout: <dataDir>/cluster.json (cluster id, ports: a restart reuses them) and <dataDir>/node-<id>/
  * (server.properties, kafka.pid, kafka.log, kraft-logs). Nodes are stopped only through their pid files.
@@ -39,12 +39,18 @@ export interface KafkaClusterOptions {
    * its EXTERNAL listener (e.g. a TCP proxy in front of `port`). Default: `port` itself.
    */
   advertise?: (node: { nodeId: number; port: number }) => Promise<number> | number;
-  /** SASL/PLAIN on the client listener with the StandardAuthorizer; "admin" is the super user. */
-  sasl?: { users: Record<string, string> };
+  /**
+   * SASL on the client listener with the StandardAuthorizer; "admin" is the super user. PLAIN (the
+   * default) keeps the users in the JAAS config; SCRAM users are created when the storage is formatted
+   * (`kafka-storage format --add-scram`, as KRaft clusters bootstrap them).
+   */
+  sasl?: { users: Record<string, string>; mechanism?: SaslMechanism };
   /** Extra broker properties (e.g. producer.id.expiration.ms for a test). */
   properties?: Record<string, string | number>;
   heapMb?: number;
 }
+
+export type SaslMechanism = 'PLAIN' | 'SCRAM-SHA-256' | 'SCRAM-SHA-512';
 
 export interface KafkaClusterNode {
   readonly nodeId: number;
@@ -151,7 +157,10 @@ export async function startKafkaCluster(opts: KafkaClusterOptions): Promise<Kafk
       }
       await writeFile(props, nodeProperties(nodeDir, p, voters, count, opts));
       const { jvm, logProps } = kafkaJvmOptions(nodeDir, opts.heapMb ?? 384);
-      if (await formatKafkaStorage({ dataDir: nodeDir, props, classpath, clusterId, jvm, logProps })) {
+      const extraArgs = scramFormatArgs(opts.sasl);
+      if (
+        await formatKafkaStorage({ dataDir: nodeDir, props, classpath, clusterId, jvm, logProps, extraArgs })
+      ) {
         log(`kafka ${version}: formatted node ${p.nodeId}`);
       }
       const internal = `127.0.0.1:${p.internalPort}`;
@@ -302,14 +311,18 @@ function nodeProperties(
     ...opts.properties,
   };
   if (opts.sasl) {
-    const users = { [SASL_ADMIN]: opts.sasl.users[SASL_ADMIN] ?? 'admin-secret', ...opts.sasl.users };
-    const userEntries = Object.entries(users)
+    const mechanism = opts.sasl.mechanism ?? 'PLAIN';
+    const userEntries = Object.entries(saslUsers(opts.sasl))
       .map(([user, password]) => `user_${user}="${password}"`)
       .join(' ');
+    const jaas =
+      mechanism === 'PLAIN'
+        ? `org.apache.kafka.common.security.plain.PlainLoginModule required ${userEntries};`
+        : 'org.apache.kafka.common.security.scram.ScramLoginModule required;';
     Object.assign(props, {
-      'sasl.enabled.mechanisms': 'PLAIN',
-      'listener.name.external.sasl.enabled.mechanisms': 'PLAIN',
-      'listener.name.external.plain.sasl.jaas.config': `org.apache.kafka.common.security.plain.PlainLoginModule required ${userEntries};`,
+      'sasl.enabled.mechanisms': mechanism,
+      'listener.name.external.sasl.enabled.mechanisms': mechanism,
+      [`listener.name.external.${mechanism.toLowerCase()}.sasl.jaas.config`]: jaas,
       'authorizer.class.name': 'org.apache.kafka.metadata.authorizer.StandardAuthorizer',
       // INTERNAL and CONTROLLER are PLAINTEXT: their principal is ANONYMOUS, the brokers themselves.
       'super.users': `User:${SASL_ADMIN};User:ANONYMOUS`,
@@ -319,6 +332,20 @@ function nodeProperties(
   return `${Object.entries(props)
     .map(([k, v]) => `${k}=${v}`)
     .join('\n')}\n`;
+}
+
+function saslUsers(sasl: NonNullable<KafkaClusterOptions['sasl']>): Record<string, string> {
+  return { [SASL_ADMIN]: sasl.users[SASL_ADMIN] ?? 'admin-secret', ...sasl.users };
+}
+
+/** SCRAM credentials are metadata records: written into every node's storage when it is formatted. */
+function scramFormatArgs(sasl: KafkaClusterOptions['sasl']): string[] {
+  const mechanism = sasl?.mechanism ?? 'PLAIN';
+  if (!sasl || mechanism === 'PLAIN') return [];
+  return Object.entries(saslUsers(sasl)).flatMap(([user, password]) => [
+    '--add-scram',
+    `${mechanism}=[name=${user},password=${password}]`,
+  ]);
 }
 
 /**

@@ -151,7 +151,13 @@ async function checkKafka(config: RelayConfig, report: Report): Promise<void> {
   const admin = kafka.admin();
   try {
     const reachable = await timed(`kafka metadata ${config.derived.brokers.join(',')}`, report, async () => {
-      await admin.connect();
+      await admin.connect().catch((error: Error) => {
+        // kafkajs says the login failed, not what to change: name the settings (never their values).
+        if (error.name !== 'KafkaJSSASLAuthenticationError') throw error;
+        throw new Error(
+          `${error.message}: check KAFKA_SASL_MECHANISM (${config.kafka.saslMechanism}), KAFKA_SASL_USERNAME and KAFKA_SASL_PASSWORD`,
+        );
+      });
       const cluster = await admin.describeCluster();
       return `${cluster.brokers.length} broker(s), controller ${cluster.controller ?? 'unknown'}`;
     });

@@ -1,106 +1,134 @@
 /**
- * A least-privilege principal on a broker with SASL/PLAIN and the StandardAuthorizer (KRaft): with
- * KAFKA_CREATE_TOPICS=false and only WRITE + DESCRIBE on its topics the relay publishes (it looks the
- * topics up and never asks to create them); a topic it may describe but not write ends the relay with
- * exit code 6 and a message naming the topic and WRITE.
+ * A least-privilege principal on a broker with SASL (PLAIN, and SCRAM-SHA-256 with its users created
+ * when the KRaft storage is formatted) and the StandardAuthorizer: with KAFKA_CREATE_TOPICS=false and
+ * only WRITE + DESCRIBE on its topics the relay publishes (it looks the topics up and never asks to
+ * create them; its idempotent producer needs no cluster right on Kafka 3.0+, WRITE on a topic
+ * suffices); a topic it may describe but not write ends the relay with exit code 6 and a message
+ * naming the topic and WRITE; `check-config` authenticates; and the password appears in no output.
  */
 import { expect } from 'chai';
 import kafkajs, { Kafka, logLevel, type Admin } from 'kafkajs';
-import type { KafkaCluster } from '../../../scripts/services/kafkaCluster.js';
+import type { KafkaCluster, SaslMechanism } from '../../../scripts/services/kafkaCluster.js';
 import { startDedicatedKafkaCluster } from '../../support/services.js';
 import { relayTestContext, type RelayTestContext } from '../../support/relayFixture.js';
-import { killAllRelays, startRelay } from '../../support/relayProcess.js';
+import { killAllRelays, runCli, startRelay, type RelayProcess } from '../../support/relayProcess.js';
 import { startRelayPatiently } from '../../faults/kafkaClusterFixture.js';
 import { collectTopic, kafkaClient } from '../../support/kafka.js';
 
 // Named exports Node cannot see in kafkajs' CommonJS module.
 const { AclOperationTypes, AclPermissionTypes, AclResourceTypes, ResourcePatternTypes } = kafkajs;
 
-describe('relay: a least-privilege Kafka principal (SASL/PLAIN, ACLs)', function () {
-  this.timeout(600_000);
-  let cluster: KafkaCluster;
-  let admin: Admin;
-  let ctx: RelayTestContext | undefined;
+const MECHANISMS: { broker: SaslMechanism; relay: string }[] = [
+  { broker: 'PLAIN', relay: 'plain' },
+  { broker: 'SCRAM-SHA-256', relay: 'scram-sha-256' },
+];
 
-  before(async function () {
-    this.timeout(400_000);
-    cluster = await startDedicatedKafkaCluster({
-      nodes: 1,
-      sasl: { users: { admin: 'admin-secret', relay: 'relay-secret' } },
+for (const mechanism of MECHANISMS)
+  describe(`relay: a least-privilege Kafka principal (SASL/${mechanism.broker}, ACLs)`, function () {
+    this.timeout(600_000);
+    // Distinct per mechanism and unusual enough that finding it in any output is a leak, not chance.
+    const password = `relay-secret-${mechanism.relay}-7Qx`;
+    let cluster: KafkaCluster;
+    let admin: Admin;
+    let ctx: RelayTestContext | undefined;
+
+    before(async function () {
+      this.timeout(400_000);
+      cluster = await startDedicatedKafkaCluster({
+        nodes: 1,
+        sasl: { users: { admin: 'admin-secret', relay: password }, mechanism: mechanism.broker },
+      });
+      // The internal listener is PLAINTEXT and its principal a super user: the test's admin.
+      admin = new Kafka({ brokers: cluster.internalBrokers.split(','), logLevel: logLevel.NOTHING }).admin();
+      await admin.connect();
     });
-    // The internal listener is PLAINTEXT and its principal a super user: the test's admin.
-    admin = new Kafka({ brokers: cluster.internalBrokers.split(','), logLevel: logLevel.NOTHING }).admin();
-    await admin.connect();
+
+    after(async () => {
+      await killAllRelays();
+      await ctx?.close();
+      await admin?.disconnect();
+      await cluster?.stop();
+    });
+
+    const allow = async (topic: string, operations: number[]): Promise<void> => {
+      await admin.createAcls({
+        acl: operations.map((operation) => ({
+          resourceType: AclResourceTypes.TOPIC,
+          resourceName: topic,
+          resourcePatternType: ResourcePatternTypes.LITERAL,
+          principal: 'User:relay',
+          host: '*',
+          operation,
+          permissionType: AclPermissionTypes.ALLOW,
+        })),
+      });
+    };
+
+    it('publishes with only WRITE and DESCRIBE on existing topics, exits 6 naming a topic it may not write, and never shows the password', async () => {
+      ctx = await relayTestContext('acl');
+      const orders = ctx.topic('orders');
+      const secret = ctx.topic('secret');
+      const deadLetter = `${ctx.topicPrefix}.dead-letter`;
+      await admin.createTopics({
+        topics: [orders, secret, deadLetter].map((topic) => ({ topic, numPartitions: 3 })),
+      });
+      await allow(orders, [AclOperationTypes.WRITE, AclOperationTypes.DESCRIBE]);
+      await allow(deadLetter, [AclOperationTypes.WRITE, AclOperationTypes.DESCRIBE]);
+      await allow(secret, [AclOperationTypes.DESCRIBE]);
+      const env = ctx.env({
+        KAFKA_BROKERS: cluster.brokers,
+        KAFKA_SASL_MECHANISM: mechanism.relay,
+        KAFKA_SASL_USERNAME: 'relay',
+        KAFKA_SASL_PASSWORD: password,
+        KAFKA_CREATE_TOPICS: 'false',
+      });
+
+      const checked = await runCli(['check-config'], { ...env, RELAY_WATCH: `${ctx.db}.orders` }, 120_000);
+      expect(checked.code, checked.stdout + checked.stderr).to.equal(0);
+      expect(checked.stdout + checked.stderr).not.to.contain(password);
+      const wrong = `${password}-wrong`;
+      const refusedLogin = await runCli(['check-config'], { ...env, KAFKA_SASL_PASSWORD: wrong }, 120_000);
+      const said = refusedLogin.stdout + refusedLogin.stderr;
+      expect(refusedLogin.code, said).to.not.equal(0);
+      expect(said, 'names what to fix').to.contain('KAFKA_SASL_PASSWORD');
+      expect(said).not.to.contain(wrong);
+
+      const allowed = await startRelayPatiently({ ...env, RELAY_WATCH: `${ctx.db}.orders` });
+      const reader = await collectTopic(orders, {
+        kafka: kafkaClient('acl-reader', cluster.internalBrokers),
+      });
+      try {
+        await ctx.mongo
+          .db(ctx.db)
+          .collection('orders')
+          .insertMany([{ n: 1 }, { n: 2 }, { n: 3 }]);
+        const read = await reader.waitForCount(3, 60_000);
+        expect(read).to.have.length(3);
+        expect(allowed.child.exitCode).to.equal(null);
+      } finally {
+        await reader.stop();
+        await allowed.kill('SIGTERM');
+      }
+
+      const refused = await startRelay({
+        ...env,
+        RELAY_WATCH: `${ctx.db}.secret`,
+        RELAY_CHECKPOINT_ID: `${ctx.checkpointId}-secret`,
+      });
+      await refused.waitForLog((l) => l.msg === 'change stream open', 240_000, 'the change stream to open');
+      await ctx.mongo.db(ctx.db).collection('secret').insertOne({ n: 1 });
+      const code = await Promise.race([
+        refused.exited,
+        new Promise<number>((r) => setTimeout(() => r(-1), 90_000)),
+      ]);
+      const fatal = refused.logs.filter((l) => l.level >= 50).map((l) => l.msg);
+      expect(code, `exit code; errors: ${fatal.join(' | ')}`).to.equal(6);
+      expect(fatal.join(' | ')).to.contain(`"${secret}"`).and.to.contain('WRITE');
+      for (const relay of [allowed, refused]) expectNoPassword(relay, password);
+    });
   });
 
-  after(async () => {
-    await killAllRelays();
-    await ctx?.close();
-    await admin?.disconnect();
-    await cluster?.stop();
-  });
-
-  const allow = async (topic: string, operations: number[]): Promise<void> => {
-    await admin.createAcls({
-      acl: operations.map((operation) => ({
-        resourceType: AclResourceTypes.TOPIC,
-        resourceName: topic,
-        resourcePatternType: ResourcePatternTypes.LITERAL,
-        principal: 'User:relay',
-        host: '*',
-        operation,
-        permissionType: AclPermissionTypes.ALLOW,
-      })),
-    });
-  };
-
-  it('publishes with only WRITE and DESCRIBE on existing topics, and exits 6 naming a topic it may not write', async () => {
-    ctx = await relayTestContext('acl');
-    const orders = ctx.topic('orders');
-    const secret = ctx.topic('secret');
-    const deadLetter = `${ctx.topicPrefix}.dead-letter`;
-    await admin.createTopics({
-      topics: [orders, secret, deadLetter].map((topic) => ({ topic, numPartitions: 3 })),
-    });
-    await allow(orders, [AclOperationTypes.WRITE, AclOperationTypes.DESCRIBE]);
-    await allow(deadLetter, [AclOperationTypes.WRITE, AclOperationTypes.DESCRIBE]);
-    await allow(secret, [AclOperationTypes.DESCRIBE]);
-    const env = ctx.env({
-      KAFKA_BROKERS: cluster.brokers,
-      KAFKA_SASL_MECHANISM: 'plain',
-      KAFKA_SASL_USERNAME: 'relay',
-      KAFKA_SASL_PASSWORD: 'relay-secret',
-      KAFKA_CREATE_TOPICS: 'false',
-    });
-
-    const allowed = await startRelayPatiently({ ...env, RELAY_WATCH: `${ctx.db}.orders` });
-    const reader = await collectTopic(orders, { kafka: kafkaClient('acl-reader', cluster.internalBrokers) });
-    try {
-      await ctx.mongo
-        .db(ctx.db)
-        .collection('orders')
-        .insertMany([{ n: 1 }, { n: 2 }, { n: 3 }]);
-      const read = await reader.waitForCount(3, 60_000);
-      expect(read).to.have.length(3);
-      expect(allowed.child.exitCode).to.equal(null);
-    } finally {
-      await reader.stop();
-      await allowed.kill('SIGTERM');
-    }
-
-    const refused = await startRelay({
-      ...env,
-      RELAY_WATCH: `${ctx.db}.secret`,
-      RELAY_CHECKPOINT_ID: `${ctx.checkpointId}-secret`,
-    });
-    await refused.waitForLog((l) => l.msg === 'change stream open', 240_000, 'the change stream to open');
-    await ctx.mongo.db(ctx.db).collection('secret').insertOne({ n: 1 });
-    const code = await Promise.race([
-      refused.exited,
-      new Promise<number>((r) => setTimeout(() => r(-1), 90_000)),
-    ]);
-    const fatal = refused.logs.filter((l) => l.level >= 50).map((l) => l.msg);
-    expect(code, `exit code; errors: ${fatal.join(' | ')}`).to.equal(6);
-    expect(fatal.join(' | ')).to.contain(`"${secret}"`).and.to.contain('WRITE');
-  });
-});
+function expectNoPassword(relay: RelayProcess, password: string): void {
+  const leaks = [...relay.stdout, ...relay.stderr].filter((line) => line.includes(password));
+  expect(leaks, 'output lines carrying the SASL password').to.deep.equal([]);
+}
