@@ -283,6 +283,11 @@ export class RelayApp {
           : checkpoint?.token
             ? { token: checkpoint.token, clusterTime: checkpoint.clusterTime }
             : null;
+      checkpointer.persistedCounts = {
+        published: checkpoint?.counts?.published ?? 0,
+        filtered: checkpoint?.counts?.filtered ?? 0,
+        deadLettered: checkpoint?.counts?.deadLettered ?? 0,
+      };
       checkpointer.snapshotRunning = snapshot !== null;
       checkpointer.start();
       // RELAY_SNAPSHOT=when-needed: history lost -> a new position and a new snapshot, then on.

@@ -77,6 +77,10 @@ export interface CheckpointWrite {
   snapshot?: SnapshotCursor;
   /** The first stream position after a snapshot: the snapshot is complete. */
   snapshotDone?: boolean;
+  /**
+   * Totals since the checkpoint was created, as of this position: set, never added, so that a write
+   * retried after its reply was lost (it may have applied) is a replay, not a second count.
+   */
   published: number;
   filtered: number;
   deadLettered: number;
@@ -241,11 +245,7 @@ export class CheckpointStore {
           fingerprint: w.fingerprint,
           watch: w.watch,
           ...snapshotProgressUpdate(w.snapshot, w.snapshotDone === true, writtenAt),
-        },
-        $inc: {
-          'counts.published': w.published,
-          'counts.filtered': w.filtered,
-          'counts.deadLettered': w.deadLettered,
+          counts: { published: w.published, filtered: w.filtered, deadLettered: w.deadLettered },
         },
       },
     );

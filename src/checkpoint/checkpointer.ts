@@ -26,7 +26,9 @@
  *
  * The persisted position never runs ahead of an unacknowledged event: only released progress enters
  * here. A failed write is retried with backoff, merged with whatever was released meanwhile (the
- * pump's bound stops reading while events pile up); a lost lease is fatal.
+ * pump's bound stops reading while events pile up); a lost lease is fatal. A failed write may still
+ * have applied (its reply lost), so each write carries the counts' totals as of its position, never
+ * increments: the retry is a replay.
  */
 import type { Logger } from 'pino';
 import type { CheckpointMode } from '../config/schema.js';
@@ -60,6 +62,11 @@ export interface CheckpointerHooks {
 
 const noCounts = (): WriteCounts => ({ published: 0, filtered: 0, deadLettered: 0 });
 const total = (c: WriteCounts): number => c.published + c.filtered + c.deadLettered;
+const sum = (a: WriteCounts, b: WriteCounts): WriteCounts => ({
+  published: a.published + b.published,
+  filtered: a.filtered + b.filtered,
+  deadLettered: a.deadLettered + b.deadLettered,
+});
 
 export class Checkpointer {
   private pending: Position | null = null;
@@ -79,6 +86,8 @@ export class Checkpointer {
   private failures = 0;
   private stopped = false;
   persisted: Position | null = null;
+  /** The counts the store holds (set from the checkpoint read at start); each write adds to these. */
+  persistedCounts: WriteCounts = noCounts();
 
   constructor(
     private readonly store: Pick<CheckpointStore, 'write'>,
@@ -178,6 +187,7 @@ export class Checkpointer {
     if (!position && !snapshot) return Promise.resolve();
     const completesSnapshot = position !== null && this.snapshotRunning;
     const counts = this.pendingCounts;
+    const totals = sum(this.persistedCounts, counts);
     this.pending = null;
     this.pendingSnapshot = null;
     this.pendingCounts = noCounts();
@@ -189,7 +199,7 @@ export class Checkpointer {
         token: position?.token ?? { _data: '' },
         clusterTime: position?.clusterTime ?? null,
         ...(position ? {} : { snapshotOnly: true }),
-        ...counts,
+        ...totals,
         ...this.identity,
         ...(snapshot ? { snapshot } : {}),
         ...(completesSnapshot ? { snapshotDone: true } : {}),
@@ -197,6 +207,7 @@ export class Checkpointer {
       .then(
         (writtenAt) => {
           this.failures = 0;
+          this.persistedCounts = totals;
           if (position) this.persisted = position;
           if (completesSnapshot || snapshot?.done) this.snapshotRunning = false;
           this.hooks.onWrite?.(position, writtenAt, counts, snapshot);
