@@ -34,7 +34,11 @@ import {
 const KAFKA_DIR = path.join(SERVICES_DIR, 'kafka');
 const KAFKA_CLUSTER_DIR = path.join(SERVICES_DIR, 'kafka-cluster');
 const MONGO_DIR = path.join(SERVICES_DIR, 'mongo');
-const rel = (p: string): string => path.relative(REPO_ROOT, p);
+/** Paths inside the repository relative to it; a RELAY_SERVICES_DIR elsewhere stays absolute. */
+const rel = (p: string): string => {
+  const r = path.relative(REPO_ROOT, p);
+  return r.startsWith('..') ? p : r;
+};
 const secs = (ms: number): string => `${(ms / 1000).toFixed(1)} s`;
 const say = (line: string): void => console.log(line);
 

@@ -18,7 +18,7 @@ import * as net from 'node:net';
 import * as path from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { MongoClient } from 'mongodb';
-import { redactUri } from './state.js';
+import { PrerequisiteError, redactUri } from './state.js';
 
 export type MongoKind = 'env' | 'mongodb-memory-server' | 'mongo-java-server';
 /** What MONGO_KIND may require: a real mongod, or the stand-in. Unset: the first that can be had. */
@@ -118,7 +118,9 @@ export async function startMongo(opts: StartMongoOptions): Promise<MongoService>
   fs.mkdirSync(opts.stateDir, { recursive: true });
   const given = process.env.MONGODB_URI;
   if (given && required !== 'stand-in') {
-    const capabilities = await detectCapabilities(given);
+    const capabilities = await detectCapabilities(given).catch((error: Error) => {
+      throw unreachableGivenUri(given, error);
+    });
     if (required === 'mongod' && !capabilities.realMongod)
       throw new Error(
         `MONGO_KIND=mongod, but MONGODB_URI points to the mongo-java-server stand-in (${redactUri(given)})`,
@@ -140,6 +142,18 @@ export async function startMongo(opts: StartMongoOptions): Promise<MongoService>
   if (!recorded) writeState(opts.stateDir, service, stateExtras.get(service));
   log(`MongoDB: ${service.description} at ${service.uri}`);
   return service;
+}
+
+/**
+ * A MONGODB_URI that does not answer. The usual cause: it was exported from an earlier
+ * `. .services/env` whose services have been stopped since, so say that, not only the socket error.
+ */
+function unreachableGivenUri(uri: string, error: Error): PrerequisiteError {
+  return new PrerequisiteError(
+    `mongodb: MONGODB_URI=${redactUri(uri)} is set in the environment but does not answer (${error.message}). ` +
+      'Start that server, or `unset MONGODB_URI` to have the services start one (a value left over ' +
+      'from sourcing an earlier .services/env is the usual cause).',
+  );
 }
 
 function kindMatches(service: MongoService, required: RequiredMongoKind | undefined): boolean {

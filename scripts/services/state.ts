@@ -13,8 +13,13 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 export const REPO_ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
-/** Runtime state of `npm run services:up` and of test runs (gitignored). */
-export const SERVICES_DIR = path.join(REPO_ROOT, '.services');
+/**
+ * Runtime state of `npm run services:up` and of test runs (gitignored). RELAY_SERVICES_DIR moves it,
+ * e.g. for a second set of services beside a developer's (the services CLI test does so).
+ */
+export const SERVICES_DIR = process.env.RELAY_SERVICES_DIR
+  ? path.resolve(process.env.RELAY_SERVICES_DIR)
+  : path.join(REPO_ROOT, '.services');
 /** Shell-sourceable `KAFKA_BROKERS=...` / `MONGODB_URI=...` written by `services:up`. */
 export const ENV_FILE = path.join(SERVICES_DIR, 'env');
 /** What `services:up` started, so `services:down` stops exactly that. */
