@@ -395,6 +395,23 @@ export class CheckpointStore {
     );
   }
 
+  /**
+   * Operator action (CLI): withdraw a pending snapshot request (no lease needed, like the request).
+   * Returns the request removed, or null when none was pending. One atomic find-and-modify, so what
+   * is reported is exactly what was removed, even if a relay start consumes a request meanwhile.
+   * A snapshot already running (`snapshot.state`) is not touched: it is resumable and continues.
+   */
+  async cancelSnapshotRequest(): Promise<SnapshotRequest | null> {
+    const before = await this.bounded('cancelSnapshotRequest', (o) =>
+      this.collection.findOneAndUpdate(
+        { _id: this.checkpointId, snapshotRequest: { $ne: null } },
+        { $unset: { snapshotRequest: '' } },
+        { ...o.write, returnDocument: 'before', projection: { snapshotRequest: 1 } },
+      ),
+    );
+    return before?.snapshotRequest ?? null;
+  }
+
   /** Operator action (CLI): forget the position; the next start uses RELAY_START_AT. */
   async clear(force: boolean): Promise<boolean> {
     await this.assertNotLeased(force);

@@ -7,6 +7,13 @@ import { formatClusterTime, clusterTimeOfToken } from '../source/resumeToken.js'
 import { RelayExit } from '../app/errors.js';
 import { ExitCode } from '../app/exitCodes.js';
 import { cliMongo } from './mongoOptions.js';
+import {
+  describeSnapshot,
+  describeSnapshotRequest,
+  snapshotLines,
+  type SnapshotRequestView,
+  type SnapshotView,
+} from './snapshotView.js';
 
 export async function withStore<T>(
   config: RelayConfig,
@@ -47,6 +54,10 @@ export interface CheckpointView {
   watch: string[] | null;
   setBy: string | null;
   lease: { owner: string; host: string; expiresAt: string; live: boolean } | null;
+  /** The current or last snapshot's progress. */
+  snapshot: SnapshotView | null;
+  /** A snapshot requested (`mongo-kafka-relay snapshot`) and not yet started. */
+  snapshotRequest: SnapshotRequestView | null;
 }
 
 export function describeCheckpoint(store: CheckpointStore, doc: CheckpointDoc | null): CheckpointView {
@@ -74,6 +85,8 @@ export function describeCheckpoint(store: CheckpointStore, doc: CheckpointDoc | 
           live: lease.expiresAt.getTime() > Date.now(),
         }
       : null,
+    snapshot: describeSnapshot(doc?.snapshot),
+    snapshotRequest: describeSnapshotRequest(doc?.snapshotRequest),
   };
 }
 
@@ -102,5 +115,6 @@ export function printCheckpoint(view: CheckpointView, json: boolean): void {
       ? `lease        ${view.lease.live ? 'held' : 'expired'}: ${view.lease.owner} (until ${view.lease.expiresAt})`
       : 'lease        free',
   );
+  lines.push(...snapshotLines(view.snapshot, view.snapshotRequest));
   process.stdout.write(`${lines.join('\n')}\n`);
 }

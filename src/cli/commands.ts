@@ -60,7 +60,9 @@ export function registerOperatorCommands(program: Command): void {
   const token = program.command('token').description("show or change this stream's checkpoint");
   token
     .command('show')
-    .description('the checkpoint: token, cluster time, when written, lag behind now, lease')
+    .description(
+      'the checkpoint: token, cluster time, when written, lag behind now, lease, snapshot progress and request',
+    )
     .addOption(configOption())
     .option('--json', 'machine-readable output')
     .action(async (opts: CommonOptions) => {

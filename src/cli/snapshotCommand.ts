@@ -3,6 +3,9 @@
  * src/snapshot/) of some or all watched collections. The request is written into the checkpoint
  * document; the relay performs it at its NEXT START (a running relay does not pick it up: restart it).
  * No lease is needed — the request does not move the stream's position.
+ *
+ * `snapshot --cancel` withdraws a pending request (src/cli/snapshotCancel.ts); a copy already running
+ * is not stopped by it.
  */
 import { hostname, userInfo } from 'node:os';
 import type { Command } from 'commander';
@@ -17,6 +20,7 @@ import {
 } from '../config/watchTargets.js';
 import { withStore } from './checkpointView.js';
 import { loadForCommand, printWarnings } from './configOutput.js';
+import { cancelSnapshotRequest, refuseCancelWithTargets } from './snapshotCancel.js';
 
 export function registerSnapshotCommand(program: Command): void {
   program
@@ -26,9 +30,15 @@ export function registerSnapshotCommand(program: Command): void {
     )
     .argument('[targets...]', 'db.coll, db.* or * — each within RELAY_WATCH')
     .option('--config <file>', 'configuration file (JSON or YAML); environment variables override it')
-    .action(async (names: string[], opts: { config?: string }) => {
+    .option('--cancel', 'withdraw the pending request instead (a snapshot already running is not stopped)')
+    .action(async (names: string[], opts: { config?: string; cancel?: boolean }) => {
+      if (opts.cancel) refuseCancelWithTargets(names);
       const { config, warnings } = loadForCommand(opts, 'checkpoint');
       printWarnings(warnings);
+      if (opts.cancel) {
+        await cancelSnapshotRequest(config);
+        return;
+      }
       const configured = config.derived.targets;
       const targets = names.length > 0 ? requested(names, configured) : [...configured];
       const existing = await withStore(config, async (store) => {
