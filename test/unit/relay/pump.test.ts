@@ -153,7 +153,7 @@ describe('Pump', () => {
       await settle();
     }
     expect(sink.published).to.have.length(n);
-    expect(store.writes.reduce((s, w) => s + w.published, 0)).to.equal(n);
+    expect(store.writes.at(-1)!.published, 'the totals at the last write').to.equal(n);
     expect(store.writes.length, 'group commit: fewer writes than events').to.be.lessThan(n);
     pump.stop();
     await source.close();
