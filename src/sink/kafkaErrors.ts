@@ -86,3 +86,13 @@ export function rootMessage(error: unknown): string {
   for (let i = 0; i < 5 && e && typeof e === 'object' && e.cause; i++) e = e.cause as ErrorShape;
   return typeof e?.message === 'string' ? e.message : String(error);
 }
+
+/** The first error of class `type` along kafkajs' wrapping (`cause`). */
+export function findInChain<T extends Error>(error: unknown, type: new (...args: never[]) => T): T | null {
+  let e: unknown = error;
+  for (let i = 0; i < 5 && e; i++) {
+    if (e instanceof type) return e;
+    e = (e as { cause?: unknown }).cause;
+  }
+  return null;
+}

@@ -20,12 +20,18 @@
  */
 import type { Kafka, Message, Producer, Admin, RecordMetadata, CompressionTypes } from 'kafkajs';
 import type { Logger } from 'pino';
-import { partitionFor } from '../pipeline/murmur2.js';
-import { changeIdOf, deadLetterFor, type OutboundRecord } from '../pipeline/toRecord.js';
+import type { OutboundRecord } from '../pipeline/toRecord.js';
 import { withTimeout } from '../util/async.js';
 import { compressionType, type Compression } from './compression.js';
 import { KafkaRefusedError, ProduceNotAllowedError, ShutdownError } from './errors.js';
-import { classify, rootMessage } from './kafkaErrors.js';
+import { classify, findInChain, rootMessage } from './kafkaErrors.js';
+import {
+  isolateTooLarge,
+  pendingRecord,
+  replaceWithDeadLetter,
+  type PendingRecord,
+  type PublishOutcome,
+} from './pendingRecord.js';
 import {
   RouteChangedError,
   acknowledgedPartitions,
@@ -34,11 +40,12 @@ import {
   topicPartition,
   type Route,
 } from './produceRequests.js';
+import { routeRecords, toTopicMessages } from './recordRouting.js';
 import { TopicDirectory, type TopicConfigFor, type TopicCreation } from './topicDirectory.js';
 
 export { ShutdownError } from './errors.js';
 
-export type PublishOutcome = 'published' | 'dead-lettered';
+export type { PublishOutcome } from './pendingRecord.js';
 
 export interface KafkaSinkOptions {
   maxMessageBytes: number;
@@ -65,19 +72,6 @@ export interface KafkaSinkOptions {
   onProducerReset?: (errorType: string) => void;
 }
 
-interface Pending {
-  record: OutboundRecord;
-  deadLettered: boolean;
-  resolve: (outcome: PublishOutcome) => void;
-  reject: (error: Error) => void;
-  /** The planned partition; kept across attempts while the topic's partition count stays the same. */
-  route: Route | null;
-  /** After a "too large" refusal: send this record's partition alone, or this record alone. */
-  isolate: 'none' | 'partition' | 'record';
-  /** Resolved or rejected: no longer part of a delivery. */
-  settled: boolean;
-}
-
 const IDLE_PROBE_MS = 3000;
 const DEFAULT_PROGRESS_TIMEOUT_MS = 300_000;
 
@@ -89,7 +83,7 @@ export class KafkaSink {
   private readonly routes = new WeakMap<Message, Route>();
   private readonly compression: CompressionTypes;
   private readonly mayProduce: () => boolean;
-  private queue: Pending[] = [];
+  private queue: PendingRecord[] = [];
   /** Taken from the queue and not yet settled. */
   private delivering = 0;
   private wake: (() => void) | null = null;
@@ -187,20 +181,13 @@ export class KafkaSink {
     if (this.failed) return Promise.reject(this.failed);
     if (this.stopping) return Promise.reject(new ShutdownError());
     return new Promise((resolve, reject) => {
-      const pending: Pending = {
-        record,
-        deadLettered: false,
-        resolve,
-        reject,
-        route: null,
-        isolate: 'none',
-        settled: false,
-      };
+      const pending = pendingRecord(record, resolve, reject);
       if (record.size > this.options.maxMessageBytes) {
-        this.replaceWithDeadLetter(
+        replaceWithDeadLetter(
           pending,
           'too-large',
           `${record.size} bytes > KAFKA_MAX_MESSAGE_BYTES ${this.options.maxMessageBytes}`,
+          this.options,
         );
       }
       if (this.queue.length + this.delivering === 0) this.waitingSince = Date.now();
@@ -262,7 +249,7 @@ export class KafkaSink {
     }
   }
 
-  private takeBatch(): Pending[] {
+  private takeBatch(): PendingRecord[] {
     let bytes = 0;
     let n = 0;
     while (n < this.queue.length && n < this.options.maxBatchRecords) {
@@ -275,7 +262,7 @@ export class KafkaSink {
   }
 
   /** Send `batch` until every record in it is acknowledged (or dead-lettered), or the sink gives up. */
-  private async deliver(batch: Pending[]): Promise<void> {
+  private async deliver(batch: PendingRecord[]): Promise<void> {
     let remaining = batch;
     for (let attempt = 1; remaining.length > 0 && !this.abandoned && !this.failed;) {
       if (!this.mayProduce()) return this.failAll(new ProduceNotAllowedError(), remaining);
@@ -302,14 +289,14 @@ export class KafkaSink {
    * One round: every record routed to its partition, one call per leader, all calls at once. Returns
    * the records not acknowledged (in their original order) and whether to back off before the next.
    */
-  private async round(pending: Pending[]): Promise<{ remaining: Pending[]; backoff: boolean }> {
+  private async round(pending: PendingRecord[]): Promise<{ remaining: PendingRecord[]; backoff: boolean }> {
     await this.directory.ensure(pending.map((p) => p.record.topic));
     if (!this.producerConnected) {
       await this.producer.connect();
       this.producerConnected = true;
     }
     const order = new Map(pending.map((p, i) => [p, i]));
-    const { sendable, waiting } = this.route(pending);
+    const { sendable, waiting } = routeRecords(pending, this.directory);
     const calls = planCalls(
       sendable,
       (p) => p.record.topic,
@@ -317,7 +304,7 @@ export class KafkaSink {
       (p) => p.isolate !== 'none',
     );
     const results = await Promise.allSettled(calls.map((call) => this.send(call)));
-    const notAcked: Pending[] = [...waiting];
+    const notAcked: PendingRecord[] = [...waiting];
     let backoff = waiting.length > 0;
     let resetProducer: string | null = null;
     for (const [i, result] of results.entries()) {
@@ -332,7 +319,7 @@ export class KafkaSink {
       if (this.endsDelivery(error, pending, 'produce', call)) return { remaining: [], backoff: false };
       const { kind, type } = classify(error);
       if (kind === 'too-large') {
-        this.isolateTooLarge(call, error);
+        isolateTooLarge(call, error, this.options);
         continue;
       }
       if (kind === 'producer-state') resetProducer = type;
@@ -347,62 +334,16 @@ export class KafkaSink {
     return { remaining: notAcked.filter((p) => !p.settled), backoff };
   }
 
-  /** Plan each record's partition and leader; records without a leader right now wait a round. */
-  private route(pending: Pending[]): { sendable: Pending[]; waiting: Pending[] } {
-    const sendable: Pending[] = [];
-    const waiting: Pending[] = [];
-    const firstOfPartition = new Set<string>();
-    const blocked = new Set<string>();
-    for (const p of pending) {
-      const topic = p.record.topic;
-      const count = this.directory.partitionCount(topic);
-      if (!p.route || p.route.partitionCount !== count) {
-        p.route = {
-          partition: partitionFor(p.record.partitionKey, count),
-          partitionCount: count,
-          leader: -1,
-        };
-      }
-      p.route.leader = this.directory.leaderOf(topic, p.route.partition);
-      const tp = topicPartition(topic, p.route.partition);
-      // A partition's records leave in order: once one of them waits, the later ones wait too.
-      if (blocked.has(tp) || p.route.leader < 0 || (p.isolate === 'record' && firstOfPartition.has(tp))) {
-        if (p.route.leader < 0) this.directory.markStale(topic);
-        blocked.add(tp);
-        waiting.push(p);
-        continue;
-      }
-      firstOfPartition.add(tp);
-      sendable.push(p);
-    }
-    return { sendable, waiting };
-  }
-
-  private send(call: Pending[]): Promise<RecordMetadata[]> {
-    const byTopic = new Map<string, Message[]>();
+  private send(call: PendingRecord[]): Promise<RecordMetadata[]> {
     const eventTime = (this.options.recordTimestamp ?? 'event') === 'event';
-    for (const p of call) {
-      const { record } = p;
-      const message: Message = {
-        key: record.key,
-        value: record.value,
-        headers: record.headers,
-        partition: p.route!.partition,
-      };
-      if (eventTime && record.eventTimeMs !== undefined) message.timestamp = String(record.eventTimeMs);
-      this.routes.set(message, p.route!);
-      const list = byTopic.get(record.topic);
-      if (list) list.push(message);
-      else byTopic.set(record.topic, [message]);
-    }
-    const topicMessages = [...byTopic].map(([topic, messages]) => ({ topic, messages }));
+    const topicMessages = toTopicMessages(call, this.routes, eventTime);
     return this.producer.sendBatch({ topicMessages, acks: -1, compression: this.compression });
   }
 
   /** Resolve the records whose topic-partition the response acknowledged; return the others. */
-  private settle(call: Pending[], response: RecordMetadata[]): Pending[] {
+  private settle(call: PendingRecord[], response: RecordMetadata[]): PendingRecord[] {
     const acked = acknowledgedPartitions(response);
-    const missing: Pending[] = [];
+    const missing: PendingRecord[] = [];
     for (const p of call) {
       if (acked.has(topicPartition(p.record.topic, p.route!.partition))) this.acknowledge(p);
       else missing.push(p);
@@ -418,7 +359,7 @@ export class KafkaSink {
     return missing;
   }
 
-  private acknowledge(p: Pending): void {
+  private acknowledge(p: PendingRecord): void {
     p.settled = true;
     this.lastSuccess = Date.now();
     this.setHealthy(true);
@@ -431,9 +372,9 @@ export class KafkaSink {
    */
   private endsDelivery(
     error: unknown,
-    pending: Pending[],
+    pending: PendingRecord[],
     operation: 'describe' | 'produce',
-    call?: Pending[],
+    call?: PendingRecord[],
   ): boolean {
     if (findInChain(error, ProduceNotAllowedError)) {
       this.failAll(new ProduceNotAllowedError(), pending);
@@ -451,7 +392,7 @@ export class KafkaSink {
     return true;
   }
 
-  private failAll(error: Error, pending: Pending[]): void {
+  private failAll(error: Error, pending: PendingRecord[]): void {
     if (!this.failed) {
       this.failed = error;
       this.options.logger.error({ err: error }, 'the sink stops: nothing more is sent to Kafka');
@@ -462,48 +403,6 @@ export class KafkaSink {
       p.reject(error);
     }
     this.setHealthy(false);
-  }
-
-  /** Kafka refused a call as too large: the partitions alone, then one record, then a dead letter. */
-  private isolateTooLarge(call: Pending[], error: unknown): void {
-    const partitions = new Set(call.map((p) => topicPartition(p.record.topic, p.route!.partition)));
-    if (partitions.size > 1) {
-      for (const p of call) p.isolate = 'partition';
-      return;
-    }
-    if (call.length > 1) {
-      for (const p of call) p.isolate = 'record';
-      return;
-    }
-    const only = call[0]!;
-    if (only.deadLettered) {
-      only.settled = true;
-      only.reject(
-        new Error(
-          `even the dead-letter record for ${changeIdOf(only.record)} is too large for Kafka: ${rootMessage(error)}`,
-        ),
-      );
-      return;
-    }
-    this.replaceWithDeadLetter(only, 'too-large', rootMessage(error));
-  }
-
-  private replaceWithDeadLetter(p: Pending, reason: string, detail: string): void {
-    this.options.logger.error(
-      {
-        changeId: changeIdOf(p.record),
-        ns: p.record.ns,
-        size: p.record.size,
-        reason,
-        deadLetterTopic: this.options.deadLetterTopic,
-      },
-      'event cannot be published to Kafka; a dead-letter record names it',
-    );
-    p.record = deadLetterFor(p.record, reason, detail, this.options.deadLetterTopic);
-    p.deadLettered = true;
-    p.route = null;
-    p.isolate = 'none';
-    this.options.onDeadLetter?.(reason);
   }
 
   /** The broker lost or fenced our producer id: a new producer (new id, sequences from 0). */
@@ -519,7 +418,7 @@ export class KafkaSink {
     await old.disconnect().catch(() => undefined);
   }
 
-  private logFailure(error: unknown, records: Pending[], attempt: number): void {
+  private logFailure(error: unknown, records: PendingRecord[], attempt: number): void {
     const { kind, type } = classify(error);
     this.options.logger.warn(
       {
@@ -556,14 +455,4 @@ export class KafkaSink {
       this.cancelBackoff = done;
     });
   }
-}
-
-/** The first error of class `type` along kafkajs' wrapping (`cause`). */
-function findInChain<T extends Error>(error: unknown, type: new (...args: never[]) => T): T | null {
-  let e: unknown = error;
-  for (let i = 0; i < 5 && e; i++) {
-    if (e instanceof type) return e;
-    e = (e as { cause?: unknown }).cause;
-  }
-  return null;
 }
