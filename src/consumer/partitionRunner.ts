@@ -27,7 +27,7 @@ import {
   type ChunkScope,
   type ChunkWait,
   type WaitReason,
-} from './recordProcessor.js';
+} from './chunk.js';
 
 /** A partition waiting before its next record, as `health()` reports it. */
 export interface BlockedPartition {

@@ -11,7 +11,7 @@ import {
   createEachBatchHandler,
   type ChunkProcessor,
 } from '../../../src/consumer/partitionRunner.js';
-import type { ChunkResult, ChunkScope } from '../../../src/consumer/recordProcessor.js';
+import type { ChunkResult, ChunkScope } from '../../../src/consumer/chunk.js';
 
 const silent: ConsumerLogger = { debug() {}, info() {}, warn() {}, error() {} };
 

@@ -8,12 +8,8 @@ import { IdempotentHandlerDelivery, type Handlers } from '../../../src/consumer/
 import { HandlerTimeoutError, PermanentHandlerError } from '../../../src/consumer/errors.js';
 import type { ConsumerLogger } from '../../../src/consumer/logging.js';
 import { ConsumerMetricName, ConsumerMetrics } from '../../../src/consumer/metrics.js';
-import {
-  PartitionMemory,
-  RecordProcessor,
-  type ChunkScope,
-  type ProcessorSettings,
-} from '../../../src/consumer/recordProcessor.js';
+import { PartitionMemory, type ChunkScope } from '../../../src/consumer/chunk.js';
+import { RecordProcessor, type ProcessorSettings } from '../../../src/consumer/recordProcessor.js';
 import type { SeenMark } from '../../../src/consumer/seenStore.js';
 import type { BatchContext, HandlerContext } from '../../../src/consumer/types.js';
 import { ChangeEventFactory, toRelayRecord } from '../../support/change-records.js';
