@@ -2,7 +2,7 @@
  * Composition root of the daemon: wires source -> pipeline -> sink -> checkpoint with metrics and the
  * lease around them, starts them in order and stops them in reverse.
  */
-import { MongoClient, MongoServerSelectionError, type Timestamp } from 'mongodb';
+import { MongoClient, type Timestamp } from 'mongodb';
 import type { Logger } from 'pino';
 import type { RelayConfig } from '../config/settings.js';
 import { redactUri } from '../config/redact.js';
@@ -35,15 +35,11 @@ import { buildStreamPipeline } from '../source/streamPipeline.js';
 import { formatTarget } from '../config/watchTargets.js';
 import { formatClusterTime, clusterTimeOfToken } from '../source/resumeToken.js';
 import { KafkaSink } from '../sink/kafkaSink.js';
-import { KafkaRefusedError } from '../sink/errors.js';
 import { exitForPublishFailure } from './publishFailure.js';
-import { createKafka } from '../sink/kafkaClient.js';
-import { installFastProduceEncoder } from '../sink/fastProduceEncoder.js';
-import { stateTopicConfig } from '../sink/topicDirectory.js';
+import { connectMongo, connectSinkWhenKafkaAnswers } from './connect.js';
 import { Pump } from '../pipeline/pump.js';
 import type { ItemSource } from '../pipeline/itemSource.js';
 import { openItemSource, type ItemSourceSettings } from '../pipeline/openItemSource.js';
-import { TopicRouter } from '../pipeline/topicRouter.js';
 import { sleep } from '../util/async.js';
 import { ExitCode } from './exitCodes.js';
 import { HistoryLostExit, MetricsBindExit, RelayExit, UnreadableEventExit } from './errors.js';
@@ -538,56 +534,16 @@ export class RelayApp {
 
   /** Kafka may be down when we start: keep trying (readiness stays 503) until it answers or we stop. */
   private async connectSink(): Promise<KafkaSink | null> {
-    const { config, logger } = this;
-    const fastProduceEncoder = installFastProduceEncoder();
-    for (let attempt = 1; !this.stopRequested && !this.fatal; attempt++) {
-      const sink = new KafkaSink(createKafka(config, logger), {
-        maxMessageBytes: config.kafka.maxMessageBytes,
-        maxBatchBytes: config.kafka.maxBatchBytes,
-        maxBatchRecords: config.checkpoint.mode === 'serial' ? 1 : 1000,
-        retryMaxMs: config.kafka.retryMaxMs,
-        compression: config.kafka.compression,
-        recordTimestamp: config.kafka.recordTimestamp,
-        progressTimeoutMs: config.kafka.progressTimeoutMs,
-        mayProduce: () => this.lease?.mayPublish() ?? false,
-        onPartitionCountChange: (topic) => this.metrics.partitionCountChanges.inc({ topic }),
-        onProducerReset: (error) => this.metrics.producerResets.inc({ error }),
-        deadLetterTopic: config.kafka.deadLetterTopic,
-        createTopics: config.kafka.createTopics
-          ? { partitions: config.kafka.topicPartitions, replicationFactor: config.kafka.replicationFactor }
-          : null,
-        ...(config.relay.key === 'document'
-          ? { topicConfig: stateTopicConfig(config.kafka.deadLetterTopic) }
-          : {}),
-        logger,
-        onPublishError: () => this.metrics.publishErrors.inc(),
-        onDeadLetter: (reason) => this.metrics.deadLetters.inc({ reason }),
-      });
-      try {
-        await sink.connect();
-        // Best effort: a failure here is retried on the first publish to the topic.
-        await sink.createMissingTopics(knownTopics(config)).catch((error: unknown) => {
-          if (error instanceof KafkaRefusedError) throw error;
-          logger.warn(
-            { err: error },
-            'could not create the topics of the watch targets yet; will retry on publish',
-          );
-        });
-        this.sink = sink;
-        logger.info({ brokers: config.derived.brokers, fastProduceEncoder }, 'kafka connected');
-        return sink;
-      } catch (error) {
-        await sink.stop(Date.now()).catch(() => undefined); // half-connected clients must not leak
-        if (error instanceof KafkaRefusedError) throw new RelayExit(error.message, ExitCode.kafkaRefused);
-        const delay = Math.min(config.kafka.retryMaxMs, 500 * 2 ** Math.min(attempt - 1, 10));
-        logger.warn(
-          { err: error, retryInMs: delay, brokers: config.derived.brokers },
-          'cannot connect to Kafka; retrying',
-        );
-        await Promise.race([sleep(delay), new Promise<void>((resolve) => (this.wakeStop = resolve))]);
-      }
-    }
-    return null;
+    const sink = await connectSinkWhenKafkaAnswers({
+      config: this.config,
+      logger: this.logger,
+      metrics: this.metrics,
+      mayProduce: () => this.lease?.mayPublish() ?? false,
+      keepTrying: () => !this.stopRequested && !this.fatal,
+      pause: (ms) => Promise.race([sleep(ms), new Promise<void>((resolve) => (this.wakeStop = resolve))]),
+    });
+    this.sink = sink;
+    return sink;
   }
 
   private readiness(): { ready: boolean; detail: Record<string, boolean> } {
@@ -604,30 +560,6 @@ export class RelayApp {
 /** Cluster-time seconds of a checkpoint position: its token's time, else its last event's. */
 function positionSeconds(token: { _data: string }, clusterTime: Timestamp | null | undefined): number | null {
   return clusterTimeOfToken(token)?.high ?? clusterTime?.high ?? null;
-}
-
-/** The topics of collection targets: known before any change arrives. */
-function knownTopics(config: RelayConfig): string[] {
-  const router = new TopicRouter(config.kafka.topic, config.derived.scope);
-  return config.derived.targets.flatMap((t) =>
-    t.kind === 'collection' ? [router.topicFor({ db: t.db, coll: t.coll })] : [],
-  );
-}
-
-async function connectMongo(client: MongoClient, uri: string): Promise<void> {
-  try {
-    await client.connect();
-    await client.db('admin').command({ ping: 1 });
-  } catch (error) {
-    const hint =
-      error instanceof MongoServerSelectionError
-        ? 'check that the host is reachable and the connection string is right'
-        : 'check the connection string and credentials';
-    throw new RelayExit(
-      `cannot connect to MongoDB at ${redactUri(uri)}: ${(error as Error).message}; ${hint}`,
-      ExitCode.failure,
-    );
-  }
 }
 
 /** Whether `work` finished before `deadline` (monotonic, performance.now()). */
