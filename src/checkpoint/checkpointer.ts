@@ -127,9 +127,7 @@ export class Checkpointer {
     if (total(this.pendingCounts) === 0) this.pendingSince = Date.now();
     if (progress.position.snapshot) this.pendingSnapshot = progress.position.snapshot;
     else this.pending = progress.position;
-    this.pendingCounts.published += progress.published;
-    this.pendingCounts.filtered += progress.filtered;
-    this.pendingCounts.deadLettered += progress.deadLettered;
+    this.pendingCounts = sum(this.pendingCounts, progress);
     this.kick(false);
   }
 
@@ -221,9 +219,7 @@ export class Checkpointer {
           if (total(this.pendingCounts) === 0) this.pendingSince = Date.now();
           this.pending = this.pending ?? position;
           this.pendingSnapshot = this.pendingSnapshot ?? snapshot;
-          this.pendingCounts.published += counts.published;
-          this.pendingCounts.filtered += counts.filtered;
-          this.pendingCounts.deadLettered += counts.deadLettered;
+          this.pendingCounts = sum(this.pendingCounts, counts);
           this.writingEvents = 0;
           this.failures += 1;
           const delay = Math.min(10000, 100 * 2 ** Math.min(this.failures, 10));
