@@ -11,16 +11,24 @@
  * `{_id: {$type: [...]}}` range scan of the `_id` index sorted by `_id`, resuming inside a class with
  * `$gt` (which the class bracket makes exact).
  *
- * The deprecated types (Symbol, DBPointer, JavaScript code) come last, in one scan of "every other
- * type" (`$not: {$type: [the classes above]}`) sorted by `_id`; resuming inside it rescans it from its
- * start (a few documents copied again — same change IDs — rather than a `$gt` that would skip the
- * other deprecated types). Naming the types only by their common aliases keeps the queries to what
- * every server version (and the test stand-in) understands.
+ * The deprecated types (Symbol, DBPointer, JavaScript code with and without scope) come last, in one
+ * scan of "every other type" (`$not: {$type: [the classes above]}`) sorted by `_id`. Naming the types
+ * only by their common aliases keeps the queries to what every server version (and the test
+ * stand-in) understands. `$gt` cannot resume inside that scan (it would match only the last `_id`'s
+ * own bracket and skip the later deprecated types), so it resumes from an index bound instead:
+ * `min: {_id: last}` with the `_id` index hinted is inclusive and not type-bracketed, and the one
+ * document equal to the last `_id` is skipped. Two of those types do not come back from the driver as
+ * what they were: a Symbol is promoted to a string (strings and symbols share one bracket in the
+ * index order, so the bound is still exact) and a DBPointer decodes as a DBRef, an embedded document
+ * that sorts before every DBPointer (so that bound rescans the DBPointers: a few documents copied
+ * again, with the same change IDs, never one skipped). That is also why the cursor records the class
+ * it was scanning instead of deriving it from the decoded `_id`: a promoted Symbol would otherwise
+ * resume in the string class and copy every class after it again.
  *
  * Invariant: for a collection whose documents do not change, the concatenation of every class's scan
  * holds every document exactly once (in `_id` order within each class), and the scans after a cursor
- * (the last `_id` handed out) hold every document after it in that order — plus, for the last class
- * only, the ones before it in that class.
+ * (the last `_id` handed out and its class) hold every document after it in that order — plus, after
+ * a DBPointer only, the DBPointers before it.
  */
 import { BSON, type Document } from 'mongodb';
 
@@ -91,8 +99,32 @@ function typeAlias(id: unknown): string {
   }
 }
 
-/** Where a walk stands: nothing read yet, or the last `_id` handed out. */
-export type IdCursor = { started: false } | { started: true; lastId: unknown };
+/** The name a cursor records for a class (its first alias; "other" for the deprecated types). */
+export function className(classIndex: number): string {
+  return ID_TYPE_CLASSES[classIndex]?.[0] ?? 'other';
+}
+
+/** The class a recorded name stands for, or undefined for a name this version does not know. */
+export function classIndexOf(name: string | undefined): number | undefined {
+  if (name === 'other') return OTHER_TYPES_CLASS;
+  const index = ID_TYPE_CLASSES.findIndex((aliases) => aliases[0] === name);
+  return index < 0 ? undefined : index;
+}
+
+/**
+ * Where a walk stands: nothing read yet, or the last `_id` handed out and the class that was scanning
+ * it (absent in cursors written before it was recorded: derived from the `_id` then).
+ */
+export type IdCursor = { started: false } | { started: true; lastId: unknown; classIndex?: number };
+
+/** One range scan: the class, its filter, and for a resumed deprecated-types scan its index bound. */
+export interface IdRange {
+  classIndex: number;
+  filter: Document;
+  /** `min` for the `_id` index (inclusive); the document whose `_id` encodes as `skipIdJson` is skipped. */
+  min?: Document;
+  skipIdJson?: string;
+}
 
 /**
  * The next range to scan after `cursor`, or null when the collection is exhausted. `classIndex` is
@@ -101,20 +133,23 @@ export type IdCursor = { started: false } | { started: true; lastId: unknown };
 export function nextRange(
   cursor: IdCursor,
   exhaustedClass: number | null,
-): { classIndex: number; filter: Document } | null {
+): IdRange | null {
   let classIndex: number;
   let after: { lastId: unknown } | null = null;
   if (exhaustedClass !== null) classIndex = exhaustedClass + 1;
   else if (!cursor.started) classIndex = 0;
   else {
-    classIndex = typeClassOf(cursor.lastId);
+    classIndex = cursor.classIndex ?? typeClassOf(cursor.lastId);
     const aliases = ID_TYPE_CLASSES[classIndex];
     if (aliases && SINGLE_VALUED.has(aliases[0]!)) classIndex += 1;
-    else if (aliases) after = { lastId: cursor.lastId };
+    else after = { lastId: cursor.lastId };
   }
   if (classIndex > OTHER_TYPES_CLASS) return null;
-  if (classIndex === OTHER_TYPES_CLASS)
-    return { classIndex, filter: { _id: { $not: { $type: NAMED_TYPES } } } };
+  if (classIndex === OTHER_TYPES_CLASS) {
+    const filter = { _id: { $not: { $type: NAMED_TYPES } } };
+    if (!after) return { classIndex, filter };
+    return { classIndex, filter, min: { _id: after.lastId }, skipIdJson: encodeId(after.lastId) };
+  }
   const types = [...ID_TYPE_CLASSES[classIndex]!];
   const filter: Document = after ? { _id: { $type: types, $gt: after.lastId } } : { _id: { $type: types } };
   return { classIndex, filter };

@@ -28,6 +28,12 @@ export interface SnapshotCursor {
   index: number;
   /** The last `_id` copied in collections[index], as canonical Extended JSON; absent: none yet. */
   lastIdJson?: string;
+  /**
+   * The `_id` type class that was being scanned when lastIdJson was handed out (idOrder.ts
+   * `className`): the decoded `_id` cannot always tell it (a Symbol comes back as a string).
+   * Absent in cursors written before 2026-12-06: derived from the `_id` then.
+   */
+  lastIdClass?: string;
   copied: number;
   /** Set on the cursor after the last document: the copy is complete. */
   done?: boolean;

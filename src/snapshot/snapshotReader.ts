@@ -16,7 +16,7 @@ import type { Document, FindCursor, MongoClient } from 'mongodb';
 import type { Logger } from 'pino';
 import type { ReadItem } from '../pipeline/readItem.js';
 import { classifyStreamError, errorReason } from '../source/errors.js';
-import { decodeId, encodeId, nextRange, type IdCursor } from './idOrder.js';
+import { classIndexOf, className, decodeId, encodeId, nextRange, type IdCursor } from './idOrder.js';
 import type { SnapshotPlan } from './snapshotPlan.js';
 import { snapshotDoneItem, snapshotItem, type SnapshotRecordContext } from './snapshotRecord.js';
 
@@ -44,6 +44,8 @@ export class SnapshotReader {
   private scanClass = 0;
   private exhaustedClass: number | null = null;
   private cursor: FindCursor<Document> | null = null;
+  /** The `_id` (canonical Extended JSON) the open scan starts at and must not hand out again. */
+  private skipIdJson: string | undefined;
   private finished = false;
   private closed = false;
   private failures = 0;
@@ -56,8 +58,11 @@ export class SnapshotReader {
   ) {
     const c = plan.cursor;
     this.index = c.done ? plan.collections.length : c.index;
+    const classIndex = classIndexOf(c.lastIdClass);
     this.idCursor =
-      c.lastIdJson === undefined ? { started: false } : { started: true, lastId: decodeId(c.lastIdJson) };
+      c.lastIdJson === undefined
+        ? { started: false }
+        : { started: true, lastId: decodeId(c.lastIdJson), ...(classIndex === undefined ? {} : { classIndex }) };
     this.copied = c.copied;
   }
 
@@ -78,14 +83,14 @@ export class SnapshotReader {
           this.exhaustedClass = null;
           continue;
         }
-        this.idCursor = { started: true, lastId: doc._id };
+        this.idCursor = { started: true, lastId: doc._id, classIndex: this.scanClass };
         this.copied += 1;
         const idJson = encodeId(doc._id);
         return snapshotItem(
           doc,
           target.db,
           target.coll,
-          { index: this.index, lastIdJson: idJson, copied: this.copied },
+          { index: this.index, lastIdJson: idJson, lastIdClass: className(this.scanClass), copied: this.copied },
           this.context,
         );
       } catch (error) {
@@ -118,12 +123,19 @@ export class SnapshotReader {
         const range = nextRange(this.idCursor, this.exhaustedClass);
         if (!range) return null;
         this.scanClass = range.classIndex;
+        this.skipIdJson = range.skipIdJson;
         this.cursor = this.client
           .db(db)
           .collection(coll)
-          .find(range.filter, { sort: { _id: 1 }, hint: { _id: 1 }, batchSize: this.options.batchSize });
+          .find(range.filter, {
+            sort: { _id: 1 },
+            hint: { _id: 1 },
+            batchSize: this.options.batchSize,
+            ...(range.min ? { min: range.min } : {}),
+          });
       }
       const doc = await this.cursor.tryNext();
+      if (doc && this.skipIdJson !== undefined && encodeId(doc._id) === this.skipIdJson) continue;
       if (doc) return doc;
       // This class is exhausted: the next range is the next class, from its start.
       await this.closeCursor();

@@ -5,6 +5,8 @@
 import { expect } from 'chai';
 import {
   Binary,
+  BSONSymbol,
+  Code,
   Decimal128,
   Double,
   Int32,
@@ -18,11 +20,13 @@ import {
 import pino from 'pino';
 import { startMaterializedView, type RunningView } from '../../../examples/materialized-view/index.js';
 import { encodeId } from '../../../src/snapshot/idOrder.js';
+import type { SnapshotCursor } from '../../../src/snapshot/snapshotPlan.js';
 import { SnapshotReader } from '../../../src/snapshot/snapshotReader.js';
 import { SNAPSHOT_STAND_IN_TOKEN } from '../../../src/snapshot/snapshotRecord.js';
 import { TopicRouter } from '../../../src/pipeline/topicRouter.js';
 import { Timestamp } from 'mongodb';
 import { collectTopic, type CollectedMessage } from '../../support/kafka.js';
+import { requireCapability } from '../../support/mongo-capabilities.js';
 import { chooseSeed, SeededRandom } from '../../support/random.js';
 import { relayTestContext, type RelayTestContext } from '../../support/relayFixture.js';
 import { killAllRelays, runCli, startRelay, type RelayProcess } from '../../support/relayProcess.js';
@@ -234,36 +238,36 @@ describe('relay: initial snapshot (RELAY_SNAPSHOT)', function () {
     const source = ctx.mongo.db(ctx.db).collection(COLL);
     await source.insertMany(mixedIds().map((_id, i) => ({ _id, i }) as Document));
     const inOrder = (await source.find().sort({ _id: 1 }).toArray()).map((d) => encodeId(d._id));
-    const readAll = async (lastIdJson?: string): Promise<string[]> => {
-      const reader = new SnapshotReader(
-        ctx.mongo,
-        {
-          id: '1.1-1',
-          number: 1,
-          reason: 'initial',
-          clusterTime: new Timestamp({ t: 1, i: 1 }),
-          collections: [{ db: ctx.db, coll: COLL, estimated: 0 }],
-          cursor: { index: 0, copied: 0, ...(lastIdJson ? { lastIdJson } : {}) },
-        },
-        {
-          snapshotId: '1.1-1',
-          clusterTime: new Timestamp({ t: 1, i: 1 }),
-          token: SNAPSHOT_STAND_IN_TOKEN,
-          router: new TopicRouter('t.{db}.{coll}', { level: 'deployment' }),
-          record: { format: 'canonical', partitionBy: 'document' },
-        },
-        { batchSize: 3, logger: pino({ level: 'silent' }) },
+    const all = await readSnapshot(ctx);
+    expect(all.map((c) => c.lastIdJson)).to.deep.equal(inOrder);
+    for (let k = 0; k < all.length; k++) {
+      const resumed = (await readSnapshot(ctx, all[k])).map((c) => c.lastIdJson);
+      expect(resumed, `resumed after ${inOrder[k]}`).to.deep.equal(inOrder.slice(k + 1));
+    }
+  });
+
+  it('walks the deprecated _id types (Symbol, JavaScript, JavaScript with scope) and resumes exactly after any of them (real mongod only: the stand-in can neither store nor sort them)', async function () {
+    requireCapability(this, 'realMongod');
+    ctx = await relayTestContext('snapshot-deprecated');
+    const source = ctx.mongo.db(ctx.db).collection(COLL);
+    const deprecated = [
+      new BSONSymbol('m'),
+      new Code('function b() {}'),
+      new BSONSymbol('a'),
+      new Code('function a() {}', { x: 1 }),
+      new Code('function a() {}'),
+      new Code('function z() {}', { y: 2 }),
+    ];
+    await source.insertMany([...mixedIds(), ...deprecated].map((_id, i) => ({ _id, i }) as Document));
+    const all = await readSnapshot(ctx);
+    const expected = (await source.find().toArray()).map((d) => encodeId(d._id));
+    expect([...all.map((c) => c.lastIdJson)].sort()).to.deep.equal([...expected].sort());
+    expect(all.slice(-deprecated.length).every((c) => c.lastIdClass === 'other')).to.equal(true);
+    for (let k = 0; k < all.length; k++) {
+      const resumed = (await readSnapshot(ctx, all[k])).map((c) => c.lastIdJson);
+      expect(resumed, `resumed after ${all[k]!.lastIdJson} (${all[k]!.lastIdClass})`).to.deep.equal(
+        all.slice(k + 1).map((c) => c.lastIdJson),
       );
-      const out: string[] = [];
-      for (let item = await reader.next(); item; item = await reader.next()) {
-        if (item.kind === 'publish') out.push(item.position.snapshot!.lastIdJson!);
-      }
-      await reader.close();
-      return out;
-    };
-    expect(await readAll()).to.deep.equal(inOrder);
-    for (let k = 0; k < inOrder.length; k++) {
-      expect(await readAll(inOrder[k]), `resumed after ${inOrder[k]}`).to.deep.equal(inOrder.slice(k + 1));
     }
   });
 
@@ -334,6 +338,35 @@ describe('relay: initial snapshot (RELAY_SNAPSHOT)', function () {
     expect(result.stderr).to.match(/never.*initial.*when-needed/);
   });
 });
+
+/** Every cursor a SnapshotReader of the test's collection hands out, from `cursor` on (or the start). */
+async function readSnapshot(ctx: RelayTestContext, cursor?: SnapshotCursor): Promise<SnapshotCursor[]> {
+  const reader = new SnapshotReader(
+    ctx.mongo,
+    {
+      id: '1.1-1',
+      number: 1,
+      reason: 'initial',
+      clusterTime: new Timestamp({ t: 1, i: 1 }),
+      collections: [{ db: ctx.db, coll: COLL, estimated: 0 }],
+      cursor: cursor ?? { index: 0, copied: 0 },
+    },
+    {
+      snapshotId: '1.1-1',
+      clusterTime: new Timestamp({ t: 1, i: 1 }),
+      token: SNAPSHOT_STAND_IN_TOKEN,
+      router: new TopicRouter('t.{db}.{coll}', { level: 'deployment' }),
+      record: { format: 'canonical', partitionBy: 'document' },
+    },
+    { batchSize: 3, logger: pino({ level: 'silent' }) },
+  );
+  const out: SnapshotCursor[] = [];
+  for (let item = await reader.next(); item; item = await reader.next()) {
+    if (item.kind === 'publish') out.push(item.position.snapshot!);
+  }
+  await reader.close();
+  return out;
+}
 
 /** One or more `_id`s of every type class a document may have, out of order. */
 function mixedIds(): unknown[] {

@@ -1,5 +1,5 @@
 import { expect } from 'chai';
-import { Binary, Int32, Long, MaxKey, MinKey, ObjectId, Timestamp } from 'mongodb';
+import { Binary, Code, DBRef, Int32, Long, MaxKey, MinKey, ObjectId, Timestamp } from 'mongodb';
 import pino from 'pino';
 import { Checkpointer } from '../../../src/checkpoint/checkpointer.js';
 import type { CheckpointWrite } from '../../../src/checkpoint/checkpointStore.js';
@@ -8,6 +8,8 @@ import { TopicRouter } from '../../../src/pipeline/topicRouter.js';
 import {
   ID_TYPE_CLASSES,
   OTHER_TYPES_CLASS,
+  classIndexOf,
+  className,
   decodeId,
   encodeId,
   nextRange,
@@ -52,12 +54,44 @@ describe('snapshot: _id order (idOrder)', () => {
     expect(nextRange({ started: false }, null)?.filter).to.deep.equal({ _id: { $type: ['minKey'] } });
   });
 
-  it('skips past single-valued classes, scans deprecated types last (rescanned on resume), then ends', () => {
+  it('skips past single-valued classes, scans deprecated types last, then ends', () => {
     expect(nextRange({ started: true, lastId: null }, null)?.classIndex).to.equal(2);
     const other = nextRange({ started: true, lastId: new MaxKey() }, null);
     expect(other?.classIndex).to.equal(OTHER_TYPES_CLASS);
     expect(other?.filter).to.have.nested.property('_id.$not.$type');
+    expect(other).to.not.have.property('min');
     expect(nextRange({ started: true, lastId: new MaxKey() }, OTHER_TYPES_CLASS)).to.equal(null);
+  });
+
+  it('resumes inside the deprecated types where it stopped: from an index bound at the last _id, skipping it', () => {
+    const code = new Code('function () {}');
+    expect(nextRange({ started: true, lastId: code }, null)).to.deep.equal({
+      classIndex: OTHER_TYPES_CLASS,
+      filter: { _id: { $not: { $type: ID_TYPE_CLASSES.flat() } } },
+      min: { _id: code },
+      skipIdJson: encodeId(code),
+    });
+  });
+
+  it('resumes in the class the cursor recorded, not the decoded _id\'s (a Symbol comes back as a string, a DBPointer as a DBRef)', () => {
+    // Derived from the decoded value these would resume in the string and object classes and copy
+    // every class after them again.
+    const symbol = nextRange({ started: true, lastId: 'sym', classIndex: OTHER_TYPES_CLASS }, null);
+    expect(symbol).to.deep.include({ classIndex: OTHER_TYPES_CLASS, min: { _id: 'sym' } });
+    expect(symbol?.skipIdJson).to.equal(encodeId('sym'));
+    const ref = new DBRef('items', new ObjectId());
+    const pointer = nextRange({ started: true, lastId: ref, classIndex: OTHER_TYPES_CLASS }, null);
+    expect(pointer).to.deep.include({ classIndex: OTHER_TYPES_CLASS, min: { _id: ref } });
+    // Cursors written before the class was recorded still resume by the decoded value.
+    expect(nextRange({ started: true, lastId: 'b' }, null)?.classIndex).to.equal(3);
+  });
+
+  it('names the classes in the cursor by their first alias, and reads back only names it knows', () => {
+    for (let i = 0; i <= OTHER_TYPES_CLASS; i++) expect(classIndexOf(className(i))).to.equal(i);
+    expect(className(OTHER_TYPES_CLASS)).to.equal('other');
+    expect(className(3)).to.equal('string');
+    expect(classIndexOf('symbol')).to.equal(undefined);
+    expect(classIndexOf(undefined)).to.equal(undefined);
   });
 
   it('keeps the exact _id type through the checkpoint (canonical Extended JSON)', () => {
