@@ -155,7 +155,7 @@ export const schema = {
       env: 'RELAY_SHUTDOWN_TIMEOUT_MS',
     },
     onUnreadableEvent: {
-      doc: 'An event MongoDB cannot deliver (over 16 MB and not split, or a required pre-/post-image gone): "skip" (a dead-letter record names it; the relay moves on) or "fail" (exit 7).',
+      doc: 'An event MongoDB cannot deliver (over 16 MB and not split, or a required pre-/post-image gone) or the driver cannot decode (a string that is not UTF-8): "skip" (a dead-letter record names it; the relay moves on) or "fail" (exit 7).',
       format: f.oneOf(['skip', 'fail']),
       default: 'skip' as 'skip' | 'fail',
       env: 'RELAY_ON_UNREADABLE_EVENT',

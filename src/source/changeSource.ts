@@ -285,7 +285,7 @@ export class ChangeSource {
     const narrow = narrowRead(this.options);
     const stream = this.watch(
       [...this.options.pipeline, ...narrow.tail],
-      this.watchOptions(narrow.images, 1),
+      { ...this.watchOptions(narrow.images, 1), enableUtf8Validation: narrow.enableUtf8Validation },
     );
     try {
       for (let attempt = 0; attempt < 30 && !this.closed; attempt++) {

@@ -5,18 +5,27 @@
  * (10334) for an event over 16 MB that was not split, 7182500 when `$changeStreamSplitLargeEvent`
  * could not split it (one top-level field alone is over 16 MB), and NoMatchingDocument (47)
  * when `fullDocument: required` / `fullDocumentBeforeChange: required` finds no post-/pre-image (the
- * image expired or was never recorded). Retrying fails again at the same position, forever: without a
+ * image expired or was never recorded). The driver fails it too, with a BSONError, when an event holds
+ * bytes it cannot decode: MongoDB does not validate UTF-8 on writes, so a client that skips validation
+ * (or writes raw BSON) can store a string that is not UTF-8, and every later read of that change fails
+ * the same way (the BSON corpus's decode-error cases are this family; test/unit/relay/bsonCorpus.test.ts). Retrying fails again at the same position, forever: without a
  * policy that is a crash loop. RELAY_ON_UNREADABLE_EVENT decides:
  *  - `skip` (default): a dead-letter record names the change (change ID, namespace, document key,
  *    operation type, cluster time) and the relay moves past it;
  *  - `fail`: the relay stops with exit code 7 and a message naming the change and the options.
  * To NAME the change the relay re-reads that one event in a narrow form the server can deliver: with
  * only the fields that identify it (`$project` after every other stage, as MongoDB's docs advise for
- * events near 16 MB) and, for a missing image, with `whenAvailable` instead of `required`.
+ * events near 16 MB), for a missing image with `whenAvailable` instead of `required`, and without the
+ * driver's UTF-8 validation, so a bad string in the document key still lets the change be named (its
+ * bad bytes then show as U+FFFD in the name; the event's data is never published that way).
  */
-import { MongoServerError, type Document } from 'mongodb';
+import { BSON, MongoServerError, type Document } from 'mongodb';
 
-export type UnreadableKind = 'too-large-for-mongodb' | 'post-image-missing' | 'pre-image-missing';
+export type UnreadableKind =
+  | 'too-large-for-mongodb'
+  | 'post-image-missing'
+  | 'pre-image-missing'
+  | 'undecodable';
 
 export type UnreadablePolicy = 'skip' | 'fail';
 
@@ -32,6 +41,8 @@ export interface ImageOptions {
 
 /** Which kind of undeliverable event an error of the change stream reports, or null. */
 export function classifyUnreadable(error: unknown, images: ImageOptions): UnreadableKind | null {
+  // isBSONError, not instanceof: the error may come from another copy of the bson package.
+  if (BSON.BSONError.isBSONError(error)) return 'undecodable';
   if (!(error instanceof MongoServerError)) return null;
   const tooLarge = [BSON_OBJECT_TOO_LARGE, SPLIT_FRAGMENT_TOO_LARGE];
   if (tooLarge.includes(Number(error.code)) || error.codeName === 'BSONObjectTooLarge')
@@ -57,7 +68,11 @@ const IDENTITY_FIELDS = {
 } as const;
 
 /** How to re-read the one event narrowly: options the server can deliver it with. */
-export function narrowRead(images: ImageOptions): { tail: Document[]; images: ImageOptions } {
+export function narrowRead(images: ImageOptions): {
+  tail: Document[];
+  images: ImageOptions;
+  enableUtf8Validation: false;
+} {
   return {
     // Only what names the change (an inclusion, so fields a RELAY_PIPELINE stage added go too). `_id`
     // stays: it is the resume token, and changing it would make the stream unresumable.
@@ -67,6 +82,7 @@ export function narrowRead(images: ImageOptions): { tail: Document[]; images: Im
       fullDocumentBeforeChange:
         images.fullDocumentBeforeChange === 'required' ? 'whenAvailable' : images.fullDocumentBeforeChange,
     },
+    enableUtf8Validation: false,
   };
 }
 
@@ -77,6 +93,8 @@ export const UNREADABLE_REASON_TEXT: Record<UnreadableKind, string> = {
     'RELAY_FULL_DOCUMENT=required, but the post-image of the change no longer exists (NoMatchingDocument)',
   'pre-image-missing':
     'RELAY_FULL_DOCUMENT_BEFORE_CHANGE=required, but the pre-image of the change no longer exists (NoMatchingDocument)',
+  undecodable:
+    'the change event holds bytes the driver cannot decode (BSONError; for example a string that is not UTF-8, stored by a client that skips validation)',
 };
 
 /** "the change <id> (update of db.coll {_id: 1} at 1700000000.1)", from the narrow event. */

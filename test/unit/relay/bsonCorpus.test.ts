@@ -9,7 +9,9 @@
  * and as the `fullDocument` of a change event. A mismatch names the file and the case.
  *
  * Decode-error cases must never become a record: the decoder rejects them with a BSONError before
- * any document exists (the driver fails the read; no text is written for them).
+ * any document exists (the driver fails the read; no text is written for them), and that error is what
+ * sends a change to the relay's unreadable-event path (src/source/unreadableEvent.ts: found, named by a
+ * narrow read, then dead-lettered or exit 7), never a wrong record or a crash loop.
  */
 import { expect } from 'chai';
 import { readdirSync, readFileSync } from 'node:fs';
@@ -17,6 +19,7 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { BSON } from 'mongodb';
 import { stringifyExtendedJson } from '../../../src/pipeline/extendedJson.js';
+import { classifyUnreadable } from '../../../src/source/unreadableEvent.js';
 
 const CORPUS = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../fixtures/bson-corpus');
 
@@ -93,8 +96,16 @@ describe('Extended JSON writer against the BSON corpus (oracle: bson EJSON.strin
         });
       }
       for (const c of corpus.decodeErrors ?? []) {
-        it(`decode error: ${c.description} never becomes a document`, () => {
-          expect(() => decode(c.bson), `${name} "${c.description}"`).to.throw(BSON.BSONError);
+        it(`decode error: ${c.description} never becomes a document; the relay's unreadable-event path takes it`, () => {
+          let thrown: unknown;
+          try {
+            decode(c.bson);
+          } catch (error) {
+            thrown = error;
+          }
+          expect(thrown, `${name} "${c.description}"`).to.be.instanceOf(BSON.BSONError);
+          const images = { fullDocument: 'default', fullDocumentBeforeChange: 'off' } as const;
+          expect(classifyUnreadable(thrown, images), `${name} "${c.description}"`).to.equal('undecodable');
         });
       }
     });

@@ -9,13 +9,15 @@
  */
 import { expect } from 'chai';
 import type { Document, MongoClient } from 'mongodb';
-import { MongoServerError } from 'mongodb';
+import { BSON, MongoServerError } from 'mongodb';
 import { detectSplitLargeEvent } from '../../../../src/source/serverFeatures.js';
 import { collectTopic, type Collector } from '../../../support/kafka.js';
 import { relayTestContext, type RelayTestContext } from '../../../support/relayFixture.js';
 import { killAllRelays, parseMetrics, startRelayReady } from '../../../support/relayProcess.js';
 import { waitFor } from '../../../support/wait.js';
 import { documentIds } from './support/edgeContext.js';
+import { insertRawDocument } from '../../../support/rawInsert.js';
+import { getServices } from '../../../support/services.js';
 
 const MB = 1024 * 1024;
 /** A RELAY_PIPELINE that puts the post-image and the update description into ONE top-level field. */
@@ -54,6 +56,24 @@ async function oversizedEventBehaviour(mongo: MongoClient, db: string): Promise<
   } finally {
     await stream.close();
     await coll.drop().catch(() => undefined);
+  }
+}
+
+/** 0xC3 0x28: a UTF-8 lead byte followed by a byte that cannot continue it. */
+const NOT_UTF8 = Buffer.from([0xc3, 0x28]);
+
+/**
+ * Inserts { _id, s } with `s` not UTF-8 (MongoDB stores it: the server does not validate UTF-8 on
+ * writes). Returns null when this server keeps the bytes, else what it did instead.
+ */
+async function insertNotUtf8(mongo: MongoClient, db: string, coll: string, id: number): Promise<string | null> {
+  await insertRawDocument(getServices().mongoUri, db, coll, { _id: id, s: 'XX' }, 'XX', NOT_UTF8);
+  try {
+    const doc = await mongo.db(db).collection<{ _id: number; s: string }>(coll).findOne({ _id: id });
+    return `it stored ${JSON.stringify(doc?.s)}: the invalid bytes were replaced on insert`;
+  } catch (error) {
+    if (BSON.BSONError.isBSONError(error)) return null;
+    throw error;
   }
 }
 
@@ -122,6 +142,47 @@ describe('relay edges: events MongoDB cannot deliver', function () {
     await startRelayReady({ ...env, RELAY_ON_UNREADABLE_EVENT: 'skip' });
     const main = await collect(ctx.topic('items'));
     expect(documentIds(await main.waitForCount(2, 60_000))).to.deep.equal([1, 2]);
+  });
+
+  it('a change holding a string that is not UTF-8 (real mongod only: the stand-in replaces such bytes on insert): a dead-letter record names it, the relay moves on; with fail, exit 7', async function () {
+    ctx = await relayTestContext('not-utf8');
+    const env = ctx.env({ RELAY_WATCH: `${ctx.db}.items` });
+    const relay = await startRelayReady(env);
+    const items = ctx.mongo.db(ctx.db).collection<{ _id: number }>('items');
+    await items.insertOne({ _id: 1 });
+    const lacks = await insertNotUtf8(ctx.mongo, ctx.db, 'items', 2);
+    if (lacks) {
+      console.log(`    (skipped: this MongoDB does not keep a string that is not UTF-8: ${lacks})`);
+      this.skip(); // reason printed above
+    }
+    await items.insertOne({ _id: 3 });
+    const main = await collect(ctx.topic('items'));
+    const dead = await collect(`${ctx.topicPrefix}.dead-letter`);
+    expect(documentIds(await main.waitForCount(2, 60_000))).to.deep.equal([1, 3]);
+    const [dl] = await dead.waitForCount(1, 30_000);
+    const body = JSON.parse(dl!.value!) as Record<string, unknown>;
+    expect(body).to.include({
+      ns: `${ctx.db}.items`,
+      operationType: 'insert',
+      reason: 'undecodable',
+      documentKey: '{"_id":{"$numberInt":"2"}}',
+    });
+    const metrics = parseMetrics(await relay.metrics());
+    expect(metrics.get('mongo_kafka_relay_dead_letter_total{reason="undecodable"}')).to.equal(1);
+    expect(relay.child.exitCode, 'no exit, no crash loop').to.equal(null);
+    await killAllRelays();
+
+    // The same change met under RELAY_ON_UNREADABLE_EVENT=fail: exit 7 naming it.
+    const failing = await startRelayReady({ ...env, RELAY_ON_UNREADABLE_EVENT: 'fail' });
+    await insertNotUtf8(ctx.mongo, ctx.db, 'items', 4);
+    const code = await Promise.race([
+      failing.exited,
+      new Promise<number>((r) => setTimeout(() => r(-1), 60_000)),
+    ]);
+    expect(code, failing.stdout.slice(-3).join('\n')).to.equal(7);
+    const message = failing.logs.find((l) => l.level >= 50 && l.exitCode === 7)?.msg ?? '';
+    expect(message).to.contain(`insert of ${ctx.db}.items {"_id":4}`);
+    expect(message).to.contain('BSONError');
   });
 
   it('an event over 16 MB that cannot be split (one field over 16 MB): a dead-letter record names it, the relay moves on', async function () {

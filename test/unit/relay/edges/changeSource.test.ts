@@ -206,6 +206,37 @@ describe('change source positions', () => {
       expect(error?.name).to.equal('UnreadableEventError');
       expect(error?.message).to.contain('update of d.c {"_id":2}');
     });
+
+    it('an event the driver cannot decode (BSONError) is found and skipped the same way, read narrowly without UTF-8 validation', async () => {
+      const undecodable = () => new BSON.BSONError('Invalid UTF-8 string in BSON document');
+      const narrow = {
+        _id: change(2)._id,
+        operationType: 'insert',
+        ns: { db: 'd', coll: 'c' },
+        documentKey: { _id: 2 },
+      };
+      const { client, opened } = scriptedClient([
+        new ScriptedStream([null, change(1), undecodable()], new Map([[0, '82PB00']])),
+        new ScriptedStream([undecodable()], new Map()),
+        new ScriptedStream([narrow], new Map()),
+        new ScriptedStream([change(3)], new Map()),
+      ]);
+      const s = source(client);
+      await s.startingPosition();
+      expect(((await s.next()) as Extract<SourceItem, { kind: 'change' }>).token).to.deep.equal(
+        change(1)._id,
+      );
+      const skipped = (await s.next()) as Extract<SourceItem, { kind: 'change' }>;
+      expect(skipped.deadLetter?.reason).to.equal('undecodable');
+      expect(skipped.deadLetter?.detail).to.contain('Invalid UTF-8');
+      expect(skipped.token).to.deep.equal(change(2)._id);
+      expect(((await s.next()) as Extract<SourceItem, { kind: 'change' }>).token).to.deep.equal(
+        change(3)._id,
+      );
+      expect(opened[1]!.options).to.include({ batchSize: 1 });
+      expect(opened[2]!.options).to.include({ enableUtf8Validation: false });
+      expect(opened[3]!.options).to.not.have.property('enableUtf8Validation');
+    });
   });
 
   it('close() ends a pending read at once, even when the server never answers', async () => {

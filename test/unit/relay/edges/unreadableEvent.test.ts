@@ -59,6 +59,25 @@ describe('events the change stream cannot deliver', () => {
       expect(classifyUnreadable(missingPost, images())).to.equal(null);
     });
 
+    it('a BSONError (an event the driver cannot decode, e.g. a string that is not UTF-8) is one event', () => {
+      // What the driver throws for a change event holding invalid UTF-8 (enableUtf8Validation, its default).
+      const bytes = Buffer.from(BSON.serialize({ s: 'AXX' }));
+      bytes.set([0xc3, 0x28], bytes.indexOf('XX')); // { s: "A\xC3(" }: 0x28 cannot continue 0xC3
+      let thrown: unknown;
+      try {
+        BSON.deserialize(bytes);
+      } catch (error) {
+        thrown = error;
+      }
+      expect(thrown, 'the driver decoder rejects it').to.be.instanceOf(BSON.BSONError);
+      expect((thrown as Error).message).to.match(/UTF-8/i);
+      expect(classifyUnreadable(thrown, images())).to.equal('undecodable');
+      // One from another copy of the bson package is recognised too (not by instanceof).
+      const foreign = Object.assign(new Error('Invalid UTF-8 string in BSON document'), { name: 'BSONError' });
+      Object.defineProperty(foreign, 'bsonError', { value: true });
+      expect(classifyUnreadable(foreign, images())).to.equal('undecodable');
+    });
+
     it('anything else is not about one event', () => {
       expect(classifyUnreadable(serverError(286, 'ChangeStreamHistoryLost', 'gone'), images())).to.equal(
         null,
@@ -92,6 +111,10 @@ describe('events the change stream cannot deliver', () => {
         fullDocumentBeforeChange: 'whenAvailable',
       });
       expect(narrowRead(images()).images).to.deep.equal(images());
+    });
+
+    it('reads without UTF-8 validation, so a bad string in the document key does not hide the change', () => {
+      expect(narrowRead(images()).enableUtf8Validation).to.equal(false);
     });
   });
 
