@@ -5,7 +5,9 @@
  * partitions) are produced by kafkajs with the fast encoder installed, then read back from the broker
  * by the Java client of the broker's own classpath (CRC checked). Every record must come back in its
  * partition, in order, with the exact key, value, headers and timestamp; the unit test compares the
- * bytes with kafkajs's encoder, this one with what Kafka itself accepts and parses.
+ * bytes with kafkajs's encoder, this one with what Kafka itself accepts and parses. The same records
+ * are read again by kcat (librdkafka, a third implementation of the protocol): keys, values and
+ * timestamps byte for byte, headers through kcat's text form where that form can carry them.
  */
 import { expect } from 'chai';
 import { execFile } from 'node:child_process';
@@ -18,6 +20,7 @@ import { createTopic, kafkaClient, uniqueTopic } from '../../support/kafka.js';
 import { SeededRandom, chooseSeed } from '../../support/random.js';
 import { getServices } from '../../support/services.js';
 import type { WireBytes, WireMessage } from '../../support/fastProduceChild.js';
+import { kcatVersion, readTopicWithKcat } from '../../support/kcat.js';
 
 const execFileP = promisify(execFile);
 const SEED = chooseSeed();
@@ -75,19 +78,36 @@ function generate(seed: number): WireMessage[] {
 const asHex = (b: WireBytes): string | null =>
   b === null ? null : typeof b === 'string' ? Buffer.from(b, 'utf8').toString('hex') : b.hex;
 
-describe(`fast produce encoder read back by Kafka's Java client (seed ${SEED}; TEST_SEED replays)`, function () {
+/** kafkajs writes a header name's values together, in the order of the names' first use. */
+function expectedHeaders(m: WireMessage): [string, WireBytes][] {
+  const names = [...new Set(m.headers.map(([n]) => n))];
+  return names.flatMap((n) => m.headers.filter(([name]) => name === n));
+}
+
+/** What kcat's `%h` prints for these headers, or null where that text form cannot carry them. */
+function kcatHeaderText(m: WireMessage): string | null {
+  const parts: string[] = [];
+  for (const [name, value] of expectedHeaders(m)) {
+    if (typeof name !== 'string' || typeof value !== 'string') return null;
+    if (/[,=\n]/.test(name + value) || (name + value).includes('\u0000')) return null;
+    parts.push(`${name}=${value}`);
+  }
+  return parts.join(',');
+}
+
+const hexOf = (b: Buffer | null): string | null => (b === null ? null : b.toString('hex'));
+
+describe(`fast produce encoder read back by Kafka's Java client and by kcat (seed ${SEED}; TEST_SEED replays)`, function () {
   this.timeout(300_000);
   let dir: string;
+  let topic: string;
+  let sent: WireMessage[];
   before(async () => {
     dir = await mkdtemp(path.join(tmpdir(), 'fast-readback-'));
-  });
-  after(async () => rm(dir, { recursive: true, force: true }));
-
-  it('every record comes back in its partition, in order, with its key, value, headers and timestamp', async () => {
     const { brokers } = getServices();
-    const topic = uniqueTopic('fast-readback');
+    topic = uniqueTopic('fast-readback');
     await createTopic(kafkaClient('fast-readback'), topic, PARTITIONS);
-    const sent = generate(SEED);
+    sent = generate(SEED);
     const file = path.join(dir, 'messages.json');
     await writeFile(file, JSON.stringify(sent));
 
@@ -98,7 +118,11 @@ describe(`fast produce encoder read back by Kafka's Java client (seed ${SEED}; T
     const { fast, total } = JSON.parse(produced.stdout.trim()) as { fast: number; total: number };
     expect(total, 'produce requests').to.be.greaterThan(10);
     expect(fast, 'requests the fast path encoded').to.equal(total);
+  });
+  after(async () => rm(dir, { recursive: true, force: true }));
 
+  it('Java client: every record comes back in its partition, in order, with its key, value, headers and timestamp', async () => {
+    const { brokers } = getServices();
     const libs = await ensureKafkaJars();
     const read = await execFileP(
       'java',
@@ -128,15 +152,43 @@ describe(`fast produce encoder read back by Kafka's Java client (seed ${SEED}; T
         const where = `partition ${p}, record ${i} (offset ${r.offset})`;
         expect(r.key, `${where}: key`).to.equal(asHex(m.key));
         expect(r.value, `${where}: value`).to.equal(asHex(m.value));
-        // kafkajs writes a header name's values together, in the order of the names' first use.
-        const names = [...new Set(m.headers.map(([n]) => n))];
-        const headers = names.flatMap((n) =>
-          m.headers.filter(([name]) => name === n).map(([name, v]) => [asHex(name), asHex(v)]),
-        );
+        const headers = expectedHeaders(m).map(([name, v]) => [asHex(name), asHex(v)]);
         expect(r.headers, `${where}: headers`).to.deep.equal(headers);
         if (m.timestamp !== undefined)
           expect(r.timestamp, `${where}: timestamp`).to.equal(Number(m.timestamp));
       });
     }
+  });
+
+  it('kcat (librdkafka): every record in its partition, in order, key, value and timestamp byte for byte, headers where its text form carries them', async function () {
+    const version = kcatVersion();
+    if (version === null) {
+      // .ci/run installs kcat; elsewhere the Java reader above is the oracle and this says why it did not run.
+      if (process.env.CI) throw new Error('kcat is not installed: .ci/run installs it (apt-get install kcat)');
+      console.log('    (skipped: kcat is not installed; apt-get install kcat)');
+      this.skip();
+    }
+    const records = await readTopicWithKcat(getServices().brokers, topic, 120_000);
+    expect(records.length, `records read back by kcat ${version}`).to.equal(COUNT);
+    let headersCompared = 0;
+    for (let p = 0; p < PARTITIONS; p++) {
+      const want = sent.filter((m) => m.partition === p);
+      const got = records.filter((r) => r.partition === p).sort((a, b) => a.offset - b.offset);
+      expect(got.length, `partition ${p}`).to.equal(want.length);
+      want.forEach((m, i) => {
+        const r = got[i]!;
+        const where = `kcat: partition ${p}, record ${i} (offset ${r.offset})`;
+        expect(hexOf(r.key), `${where}: key`).to.equal(asHex(m.key));
+        expect(hexOf(r.value), `${where}: value`).to.equal(asHex(m.value));
+        if (m.timestamp !== undefined)
+          expect(r.timestamp, `${where}: timestamp`).to.equal(Number(m.timestamp));
+        const text = kcatHeaderText(m);
+        if (text !== null) {
+          expect(r.headers, `${where}: headers`).to.equal(text);
+          headersCompared++;
+        }
+      });
+    }
+    expect(headersCompared, 'records whose headers kcat could show').to.be.greaterThan(COUNT / 10);
   });
 });
