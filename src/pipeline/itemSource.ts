@@ -8,6 +8,7 @@ import type { ChangeSource, ConcreteStart } from '../source/changeSource.js';
 import type { SnapshotPlan } from '../snapshot/snapshotPlan.js';
 import { SnapshotReader } from '../snapshot/snapshotReader.js';
 import { SNAPSHOT_STAND_IN_TOKEN } from '../snapshot/snapshotRecord.js';
+import type { UnreadablePolicy } from '../source/unreadableEvent.js';
 import { ChangeConverter, type ConverterOptions, type ReadItem } from './readItem.js';
 
 export interface ItemSource {
@@ -41,6 +42,8 @@ export interface LocalSnapshotOptions {
   client: MongoClient;
   logger: Logger;
   batchSize: number;
+  /** RELAY_ON_UNREADABLE_EVENT, for documents the driver cannot decode. */
+  onUnreadableEvent?: UnreadablePolicy;
 }
 
 /** The change source on this thread, one item per batch: nothing is read ahead of the pump. */
@@ -61,8 +64,8 @@ export class LocalItemSource implements ItemSource {
 
   beginReading(plan: SnapshotPlan | null): void {
     if (plan && this.snapshotOptions) {
-      const { client, logger, batchSize } = this.snapshotOptions;
-      const { router, record } = this.converterOptions;
+      const { client, logger, batchSize, onUnreadableEvent } = this.snapshotOptions;
+      const { router, record, deadLetterTopic } = this.converterOptions;
       this.snapshot = new SnapshotReader(
         client,
         plan,
@@ -73,7 +76,7 @@ export class LocalItemSource implements ItemSource {
           router,
           record,
         },
-        { batchSize, logger },
+        { batchSize, logger, deadLetterTopic, ...(onUnreadableEvent ? { onUnreadableEvent } : {}) },
       );
     }
     this.decide?.();

@@ -43,7 +43,14 @@ export function openItemSource(s: ItemSourceSettings): ItemSource {
         operationTypes: s.operationTypes,
         deadLetterTopic: s.deadLetterTopic,
       },
-      s.snapshot ? { client: s.client, logger: s.source.logger, batchSize: s.snapshot.batchSize } : null,
+      s.snapshot
+        ? {
+            client: s.client,
+            logger: s.source.logger,
+            batchSize: s.snapshot.batchSize,
+            ...(s.source.onUnreadableEvent ? { onUnreadableEvent: s.source.onUnreadableEvent } : {}),
+          }
+        : null,
     );
   }
   const { logger: _logger, onRestart, onOpenChange, ...source } = s.source;

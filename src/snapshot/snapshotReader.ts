@@ -7,18 +7,43 @@
  * Reads go in batches (the driver's cursor batch size); the caller reads only as far as its in-flight
  * limits allow, exactly as with the stream. A transient error reopens the scan after the last document
  * handed out, with backoff; any other error is thrown (the relay exits; the next start resumes from
- * the persisted cursor).
+ * the persisted cursor). A document the driver cannot decode (BSONError: a string that is not UTF-8,
+ * which MongoDB stores as sent) would fail every read at the same place, a crash loop: it takes the
+ * RELAY_ON_UNREADABLE_EVENT path of the change stream instead — its `_id` is read alone, and it
+ * becomes a dead-letter record naming it (`skip`) or exit 7 (`fail`). When the `_id` itself cannot be
+ * decoded, the walk could not resume exactly after it, so the relay stops with exit 7 either way.
  *
  * Invariant: items come in cursor order; each item's position carries the cursor right after its
  * document, so the checkpointer may persist it once the ack window released that item.
  */
-import type { Document, FindCursor, MongoClient } from 'mongodb';
+import { BSON, type Document, type FindCursor, type MongoClient } from 'mongodb';
 import type { Logger } from 'pino';
 import type { ReadItem } from '../pipeline/readItem.js';
+import { deadLetterFor } from '../pipeline/toRecord.js';
 import { classifyStreamError, errorReason } from '../source/errors.js';
-import { classIndexOf, className, decodeId, encodeId, nextRange, type IdCursor } from './idOrder.js';
+import {
+  UNREADABLE_REASON_TEXT,
+  UnreadableEventError,
+  describeChange,
+  type UnreadablePolicy,
+} from '../source/unreadableEvent.js';
+import {
+  classIndexOf,
+  className,
+  decodeId,
+  encodeId,
+  nextRange,
+  type IdCursor,
+  type IdRange,
+} from './idOrder.js';
 import type { SnapshotPlan } from './snapshotPlan.js';
-import { snapshotDoneItem, snapshotItem, type SnapshotRecordContext } from './snapshotRecord.js';
+import {
+  SNAPSHOT_OPERATION_TYPE,
+  snapshotChangeId,
+  snapshotDoneItem,
+  snapshotItem,
+  type SnapshotRecordContext,
+} from './snapshotRecord.js';
 
 export class SnapshotReadError extends Error {
   constructor(
@@ -34,6 +59,23 @@ export interface SnapshotReaderOptions {
   batchSize: number;
   logger: Logger;
   backoff?: { initialMs: number; maxMs: number };
+  /** RELAY_ON_UNREADABLE_EVENT, for documents the driver cannot decode (default skip). */
+  onUnreadableEvent?: UnreadablePolicy;
+  /** Where a skipped document is named (RELAY_DEAD_LETTER_TOPIC). */
+  deadLetterTopic: string;
+}
+
+const UNDECODABLE = 'undecodable';
+
+/** The driver could not decode the next document of `range`'s scan. */
+class UndecodableDocument extends Error {
+  constructor(
+    readonly range: IdRange,
+    override readonly cause: unknown,
+  ) {
+    super((cause as Error).message);
+    this.name = 'UndecodableDocument';
+  }
 }
 
 export class SnapshotReader {
@@ -44,6 +86,8 @@ export class SnapshotReader {
   private scanClass = 0;
   private exhaustedClass: number | null = null;
   private cursor: FindCursor<Document> | null = null;
+  /** The range the open cursor scans. */
+  private openRange: IdRange | null = null;
   /** The `_id` (canonical Extended JSON) the open scan starts at and must not hand out again. */
   private skipIdJson: string | undefined;
   private finished = false;
@@ -62,7 +106,11 @@ export class SnapshotReader {
     this.idCursor =
       c.lastIdJson === undefined
         ? { started: false }
-        : { started: true, lastId: decodeId(c.lastIdJson), ...(classIndex === undefined ? {} : { classIndex }) };
+        : {
+            started: true,
+            lastId: decodeId(c.lastIdJson),
+            ...(classIndex === undefined ? {} : { classIndex }),
+          };
     this.copied = c.copied;
   }
 
@@ -90,13 +138,20 @@ export class SnapshotReader {
           doc,
           target.db,
           target.coll,
-          { index: this.index, lastIdJson: idJson, lastIdClass: className(this.scanClass), copied: this.copied },
+          {
+            index: this.index,
+            lastIdJson: idJson,
+            lastIdClass: className(this.scanClass),
+            copied: this.copied,
+          },
           this.context,
         );
       } catch (error) {
         await this.closeCursor();
         if (this.closed) return null;
         const ns = `${target.db}.${target.coll}`;
+        if (error instanceof UndecodableDocument)
+          return await this.undecodable(target.db, target.coll, error.range, error.cause);
         if (classifyStreamError(error) !== 'transient') throw new SnapshotReadError(ns, error);
         this.failures += 1;
         const { initialMs, maxMs } = this.options.backoff ?? { initialMs: 250, maxMs: 15000 };
@@ -124,17 +179,10 @@ export class SnapshotReader {
         if (!range) return null;
         this.scanClass = range.classIndex;
         this.skipIdJson = range.skipIdJson;
-        this.cursor = this.client
-          .db(db)
-          .collection(coll)
-          .find(range.filter, {
-            sort: { _id: 1 },
-            hint: { _id: 1 },
-            batchSize: this.options.batchSize,
-            ...(range.min ? { min: range.min } : {}),
-          });
+        this.openRange = range;
+        this.cursor = this.find(db, coll, range, { batchSize: this.options.batchSize });
       }
-      const doc = await this.cursor.tryNext();
+      const doc = await this.tryNext(this.cursor);
       if (doc && this.skipIdJson !== undefined && encodeId(doc._id) === this.skipIdJson) continue;
       if (doc) return doc;
       // This class is exhausted: the next range is the next class, from its start.
@@ -143,9 +191,90 @@ export class SnapshotReader {
     }
   }
 
+  private async tryNext(cursor: FindCursor<Document>): Promise<Document | null> {
+    try {
+      return await cursor.tryNext();
+    } catch (error) {
+      // isBSONError, not instanceof: the driver may bring its own copy of the bson package.
+      if (BSON.BSONError.isBSONError(error) && this.openRange)
+        throw new UndecodableDocument(this.openRange, error);
+      throw error;
+    }
+  }
+
+  private find(db: string, coll: string, range: IdRange, extra: Document): FindCursor<Document> {
+    return this.client
+      .db(db)
+      .collection(coll)
+      .find(range.filter, {
+        sort: { _id: 1 },
+        hint: { _id: 1 },
+        ...(range.min ? { min: range.min } : {}),
+        ...extra,
+      });
+  }
+
+  /**
+   * The scan of `failed` met a document the driver cannot decode: the first one of that range not
+   * handed out yet. Reads its `_id` alone, then names it in a dead-letter item (skip) or throws.
+   */
+  private async undecodable(db: string, coll: string, failed: IdRange, error: unknown): Promise<ReadItem> {
+    const ns = `${db}.${coll}`;
+    const c = this.idCursor;
+    // Documents of this scan were handed out: the culprit follows the last of them; else it opens the scan.
+    const range = c.started && c.classIndex === failed.classIndex ? nextRange(c, null) : failed;
+    let id: unknown;
+    let idDecodes = true;
+    const probe = (validate: boolean): Promise<Document[]> =>
+      this.find(db, coll, range ?? failed, {
+        projection: { _id: 1 },
+        limit: 2,
+        enableUtf8Validation: validate,
+      }).toArray();
+    try {
+      const docs = await probe(true);
+      id = docs.find((d) => encodeId(d._id) !== range?.skipIdJson)?._id;
+    } catch (idError) {
+      if (!BSON.BSONError.isBSONError(idError)) throw new SnapshotReadError(ns, idError);
+      idDecodes = false;
+      const docs = await probe(false).catch(() => []);
+      id = docs[0]?._id;
+    }
+    const changeId = id === undefined ? '?' : snapshotChangeId(this.context.snapshotId, ns, encodeId(id));
+    const named = {
+      _id: { _data: changeId },
+      operationType: SNAPSHOT_OPERATION_TYPE,
+      ns: { db, coll },
+      ...(id === undefined ? {} : { documentKey: { _id: id } }),
+    };
+    if (this.options.onUnreadableEvent === 'fail' || !idDecodes || id === undefined)
+      throw new UnreadableEventError(UNDECODABLE, named, error);
+    const detail = `${UNREADABLE_REASON_TEXT[UNDECODABLE]}: ${(error as Error).message}`;
+    this.options.logger.error(
+      { changeId, reason: UNDECODABLE, detail },
+      `${describeChange(named)} cannot be read; RELAY_ON_UNREADABLE_EVENT=skip: a dead-letter record names it, the snapshot moves on`,
+    );
+    this.idCursor = { started: true, lastId: id, classIndex: failed.classIndex };
+    this.copied += 1;
+    const cursor = {
+      index: this.index,
+      lastIdJson: encodeId(id),
+      lastIdClass: className(failed.classIndex),
+      copied: this.copied,
+    };
+    const item = snapshotItem({ _id: id }, db, coll, cursor, this.context);
+    if (item.kind !== 'publish') throw new Error('unreachable: a snapshot document is a publish item');
+    return {
+      ...item,
+      record: deadLetterFor(item.record, UNDECODABLE, detail, this.options.deadLetterTopic),
+      deadLetter: UNDECODABLE,
+    };
+  }
+
   private async closeCursor(): Promise<void> {
     const cursor = this.cursor;
     this.cursor = null;
+    this.openRange = null;
     // Reopened after an error, the scan resumes after the last _id handed out.
     this.exhaustedClass = null;
     await cursor?.close().catch(() => undefined);

@@ -93,7 +93,12 @@ port.on('message', (m: ToReader) => {
           router,
           record: config.record,
         },
-        { batchSize: config.snapshotBatchSize ?? 1000, logger },
+        {
+          batchSize: config.snapshotBatchSize ?? 1000,
+          logger,
+          deadLetterTopic: config.deadLetterTopic,
+          ...(config.source.onUnreadableEvent ? { onUnreadableEvent: config.source.onUnreadableEvent } : {}),
+        },
       );
     }
     snapshotDecided();
