@@ -130,10 +130,7 @@ export interface IdRange {
  * The next range to scan after `cursor`, or null when the collection is exhausted. `classIndex` is
  * the class the filter scans; after it is exhausted, call again with `exhaustedClass` set to it.
  */
-export function nextRange(
-  cursor: IdCursor,
-  exhaustedClass: number | null,
-): IdRange | null {
+export function nextRange(cursor: IdCursor, exhaustedClass: number | null): IdRange | null {
   let classIndex: number;
   let after: { lastId: unknown } | null = null;
   if (exhaustedClass !== null) classIndex = exhaustedClass + 1;

@@ -283,10 +283,10 @@ export class ChangeSource {
   /** The first event after our position, without its large fields: enough to name it. */
   private async readNarrow(): Promise<ChangeStreamDocument | null> {
     const narrow = narrowRead(this.options);
-    const stream = this.watch(
-      [...this.options.pipeline, ...narrow.tail],
-      { ...this.watchOptions(narrow.images, 1), enableUtf8Validation: narrow.enableUtf8Validation },
-    );
+    const stream = this.watch([...this.options.pipeline, ...narrow.tail], {
+      ...this.watchOptions(narrow.images, 1),
+      enableUtf8Validation: narrow.enableUtf8Validation,
+    });
     try {
       for (let attempt = 0; attempt < 30 && !this.closed; attempt++) {
         const event = await this.untilClosed(stream.tryNext());

@@ -22,10 +22,7 @@
 import { BSON, MongoServerError, type Document } from 'mongodb';
 
 export type UnreadableKind =
-  | 'too-large-for-mongodb'
-  | 'post-image-missing'
-  | 'pre-image-missing'
-  | 'undecodable';
+  'too-large-for-mongodb' | 'post-image-missing' | 'pre-image-missing' | 'undecodable';
 
 export type UnreadablePolicy = 'skip' | 'fail';
 

@@ -22,7 +22,11 @@ export interface KcatRecord {
 /** The kcat binary's version line, or null when kcat is not installed. */
 export function kcatVersion(): string | null {
   try {
-    return execFileSync('kcat', ['-V'], { encoding: 'utf8' }).split('\n').find((l) => /^Version/.test(l)) ?? '';
+    return (
+      execFileSync('kcat', ['-V'], { encoding: 'utf8' })
+        .split('\n')
+        .find((l) => /^Version/.test(l)) ?? ''
+    );
   } catch {
     return null;
   }
@@ -32,7 +36,11 @@ export function kcatVersion(): string | null {
 const FORMAT = '%p %o %T %K %S\\n%k%s\\n%h\\n';
 
 /** Every record of `topic` from the beginning to its end at the time of the call (kcat -e). */
-export async function readTopicWithKcat(brokers: string, topic: string, timeoutMs: number): Promise<KcatRecord[]> {
+export async function readTopicWithKcat(
+  brokers: string,
+  topic: string,
+  timeoutMs: number,
+): Promise<KcatRecord[]> {
   const { stdout } = await execFileP(
     'kcat',
     ['-C', '-b', brokers, '-t', topic, '-o', 'beginning', '-e', '-q', '-f', FORMAT],

@@ -164,7 +164,8 @@ describe(`fast produce encoder read back by Kafka's Java client and by kcat (see
     const version = kcatVersion();
     if (version === null) {
       // .ci/run installs kcat; elsewhere the Java reader above is the oracle and this says why it did not run.
-      if (process.env.CI) throw new Error('kcat is not installed: .ci/run installs it (apt-get install kcat)');
+      if (process.env.CI)
+        throw new Error('kcat is not installed: .ci/run installs it (apt-get install kcat)');
       console.log('    (skipped: kcat is not installed; apt-get install kcat)');
       this.skip();
     }

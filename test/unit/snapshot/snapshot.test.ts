@@ -73,7 +73,7 @@ describe('snapshot: _id order (idOrder)', () => {
     });
   });
 
-  it('resumes in the class the cursor recorded, not the decoded _id\'s (a Symbol comes back as a string, a DBPointer as a DBRef)', () => {
+  it("resumes in the class the cursor recorded, not the decoded _id's (a Symbol comes back as a string, a DBPointer as a DBRef)", () => {
     // Derived from the decoded value these would resume in the string and object classes and copy
     // every class after them again.
     const symbol = nextRange({ started: true, lastId: 'sym', classIndex: OTHER_TYPES_CLASS }, null);

@@ -66,7 +66,12 @@ const NOT_UTF8 = Buffer.from([0xc3, 0x28]);
  * Inserts { _id, s } with `s` not UTF-8 (MongoDB stores it: the server does not validate UTF-8 on
  * writes). Returns null when this server keeps the bytes, else what it did instead.
  */
-async function insertNotUtf8(mongo: MongoClient, db: string, coll: string, id: number): Promise<string | null> {
+async function insertNotUtf8(
+  mongo: MongoClient,
+  db: string,
+  coll: string,
+  id: number,
+): Promise<string | null> {
   await insertRawDocument(getServices().mongoUri, db, coll, { _id: id, s: 'XX' }, 'XX', NOT_UTF8);
   try {
     const doc = await mongo.db(db).collection<{ _id: number; s: string }>(coll).findOne({ _id: id });

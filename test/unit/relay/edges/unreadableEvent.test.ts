@@ -73,7 +73,9 @@ describe('events the change stream cannot deliver', () => {
       expect((thrown as Error).message).to.match(/UTF-8/i);
       expect(classifyUnreadable(thrown, images())).to.equal('undecodable');
       // One from another copy of the bson package is recognised too (not by instanceof).
-      const foreign = Object.assign(new Error('Invalid UTF-8 string in BSON document'), { name: 'BSONError' });
+      const foreign = Object.assign(new Error('Invalid UTF-8 string in BSON document'), {
+        name: 'BSONError',
+      });
       Object.defineProperty(foreign, 'bsonError', { value: true });
       expect(classifyUnreadable(foreign, images())).to.equal('undecodable');
     });
