@@ -14,7 +14,9 @@ import { KafkaRefusedError } from '../sink/errors.js';
 import { installFastProduceEncoder } from '../sink/fastProduceEncoder.js';
 import { createKafka } from '../sink/kafkaClient.js';
 import { KafkaSink, type KafkaSinkOptions } from '../sink/kafkaSink.js';
-import { stateTopicConfig } from '../sink/topicDirectory.js';
+import { stateTopicConfig, type TopicConfigFor } from '../sink/topicDirectory.js';
+import { TransactionalKafkaSink, type ExactlyOnceOptions } from '../sink/transactionalSink.js';
+import { ProducerFencedError } from '../sink/errors.js';
 import { RelayExit } from './errors.js';
 import { ExitCode } from './exitCodes.js';
 
@@ -40,6 +42,8 @@ export interface SinkStartup {
   metrics: RelayMetrics;
   /** The lease's guard, asked before every produce request. */
   mayProduce: () => boolean;
+  /** The lease owner: names this relay's transactions (exactly-once). */
+  owner: string;
   /** False once the relay stops or failed: give up (resolves null). */
   keepTrying: () => boolean;
   /** Waits `ms` between attempts, less if the relay is asked to stop. */
@@ -51,7 +55,11 @@ export async function connectSinkWhenKafkaAnswers(startup: SinkStartup): Promise
   const { config, logger } = startup;
   const fastProduceEncoder = installFastProduceEncoder();
   for (let attempt = 1; startup.keepTrying(); attempt++) {
-    const sink = new KafkaSink(createKafka(config, logger), sinkOptions(startup));
+    const kafka = createKafka(config, logger);
+    const sink =
+      config.relay.delivery === 'exactly-once'
+        ? new TransactionalKafkaSink(kafka, sinkOptions(startup), exactlyOnceOptions(startup))
+        : new KafkaSink(kafka, sinkOptions(startup));
     try {
       await sink.connect();
       // Best effort: a failure here is retried on the first publish to the topic.
@@ -67,6 +75,7 @@ export async function connectSinkWhenKafkaAnswers(startup: SinkStartup): Promise
     } catch (error) {
       await sink.stop(Date.now()).catch(() => undefined); // half-connected clients must not leak
       if (error instanceof KafkaRefusedError) throw new RelayExit(error.message, ExitCode.kafkaRefused);
+      if (error instanceof ProducerFencedError) throw new RelayExit(error.message, ExitCode.fenced);
       const delay = Math.min(config.kafka.retryMaxMs, 500 * 2 ** Math.min(attempt - 1, 10));
       logger.warn(
         { err: error, retryInMs: delay, brokers: config.derived.brokers },
@@ -94,12 +103,36 @@ function sinkOptions({ config, logger, metrics, mayProduce }: SinkStartup): Kafk
     createTopics: config.kafka.createTopics
       ? { partitions: config.kafka.topicPartitions, replicationFactor: config.kafka.replicationFactor }
       : null,
-    ...(config.relay.key === 'document'
-      ? { topicConfig: stateTopicConfig(config.kafka.deadLetterTopic) }
-      : {}),
+    ...topicConfig(config),
     logger,
     onPublishError: () => metrics.publishErrors.inc(),
     onDeadLetter: (reason) => metrics.deadLetters.inc({ reason }),
+  };
+}
+
+/**
+ * Configs of the topics the relay creates: state topics (RELAY_KEY=document) are compacted, and so is
+ * the positions topic (exactly-once), which keeps each checkpoint's latest position.
+ */
+function topicConfig(config: RelayConfig): { topicConfig?: TopicConfigFor } {
+  const state = config.relay.key === 'document' ? stateTopicConfig(config.kafka.deadLetterTopic) : null;
+  if (config.relay.delivery !== 'exactly-once') return state ? { topicConfig: state } : {};
+  const positions: Record<string, string> = { 'cleanup.policy': 'compact', 'segment.ms': '3600000' };
+  const none: Record<string, string> = {};
+  const positionsTopic = config.kafka.positionsTopic;
+  return { topicConfig: (topic) => (topic === positionsTopic ? positions : (state?.(topic) ?? none)) };
+}
+
+function exactlyOnceOptions({ config, owner }: SinkStartup): ExactlyOnceOptions {
+  return {
+    transactionalId: config.derived.transactionalId,
+    positionsTopic: config.kafka.positionsTopic,
+    checkpointId: config.derived.checkpointId,
+    owner,
+    maxTransactionMs: config.relay.transactionMaxMs,
+    transactionTimeoutMs: config.kafka.transactionTimeoutMs,
+    idlePositionMs: config.checkpoint.heartbeatMs,
+    readTimeoutMs: 60_000,
   };
 }
 

@@ -1,6 +1,6 @@
 /** Which exit a failed publish leads to: the pump reports it, the app ends with this code. */
 import { LeaseNotHeldError } from '../checkpoint/leaseKeeper.js';
-import { KafkaRefusedError, ProduceNotAllowedError } from '../sink/errors.js';
+import { KafkaRefusedError, ProduceNotAllowedError, ProducerFencedError } from '../sink/errors.js';
 import { RelayExit } from './errors.js';
 import { ExitCode } from './exitCodes.js';
 
@@ -9,5 +9,6 @@ export function exitForPublishFailure(error: unknown): RelayExit {
     return new RelayExit(error.message, ExitCode.lease);
   }
   if (error instanceof KafkaRefusedError) return new RelayExit(error.message, ExitCode.kafkaRefused);
+  if (error instanceof ProducerFencedError) return new RelayExit(error.message, ExitCode.fenced);
   return new RelayExit(`publishing failed: ${(error as Error).message}`, ExitCode.failure);
 }

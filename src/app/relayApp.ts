@@ -35,6 +35,8 @@ import { buildStreamPipeline } from '../source/streamPipeline.js';
 import { formatTarget } from '../config/watchTargets.js';
 import { formatClusterTime, clusterTimeOfToken } from '../source/resumeToken.js';
 import { KafkaSink } from '../sink/kafkaSink.js';
+import { TransactionalKafkaSink } from '../sink/transactionalSink.js';
+import { resumeCheckpoint } from './committedPosition.js';
 import { exitForPublishFailure } from './publishFailure.js';
 import { connectMongo, connectSinkWhenKafkaAnswers } from './connect.js';
 import { Pump } from '../pipeline/pump.js';
@@ -186,7 +188,23 @@ export class RelayApp {
     );
     let checkpointer: Checkpointer | null = null;
     try {
-      const checkpoint = await underLease(store, lease.owner, config, logger);
+      let checkpoint = await underLease(store, lease.owner, config, logger);
+      // Exactly-once: the committed position in Kafka decides where to resume (committedPosition.ts).
+      if (config.relay.delivery === 'exactly-once') {
+        const connected = await this.connectSink(lease.owner);
+        if (!(connected instanceof TransactionalKafkaSink)) return;
+        const resumed = resumeCheckpoint(d.checkpointId, checkpoint, connected.startPosition);
+        checkpoint = resumed.checkpoint;
+        logger.info(
+          {
+            from: resumed.from,
+            positionsTopic: config.kafka.positionsTopic,
+            transactionalId: d.transactionalId,
+            committed: connected.startPosition?.token?._data ?? null,
+          },
+          'exactly-once: committed position read from Kafka',
+        );
+      }
       if (checkpoint?.token) {
         this.metrics.checkpointFound(
           checkpoint.writtenAt ?? null,
@@ -237,6 +255,9 @@ export class RelayApp {
       const started = await this.startSource(source);
       if (!started) return;
       let snapshot = await prepareSnapshot(checkpoint, started, mongo, config, logger);
+      // Exactly-once: the start is committed to Kafka first (an operator's `token set` is consumed by
+      // the MongoDB write below: it must already hold in Kafka when that mark is gone).
+      if (this.sink instanceof TransactionalKafkaSink) await this.commitStart(this.sink, started, snapshot);
       const persistedStart = await persistStart(
         store,
         lease.owner,
@@ -250,7 +271,7 @@ export class RelayApp {
       const progressOf = (s: PreparedSnapshot | null) =>
         s ? new SnapshotProgress(s.plan, this.metrics.snapshot, logger, config.relay.progressLogEvery) : null;
       let snapshotProgress = progressOf(snapshot);
-      const sink = await this.connectSink();
+      const sink = this.sink ?? (await this.connectSink(lease.owner));
       if (!sink) return;
       checkpointer = new Checkpointer(
         store,
@@ -359,6 +380,7 @@ export class RelayApp {
     const checkpoint = await store.read();
     const snapshot = await prepareSnapshot(checkpoint, started, mongo, config, logger, 'history-lost');
     if (!snapshot) return null;
+    if (this.sink instanceof TransactionalKafkaSink) await this.commitStart(this.sink, started, snapshot);
     this.startWritten(await persistStart(store, owner, started, checkpoint, config, snapshot.store));
     checkpointer.persisted = null;
     checkpointer.snapshotRunning = true;
@@ -532,9 +554,29 @@ export class RelayApp {
     return start;
   }
 
+  /**
+   * Exactly-once: the transactional sink starts from this run's start and snapshot, committed in a
+   * transaction of its own. A failure here is the sink's (fenced, refused): the relay exits with it.
+   */
+  private async commitStart(
+    sink: TransactionalKafkaSink,
+    started: ConcreteStart,
+    snapshot: PreparedSnapshot | null,
+  ): Promise<void> {
+    const token = 'startAfter' in started ? started.startAfter : null;
+    sink.begin(
+      { token, clusterTime: token ? clusterTimeOfToken(token) : null },
+      snapshot ? { planId: snapshot.plan.id, cursor: snapshot.plan.cursor, streamStarted: false } : null,
+    );
+    await sink.commitPosition().catch((error: unknown) => {
+      throw exitForPublishFailure(error);
+    });
+  }
+
   /** Kafka may be down when we start: keep trying (readiness stays 503) until it answers or we stop. */
-  private async connectSink(): Promise<KafkaSink | null> {
+  private async connectSink(owner: string): Promise<KafkaSink | null> {
     const sink = await connectSinkWhenKafkaAnswers({
+      owner,
       config: this.config,
       logger: this.logger,
       metrics: this.metrics,

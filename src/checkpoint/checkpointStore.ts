@@ -277,13 +277,15 @@ export class CheckpointStore {
     else Object.assign(set, { token: null, startAt: position.startAt, clusterTime: position.startAt });
     // A new snapshot is stored with the start it belongs to, in one write: a crash in between must
     // not leave a positioned checkpoint whose snapshot was never recorded (it would never be copied).
+    // The operator's mark (`token set`) is consumed: from here on the relay moves the position.
     const update: UpdateFilter<CheckpointDoc> = {
       $set: set,
       $inc: { 'counts.published': 0, 'counts.filtered': 0, 'counts.deadLettered': 0 },
+      $unset: { setBy: '' },
     };
     if (snapshot) {
       set.snapshot = snapshot;
-      update.$unset = { snapshotRequest: '' };
+      update.$unset = { setBy: '', snapshotRequest: '' };
     }
     const result = await this.updateOne(
       'persistStart',

@@ -160,6 +160,18 @@ export const schema = {
       default: 'skip' as 'skip' | 'fail',
       env: 'RELAY_ON_UNREADABLE_EVENT',
     },
+    delivery: {
+      doc: '"at-least-once" (default): each change is published, its token checkpointed after Kafka acknowledged it; a crash re-publishes at most the in-flight events, with the same change ID. "exactly-once": a transactional producer publishes the events and, in the same Kafka transaction, the position (token, snapshot progress) to KAFKA_POSITIONS_TOPIC; a consumer with isolation.level=read_committed sees each change once. Transactions span the events in flight (RELAY_MAX_IN_FLIGHT, RELAY_MAX_IN_FLIGHT_BYTES) and at most RELAY_TRANSACTION_MAX_MS.',
+      format: f.oneOf(['at-least-once', 'exactly-once']),
+      default: 'at-least-once' as 'at-least-once' | 'exactly-once',
+      env: 'RELAY_DELIVERY',
+    },
+    transactionMaxMs: {
+      doc: 'RELAY_DELIVERY=exactly-once: longest time (ms) a Kafka transaction stays open once its first record is sent; read_committed consumers see its records when it commits.',
+      format: f.positiveInt,
+      default: 500,
+      env: 'RELAY_TRANSACTION_MAX_MS',
+    },
     progressLogEvery: {
       doc: 'Log a checkpoint progress line every N published events (0: never).',
       format: f.nonNegativeInt,
@@ -374,6 +386,28 @@ export const schema = {
       format: f.oneOf(RECORD_TIMESTAMPS),
       default: 'event' as (typeof RECORD_TIMESTAMPS)[number],
       env: 'KAFKA_RECORD_TIMESTAMP',
+    },
+    transactionalId: {
+      doc: 'RELAY_DELIVERY=exactly-once: the transactional id of the relay\'s producer (default: "mongo-kafka-relay.<checkpoint id>"). A second producer with the same id fences the first.',
+      format: (v: unknown) => {
+        if (v !== '' && (typeof v !== 'string' || !/^[A-Za-z0-9._-]{1,249}$/.test(v))) {
+          throw new Error('must be empty or 1-249 of [A-Za-z0-9._-]');
+        }
+      },
+      default: '',
+      env: 'KAFKA_TRANSACTIONAL_ID',
+    },
+    positionsTopic: {
+      doc: "RELAY_DELIVERY=exactly-once: the compacted topic holding each checkpoint's committed position, keyed by checkpoint id (created with one partition when missing and KAFKA_CREATE_TOPICS allows).",
+      format: f.topicName,
+      default: 'mongo_kafka_relay.positions',
+      env: 'KAFKA_POSITIONS_TOPIC',
+    },
+    transactionTimeoutMs: {
+      doc: "RELAY_DELIVERY=exactly-once: the transaction timeout (ms) the broker enforces; a transaction open longer (a relay paused or cut off from Kafka) is aborted by the broker and the relay exits 8. At most the broker's transaction.max.timeout.ms.",
+      format: f.positiveInt,
+      default: 60000,
+      env: 'KAFKA_TRANSACTION_TIMEOUT_MS',
     },
     progressTimeoutMs: {
       doc: 'While records wait, longest time (ms) without any Kafka acknowledgement before /healthz answers 503 so the orchestrator restarts the relay.',

@@ -60,6 +60,8 @@ export interface RawConfig {
     key: RecordKey;
     shutdownTimeoutMs: number;
     onUnreadableEvent: 'skip' | 'fail';
+    delivery: 'at-least-once' | 'exactly-once';
+    transactionMaxMs: number;
     progressLogEvery: number;
   };
   checkpoint: {
@@ -96,6 +98,9 @@ export interface RawConfig {
     retryMaxMs: number;
     compression: (typeof KAFKA_COMPRESSIONS)[number];
     recordTimestamp: (typeof RECORD_TIMESTAMPS)[number];
+    transactionalId: string;
+    positionsTopic: string;
+    transactionTimeoutMs: number;
     progressTimeoutMs: number;
   };
   metrics: { host: string; port: number; nsLabelLimit: number; oplogIntervalMs: number };
@@ -134,6 +139,8 @@ export interface RelayConfig extends RawConfig {
     initialPosition: InitialPosition;
     brokers: string[];
     checkpointUri: string;
+    /** KAFKA_TRANSACTIONAL_ID, or its default derived from the checkpoint id. */
+    transactionalId: string;
   };
 }
 
@@ -175,6 +182,8 @@ export function deriveSettings(raw: RawConfig): RelayConfig {
         .map((b) => b.trim())
         .filter((b) => b !== ''),
       checkpointUri: raw.checkpoint.uri !== '' ? raw.checkpoint.uri : raw.mongodb.uri,
+      transactionalId:
+        raw.kafka.transactionalId !== '' ? raw.kafka.transactionalId : `mongo-kafka-relay.${checkpointId}`,
     },
   };
 }

@@ -18,14 +18,17 @@ import { LeaseNotHeldError } from '../checkpoint/leaseKeeper.js';
 import type { RelayMetrics } from '../metrics/relayMetrics.js';
 import { clusterTimeOfToken } from '../source/resumeToken.js';
 import { Signal } from '../util/async.js';
-import { AckWindow, type AckSlot } from './ackWindow.js';
+import { AckWindow, type AckSlot, type Position } from './ackWindow.js';
 import type { ItemSource } from './itemSource.js';
 import { publishBytes, type ReadItem } from './readItem.js';
 import type { OutboundRecord } from './toRecord.js';
 
 export interface PumpOptions {
   source: ItemSource;
-  sink: Pick<KafkaSink, 'publish'>;
+  sink: Pick<KafkaSink, 'publish'> & {
+    /** Exactly-once: a released stream position with no event (see TransactionalKafkaSink). */
+    offerPosition?: (position: Position) => void;
+  };
   checkpointer: Pick<Checkpointer, 'record' | 'changed' | 'unpersistedEvents' | 'bound'>;
   maxInFlight: number;
   maxInFlightBytes: number;
@@ -131,10 +134,10 @@ export class Pump {
     this.inFlightBytes += bytes;
     // An event the source could not read arrives as its dead-letter record (see readItem.ts).
     if (deadLetter) this.o.metrics.deadLetters.inc({ reason: deadLetter });
-    const published = this.o.sink.publish(record);
+    const published = this.o.sink.publish(record, item.position);
     // Both publish() calls happen now, in this order, so the sink sends the tombstone after the delete.
     const done = tombstone
-      ? Promise.all([published, this.o.sink.publish(tombstone)]).then(([outcome]) => outcome)
+      ? Promise.all([published, this.o.sink.publish(tombstone, item.position)]).then(([outcome]) => outcome)
       : published;
     done.then(
       (outcome) => this.acknowledged(slot, record, bytes, deadLetter ? 'dead-lettered' : outcome, readAt),
@@ -187,6 +190,10 @@ export class Pump {
     if (!progress) return;
     const clusterTime = progress.position.clusterTime;
     if (clusterTime) this.o.metrics.observeClusterTime(clusterTime.high);
+    // Released with no event: every earlier event is done and no later one was admitted yet (a tick or
+    // filtered change is released when it is admitted, else together with the event it waited for).
+    if (progress.published + progress.deadLettered === 0 && !progress.position.snapshot)
+      this.o.sink.offerPosition?.(progress.position);
     this.o.checkpointer.record(progress);
   }
 }

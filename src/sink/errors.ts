@@ -85,3 +85,23 @@ export class ProduceNotAllowedError extends Error {
     this.name = 'ProduceNotAllowedError';
   }
 }
+
+/**
+ * RELAY_DELIVERY=exactly-once: the broker fenced this relay's transactional producer. Its open
+ * transaction is aborted by the broker, so nothing of it becomes visible to read_committed consumers;
+ * the relay ends with exit code 8 and, restarted, resumes from the last committed position.
+ */
+export class ProducerFencedError extends Error {
+  constructor(
+    readonly transactionalId: string,
+    readonly errorType: string,
+  ) {
+    super(
+      `Kafka fenced this relay's transactional producer "${transactionalId}" (${errorType}): another relay ` +
+        'with the same transactional id started, or this transaction stayed open longer than ' +
+        'KAFKA_TRANSACTION_TIMEOUT_MS (a pause, or Kafka out of reach). Its uncommitted records are ' +
+        'aborted; a restarted relay resumes from the last committed position',
+    );
+    this.name = 'ProducerFencedError';
+  }
+}

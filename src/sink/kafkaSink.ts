@@ -18,7 +18,18 @@
  * - Records Kafka cannot take (too large) are replaced by a small dead-letter record, never dropped.
  * What it leaves to the caller: ordering across partitions, and the checkpoint.
  */
-import type { Kafka, Message, Producer, Admin, RecordMetadata, CompressionTypes } from 'kafkajs';
+import type {
+  Kafka,
+  Message,
+  Producer,
+  ProducerBatch,
+  ProducerConfig,
+  Admin,
+  RecordMetadata,
+  CompressionTypes,
+  TopicMessages,
+} from 'kafkajs';
+import type { Position } from '../pipeline/ackWindow.js';
 import type { Logger } from 'pino';
 import type { OutboundRecord } from '../pipeline/toRecord.js';
 import { withTimeout } from '../util/async.js';
@@ -70,36 +81,38 @@ export interface KafkaSinkOptions {
   onHealthChange?: (healthy: boolean) => void;
   onPartitionCountChange?: (topic: string, from: number, to: number) => void;
   onProducerReset?: (errorType: string) => void;
+  /** Extra producer settings (exactly-once: the transactional id and timeout). */
+  producerConfig?: Pick<ProducerConfig, 'transactionalId' | 'transactionTimeout'>;
 }
 
 const IDLE_PROBE_MS = 3000;
 const DEFAULT_PROGRESS_TIMEOUT_MS = 300_000;
 
 export class KafkaSink {
-  private producer: Producer;
-  private producerConnected = false;
+  protected producer: Producer;
+  protected producerConnected = false;
   private readonly admin: Admin;
-  private readonly directory: TopicDirectory;
+  protected readonly directory: TopicDirectory;
   private readonly routes = new WeakMap<Message, Route>();
   private readonly compression: CompressionTypes;
   private readonly mayProduce: () => boolean;
-  private queue: PendingRecord[] = [];
+  protected queue: PendingRecord[] = [];
   /** Taken from the queue and not yet settled. */
-  private delivering = 0;
-  private wake: (() => void) | null = null;
+  protected delivering = 0;
+  protected wake: (() => void) | null = null;
   private cancelBackoff: (() => void) | null = null;
   private loop: Promise<void> | null = null;
-  private stopping = false;
-  private abandoned = false;
-  private failed: Error | null = null;
+  protected stopping = false;
+  protected abandoned = false;
+  protected failed: Error | null = null;
   private healthy = false;
   private lastSuccess = 0;
   private waitingSince = 0;
   private idleProbe: NodeJS.Timeout | null = null;
 
   constructor(
-    private readonly kafka: Kafka,
-    private readonly options: KafkaSinkOptions,
+    protected readonly kafka: Kafka,
+    protected readonly options: KafkaSinkOptions,
   ) {
     this.mayProduce = options.mayProduce ?? (() => true);
     this.compression = compressionType(options.compression ?? 'none');
@@ -142,6 +155,7 @@ export class KafkaSink {
       }
       throw error;
     }
+    await this.afterConnect();
     this.setHealthy(true);
     this.loop = this.run();
     // A quiet stream sends nothing, so readiness would never notice Kafka going away: ask the
@@ -150,8 +164,12 @@ export class KafkaSink {
     this.idleProbe.unref();
   }
 
-  private createProducer(): Producer {
+  /** Subclasses finish their start here, before the delivery loop runs (exactly-once: transactions). */
+  protected async afterConnect(): Promise<void> {}
+
+  protected createProducer(): Producer {
     return this.kafka.producer({
+      ...this.options.producerConfig,
       idempotent: true,
       maxInFlightRequests: 1,
       createPartitioner: pinnedPartitioner(this.routes, {
@@ -176,12 +194,16 @@ export class KafkaSink {
     }
   }
 
-  /** Resolves once Kafka acknowledged the record, or its dead-letter record. */
-  publish(record: OutboundRecord): Promise<PublishOutcome> {
+  /**
+   * Resolves once Kafka acknowledged the record, or its dead-letter record. `position`: where the
+   * stream is after this record (exactly-once mode writes it with the record's transaction).
+   */
+  publish(record: OutboundRecord, position?: Position): Promise<PublishOutcome> {
     if (this.failed) return Promise.reject(this.failed);
     if (this.stopping) return Promise.reject(new ShutdownError());
     return new Promise((resolve, reject) => {
       const pending = pendingRecord(record, resolve, reject);
+      if (position) pending.position = position;
       if (record.size > this.options.maxMessageBytes) {
         replaceWithDeadLetter(
           pending,
@@ -231,7 +253,7 @@ export class KafkaSink {
     await this.directory.ensure(topics);
   }
 
-  private async run(): Promise<void> {
+  protected async run(): Promise<void> {
     while (!this.abandoned && !this.failed) {
       if (this.queue.length === 0) {
         if (this.stopping) return;
@@ -249,7 +271,7 @@ export class KafkaSink {
     }
   }
 
-  private takeBatch(): PendingRecord[] {
+  protected takeBatch(): PendingRecord[] {
     let bytes = 0;
     let n = 0;
     while (n < this.queue.length && n < this.options.maxBatchRecords) {
@@ -262,9 +284,9 @@ export class KafkaSink {
   }
 
   /** Send `batch` until every record in it is acknowledged (or dead-lettered), or the sink gives up. */
-  private async deliver(batch: PendingRecord[]): Promise<void> {
+  protected async deliver(batch: PendingRecord[]): Promise<void> {
     let remaining = batch;
-    for (let attempt = 1; remaining.length > 0 && !this.abandoned && !this.failed;) {
+    for (let attempt = 1; remaining.length > 0 && !this.abandoned && !this.failed && !this.interrupted();) {
       if (!this.mayProduce()) return this.failAll(new ProduceNotAllowedError(), remaining);
       const before = remaining.length;
       let backoff = false;
@@ -283,6 +305,11 @@ export class KafkaSink {
       attempt += 1;
     }
     if (remaining.length > 0 && !this.failed) this.queue.unshift(...remaining);
+  }
+
+  /** Exactly-once: the transaction must be recovered before anything more is sent. */
+  protected interrupted(): boolean {
+    return false;
   }
 
   /**
@@ -334,10 +361,14 @@ export class KafkaSink {
     return { remaining: notAcked.filter((p) => !p.settled), backoff };
   }
 
-  private send(call: PendingRecord[]): Promise<RecordMetadata[]> {
+  protected send(call: PendingRecord[]): Promise<RecordMetadata[]> {
+    return this.producer.sendBatch(this.batchOf(call));
+  }
+
+  protected batchOf(call: PendingRecord[]): ProducerBatch & { topicMessages: TopicMessages[] } {
     const eventTime = (this.options.recordTimestamp ?? 'event') === 'event';
     const topicMessages = toTopicMessages(call, this.routes, eventTime);
-    return this.producer.sendBatch({ topicMessages, acks: -1, compression: this.compression });
+    return { topicMessages, acks: -1, compression: this.compression };
   }
 
   /** Resolve the records whose topic-partition the response acknowledged; return the others. */
@@ -359,10 +390,14 @@ export class KafkaSink {
     return missing;
   }
 
-  private acknowledge(p: PendingRecord): void {
+  protected acknowledge(p: PendingRecord): void {
     p.settled = true;
     this.lastSuccess = Date.now();
     this.setHealthy(true);
+    this.resolveRecord(p);
+  }
+
+  protected resolveRecord(p: PendingRecord): void {
     p.resolve(p.deadLettered ? 'dead-lettered' : 'published');
   }
 
@@ -392,7 +427,7 @@ export class KafkaSink {
     return true;
   }
 
-  private failAll(error: Error, pending: PendingRecord[]): void {
+  protected failAll(error: Error, pending: PendingRecord[]): void {
     if (!this.failed) {
       this.failed = error;
       this.options.logger.error({ err: error }, 'the sink stops: nothing more is sent to Kafka');
@@ -406,7 +441,7 @@ export class KafkaSink {
   }
 
   /** The broker lost or fenced our producer id: a new producer (new id, sequences from 0). */
-  private async resetProducer(errorType: string): Promise<void> {
+  protected async resetProducer(errorType: string): Promise<void> {
     this.options.logger.warn(
       { errorType },
       'the idempotent producer lost its state at the broker; re-creating it and re-sending the unacknowledged records',
@@ -418,7 +453,7 @@ export class KafkaSink {
     await old.disconnect().catch(() => undefined);
   }
 
-  private logFailure(error: unknown, records: PendingRecord[], attempt: number): void {
+  protected logFailure(error: unknown, records: PendingRecord[], attempt: number): void {
     const { kind, type } = classify(error);
     this.options.logger.warn(
       {
@@ -433,18 +468,18 @@ export class KafkaSink {
     );
   }
 
-  private backoffMs(attempt: number): number {
+  protected backoffMs(attempt: number): number {
     return Math.min(this.options.retryMaxMs, 100 * 2 ** Math.min(attempt - 1, 16));
   }
 
-  private setHealthy(healthy: boolean): void {
+  protected setHealthy(healthy: boolean): void {
     if (this.healthy === healthy) return;
     this.healthy = healthy;
     this.options.onHealthChange?.(healthy);
   }
 
   /** Backoff that ends early when stop() gives up waiting. */
-  private sleepUnlessAbandoned(ms: number): Promise<void> {
+  protected sleepUnlessAbandoned(ms: number): Promise<void> {
     return new Promise((resolve) => {
       const done = (): void => {
         clearTimeout(timer);

@@ -5,6 +5,7 @@
  * if even the dead-letter record is refused, the record's publish is rejected.
  */
 import type { Logger } from 'pino';
+import type { Position } from '../pipeline/ackWindow.js';
 import { changeIdOf, deadLetterFor, type OutboundRecord } from '../pipeline/toRecord.js';
 import { rootMessage } from './kafkaErrors.js';
 import { topicPartition, type Route } from './produceRequests.js';
@@ -22,6 +23,8 @@ export interface PendingRecord {
   isolate: 'none' | 'partition' | 'record';
   /** Resolved or rejected: no longer part of a delivery. */
   settled: boolean;
+  /** Where the stream is after this record (exactly-once: written with its transaction). */
+  position?: Position;
 }
 
 export function pendingRecord(

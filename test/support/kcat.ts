@@ -40,10 +40,13 @@ export async function readTopicWithKcat(
   brokers: string,
   topic: string,
   timeoutMs: number,
+  /** Extra librdkafka properties, e.g. `{ 'isolation.level': 'read_committed' }`. */
+  properties: Record<string, string> = {},
 ): Promise<KcatRecord[]> {
+  const extra = Object.entries(properties).flatMap(([k, v]) => ['-X', `${k}=${v}`]);
   const { stdout } = await execFileP(
     'kcat',
-    ['-C', '-b', brokers, '-t', topic, '-o', 'beginning', '-e', '-q', '-f', FORMAT],
+    ['-C', '-b', brokers, '-t', topic, '-o', 'beginning', '-e', '-q', '-f', FORMAT, ...extra],
     { encoding: 'buffer', maxBuffer: 512 << 20, timeout: timeoutMs },
   );
   return parse(stdout);

@@ -1,0 +1,368 @@
+/**
+ * RELAY_DELIVERY=exactly-once: the sink with a transactional producer. Records are sent exactly as
+ * the at-least-once sink sends them (same routing, one call per leader, same retries), inside a Kafka
+ * transaction, and the transaction also carries the position record (positions.ts). A publish resolves
+ * only once its transaction committed, so the pump, the ack window and the MongoDB checkpoint (now a
+ * mirror for operators) see an event as done only when read_committed consumers can see it.
+ *
+ * Transaction boundaries (group commit): a transaction takes records while they keep coming; it
+ * commits when the queue runs empty (the pump's in-flight limits, RELAY_MAX_IN_FLIGHT and _BYTES,
+ * bound how many records that is, since uncommitted events are in flight) or RELAY_TRANSACTION_MAX_MS
+ * after its first record. Records of one transaction are taken in stream order, so its position (that
+ * of its last record) covers all of them and nothing after.
+ *
+ * Failures:
+ * - retriable produce errors: retried inside the transaction (same batches, same sequence numbers);
+ * - fencing (INVALID_PRODUCER_EPOCH, PRODUCER_FENCED): ProducerFencedError, the relay exits 8;
+ * - other producer-state errors, or a commit whose answer is lost: recovery. A new producer
+ *   initialises the same transactional id, which makes the coordinator finish the old transaction
+ *   (roll a prepared commit forward, abort anything else); the committed position is then read back,
+ *   and if it is not this transaction's, its records are sent again in a new one.
+ */
+import type { RecordMetadata, Transaction } from 'kafkajs';
+import type { Position } from '../pipeline/ackWindow.js';
+import { ProducerFencedError, ShutdownError } from './errors.js';
+import { KafkaSink, type KafkaSinkOptions } from './kafkaSink.js';
+import { classify } from './kafkaErrors.js';
+import { pendingRecord, type PendingRecord } from './pendingRecord.js';
+import {
+  encodePosition,
+  PositionTracker,
+  type CommittedPosition,
+  type CommittedSnapshot,
+} from './positions.js';
+import { markerKey, readCommittedPosition } from './positionsReader.js';
+
+export interface ExactlyOnceOptions {
+  transactionalId: string;
+  positionsTopic: string;
+  /** The position record's key. */
+  checkpointId: string;
+  /** Names this relay's transactions (the lease owner). */
+  owner: string;
+  maxTransactionMs: number;
+  transactionTimeoutMs: number;
+  /** Least time (ms) between position-only transactions of a quiet stream (RELAY_HEARTBEAT_MS). */
+  idlePositionMs: number;
+  /** Bound of the start's read of the positions topic. */
+  readTimeoutMs: number;
+}
+
+const FENCED = new Set(['INVALID_PRODUCER_EPOCH', 'PRODUCER_FENCED']);
+
+export class TransactionalKafkaSink extends KafkaSink {
+  private txn: Transaction | null = null;
+  private txnOpenedAt = 0;
+  /** Records taken into the open transaction, in order (acknowledged in it or not). */
+  private txnRecords: PendingRecord[] = [];
+  private seq = 0;
+  private lastCommitAt = 0;
+  private recovery: string | null = null;
+  private tracker: PositionTracker = new PositionTracker({ token: null, clusterTime: null });
+  private idleTimer: NodeJS.Timeout | null = null;
+  private commitWaiters: { resolve: () => void; reject: (error: Error) => void }[] = [];
+  /** What the positions topic held for this checkpoint when the relay started. */
+  startPosition: CommittedPosition | null = null;
+  transactionsCommitted = 0;
+
+  constructor(
+    kafka: ConstructorParameters<typeof KafkaSink>[0],
+    options: KafkaSinkOptions,
+    private readonly eo: ExactlyOnceOptions,
+    private readonly hooks: { onCommit?: (records: number, ms: number) => void } = {},
+  ) {
+    super(kafka, {
+      ...options,
+      producerConfig: { transactionalId: eo.transactionalId, transactionTimeout: eo.transactionTimeoutMs },
+    });
+  }
+
+  /**
+   * Fence every earlier producer of the transactional id, let the coordinator decide its open
+   * transaction, then read the committed position (see positionsReader.ts).
+   */
+  protected override async afterConnect(): Promise<void> {
+    await this.directory.ensure([this.eo.positionsTopic]);
+    this.startPosition = await this.initialiseAndRead();
+    const p = this.startPosition;
+    this.tracker = new PositionTracker(
+      { token: p?.token ?? null, clusterTime: p?.clusterTime ?? null },
+      p?.snapshot ?? null,
+    );
+  }
+
+  /**
+   * Where this run starts, once decided by the relay (the committed position, or the start it
+   * persisted), and the snapshot being copied (null: none).
+   */
+  begin(
+    start: { token: CommittedPosition['token']; clusterTime: CommittedPosition['clusterTime'] },
+    snapshot: CommittedSnapshot | null,
+  ): void {
+    this.tracker = new PositionTracker(start, snapshot);
+  }
+
+  /** A new snapshot begins (RELAY_SNAPSHOT=when-needed after history was lost). */
+  beginSnapshot(planId: string): void {
+    this.tracker.beginSnapshot(planId);
+  }
+
+  /** Commit the position as it stands now (the start of a run), in a transaction of its own. */
+  commitPosition(): Promise<void> {
+    return new Promise((resolve, reject) => {
+      this.commitWaiters.push({ resolve, reject });
+      this.wake?.();
+    });
+  }
+
+  /** A released stream position with no event (a tick, a filtered change); see PositionTracker.offer. */
+  offerPosition(position: Position): void {
+    if (this.queue.length > 0 || this.txnRecords.length > 0 || this.delivering > 0) return;
+    this.tracker.offer(position);
+    if (this.idleTimer) return;
+    const wait = Math.max(0, this.lastCommitAt + this.eo.idlePositionMs - Date.now());
+    this.idleTimer = setTimeout(() => {
+      this.idleTimer = null;
+      this.wake?.();
+    }, wait);
+    this.idleTimer.unref();
+  }
+
+  protected override async run(): Promise<void> {
+    while (!this.abandoned && !this.failed) {
+      if (this.recovery) {
+        await this.recover(null);
+        continue;
+      }
+      if (this.queue.length === 0) {
+        if (this.txnRecords.length > 0) {
+          await this.commit();
+          continue;
+        }
+        const idleDue = this.tracker.hasOffer && Date.now() - this.lastCommitAt >= this.eo.idlePositionMs;
+        if (idleDue || this.commitWaiters.length > 0) {
+          await this.commit();
+          continue;
+        }
+        if (this.stopping) return;
+        await new Promise<void>((resolve) => (this.wake = resolve));
+        this.wake = null;
+        continue;
+      }
+      await this.openTransaction();
+      const batch = this.takeBatch();
+      for (const p of batch) if (p.position) this.tracker.take(p.position);
+      this.txnRecords.push(...batch);
+      this.delivering = batch.length;
+      try {
+        await this.deliver(batch);
+      } finally {
+        this.delivering = 0;
+      }
+      // deliver() puts back what it could not send; in a transaction it must go out again with it.
+      this.takeBackUnsent(batch);
+      const full = Date.now() - this.txnOpenedAt >= this.eo.maxTransactionMs;
+      if (!this.recovery && !this.failed && (this.queue.length === 0 || full)) await this.commit();
+    }
+  }
+
+  override async stop(deadline: number): Promise<void> {
+    if (this.idleTimer) clearTimeout(this.idleTimer);
+    try {
+      await super.stop(deadline);
+    } finally {
+      // Records of a transaction that did not commit stay after the checkpoint: read again after a restart.
+      for (const p of this.txnRecords.splice(0)) p.reject(this.failed ?? new ShutdownError());
+      for (const w of this.commitWaiters.splice(0)) w.reject(this.failed ?? new ShutdownError());
+    }
+  }
+
+  protected override interrupted(): boolean {
+    return this.recovery !== null;
+  }
+
+  protected override send(call: PendingRecord[]): Promise<RecordMetadata[]> {
+    if (!this.txn) return Promise.reject(new Error('bug: a transactional send without a transaction'));
+    return this.txn.sendBatch(this.batchOf(call));
+  }
+
+  /** Acknowledged inside the transaction: resolved only when it commits. */
+  protected override acknowledge(p: PendingRecord): void {
+    p.settled = true;
+    this.setHealthy(true);
+  }
+
+  protected override async resetProducer(errorType: string): Promise<void> {
+    if (FENCED.has(errorType)) {
+      this.fail(new ProducerFencedError(this.eo.transactionalId, errorType));
+      return;
+    }
+    this.recovery = errorType;
+  }
+
+  protected override failAll(error: Error, pending: PendingRecord[]): void {
+    super.failAll(error, pending);
+    for (const p of this.txnRecords.splice(0)) p.reject(error);
+    for (const w of this.commitWaiters.splice(0)) w.reject(error);
+  }
+
+  private fail(error: Error): void {
+    this.failAll(error, []);
+  }
+
+  /**
+   * deliver() puts what it could not send back on the queue (it stopped: recovery, failure or the
+   * stop deadline); those records belong to the open transaction, which decides their fate.
+   */
+  private takeBackUnsent(batch: PendingRecord[]): void {
+    const inBatch = new Set(batch);
+    let n = 0;
+    while (n < this.queue.length && inBatch.has(this.queue[n]!)) n += 1;
+    if (n > 0) this.queue.splice(0, n);
+  }
+
+  private async openTransaction(): Promise<void> {
+    if (this.txn) return;
+    if (!this.producerConnected) {
+      await this.producer.connect();
+      this.producerConnected = true;
+    }
+    this.txn = await this.producer.transaction();
+    this.txnOpenedAt = Date.now();
+  }
+
+  /** Send the position record in the open transaction and commit it. */
+  private async commit(): Promise<void> {
+    await this.openTransaction();
+    this.seq += 1;
+    const position = this.tracker.next(this.eo.owner, this.seq);
+    const started = Date.now();
+    const record = this.positionRecord(position, started);
+    await this.deliver([record]);
+    this.takeBackUnsent([record]);
+    if (this.failed || this.abandoned) return;
+    if (this.recovery || !record.settled) {
+      this.recovery ??= 'position record not sent';
+      return;
+    }
+    const txn = this.txn!;
+    try {
+      await txn.commit();
+    } catch (error) {
+      const { type } = classify(error);
+      if (FENCED.has(type)) return this.fail(new ProducerFencedError(this.eo.transactionalId, type));
+      this.options.logger.warn(
+        { err: error, errorType: type, transaction: position.transaction },
+        'the commit of a Kafka transaction got no answer; recovering: the committed position decides whether its records go out again',
+      );
+      return this.recover(position);
+    }
+    this.committed(started);
+  }
+
+  private committed(started: number): void {
+    const records = this.txnRecords.splice(0);
+    this.txn = null;
+    this.tracker.commit();
+    this.lastCommitAt = Date.now();
+    this.transactionsCommitted += 1;
+    for (const p of records) this.resolveRecord(p);
+    for (const w of this.commitWaiters.splice(0)) w.resolve();
+    this.hooks.onCommit?.(records.length, this.lastCommitAt - started);
+  }
+
+  /**
+   * A new producer of the same transactional id: the coordinator completes or aborts the old
+   * transaction. `inDoubt`: the position of a commit whose answer was lost, looked for in the topic.
+   */
+  private async recover(inDoubt: CommittedPosition | null): Promise<void> {
+    const reason = this.recovery ?? 'commit in doubt';
+    this.options.logger.warn(
+      { reason, records: this.txnRecords.length },
+      'recovering the transactional producer: a new producer fences the old one and its open transaction is decided',
+    );
+    this.options.onProducerReset?.(reason);
+    for (let attempt = 1; !this.abandoned && !this.failed; attempt++) {
+      try {
+        const old = this.producer;
+        this.producer = this.createProducer();
+        this.producerConnected = false;
+        this.txn = null;
+        await old.disconnect().catch(() => undefined);
+        await this.producer.connect();
+        this.producerConnected = true;
+        const now = await this.initialiseAndRead();
+        const t = now?.transaction;
+        this.recovery = null;
+        if (inDoubt && t?.owner === inDoubt.transaction.owner && t.seq === inDoubt.transaction.seq) {
+          this.committed(Date.now());
+          return;
+        }
+        this.tracker.abort();
+        const again = this.txnRecords.splice(0);
+        for (const p of again) {
+          p.settled = false;
+          p.route = null;
+        }
+        this.queue.unshift(...again);
+        return;
+      } catch (error) {
+        const { type } = classify(error);
+        if (FENCED.has(type)) return this.fail(new ProducerFencedError(this.eo.transactionalId, type));
+        this.logFailure(error, this.txnRecords, attempt);
+        await this.sleepUnlessAbandoned(this.backoffMs(attempt));
+      }
+    }
+  }
+
+  /** Initialise the producer's transactions (fencing), commit a marker, read the committed position. */
+  private async initialiseAndRead(): Promise<CommittedPosition | null> {
+    await this.openTransaction();
+    const marker = `${this.eo.owner}:${Date.now()}:${Math.random().toString(36).slice(2)}`;
+    const record = pendingRecord(
+      {
+        topic: this.eo.positionsTopic,
+        key: markerKey(this.eo.checkpointId),
+        value: marker,
+        headers: {},
+        // The position key's partition: reading up to the marker reads every position before it.
+        partitionKey: Buffer.from(this.eo.checkpointId),
+        size: marker.length,
+        ns: '',
+        operationType: 'position-marker',
+      },
+      () => undefined,
+      () => undefined,
+    );
+    await this.deliver([record]);
+    this.takeBackUnsent([record]);
+    if (!record.settled) throw this.failed ?? new Error(`recovery needed (${this.recovery ?? 'stopped'})`);
+    await this.txn!.commit();
+    this.txn = null;
+    return readCommittedPosition(
+      this.kafka,
+      this.eo.positionsTopic,
+      this.eo.checkpointId,
+      marker,
+      this.eo.readTimeoutMs,
+    );
+  }
+
+  private positionRecord(position: CommittedPosition, at: number): PendingRecord {
+    const value = encodePosition(this.eo.checkpointId, position, new Date(at));
+    return pendingRecord(
+      {
+        topic: this.eo.positionsTopic,
+        key: this.eo.checkpointId,
+        value,
+        headers: {},
+        partitionKey: Buffer.from(this.eo.checkpointId),
+        size: value.length + this.eo.checkpointId.length,
+        ns: '',
+        operationType: 'position',
+      },
+      () => undefined,
+      () => undefined,
+    );
+  }
+}

@@ -1,0 +1,183 @@
+/**
+ * RELAY_DELIVERY=exactly-once against the real broker, read back by an independent client: kcat
+ * (librdkafka) with isolation.level=read_committed. A change must appear exactly once whatever
+ * happens to the relay; a second producer of the same transactional id fences the first.
+ */
+import { expect } from 'chai';
+import { chooseSeed, SeededRandom } from '../../support/random.js';
+import { relayTestContext, type RelayTestContext } from '../../support/relayFixture.js';
+import { killAllRelays, startRelayReady } from '../../support/relayProcess.js';
+import { getServices } from '../../support/services.js';
+import { kcatVersion, readTopicWithKcat } from '../../support/kcat.js';
+import { waitFor } from '../../support/wait.js';
+import {
+  Workload,
+  formatReport,
+  verifyDelivery,
+  type DeliveryReport,
+  type ReadRecord,
+  type WrittenChange,
+} from '../../support/workload.js';
+
+const COLLS = ['orders', 'customers'];
+const READ_COMMITTED = { 'isolation.level': 'read_committed' };
+
+/** Every committed record of the collections' topics, as kcat reads them. */
+async function readCommitted(ctx: RelayTestContext, properties = READ_COMMITTED): Promise<ReadRecord[]> {
+  const brokers = getServices().brokers;
+  const perTopic = await Promise.all(
+    COLLS.map(async (c) => {
+      const topic = ctx.topic(c);
+      const records = await readTopicWithKcat(brokers, topic, 120_000, properties);
+      return records.map((r) => ({
+        topic,
+        partition: r.partition,
+        offset: String(r.offset),
+        key: r.key?.toString('utf8') ?? null,
+        value: r.value?.toString('utf8') ?? null,
+      }));
+    }),
+  );
+  return perTopic.flat();
+}
+
+/** Reads until every change of the log is there (or nothing new arrives for a minute). */
+async function awaitCommitted(ctx: RelayTestContext, log: readonly WrittenChange[]): Promise<DeliveryReport> {
+  let seen = -1;
+  let lastProgress = Date.now();
+  for (;;) {
+    const records = await readCommitted(ctx);
+    const report = verifyDelivery(log, records);
+    if (report.lost === 0) return report;
+    if (records.length !== seen) {
+      seen = records.length;
+      lastProgress = Date.now();
+    } else if (Date.now() - lastProgress > 60_000) return report;
+    await new Promise((r) => setTimeout(r, 2000));
+  }
+}
+
+describe('relay: exactly-once delivery (RELAY_DELIVERY=exactly-once), read back by kcat with read_committed', function () {
+  this.timeout(600_000);
+  let ctx: RelayTestContext;
+
+  before(function () {
+    if (kcatVersion() === null) {
+      if (process.env.CI) throw new Error('kcat is not installed (.ci/run installs it with apt-get)');
+      this.skip(); // kcat is the independent reader these tests need; install it with apt-get install kcat
+    }
+  });
+
+  afterEach(async () => {
+    await killAllRelays();
+    await ctx?.close();
+  });
+
+  function env(extra: Record<string, string> = {}): Record<string, string> {
+    return ctx.env({
+      RELAY_WATCH: COLLS.map((c) => `${ctx.db}.${c}`).join(','),
+      RELAY_DELIVERY: 'exactly-once',
+      KAFKA_POSITIONS_TOPIC: `${ctx.topicPrefix}.positions`,
+      ...extra,
+    });
+  }
+
+  it('faults: exactly-once-relay-kill — SIGKILLed at several points mid-stream, every change is seen once (no loss, no duplicate, in order)', async function () {
+    ctx = await relayTestContext('eo-kill');
+    const random = new SeededRandom(chooseSeed());
+    const times = 4;
+    let relay = await startRelayReady(env());
+    let stops = 0;
+    const workload = new Workload(ctx.mongo, {
+      db: ctx.db,
+      collections: COLLS,
+      documents: 40,
+      changes: 100_000,
+      pauseMs: 1,
+      seed: random.derive(),
+      transactionShare: getServices().capabilities.transactionEvents ? 0.02 : 0,
+      stop: () => stops >= times,
+    });
+    const done = workload.run();
+    while (stops < times) {
+      await new Promise((r) => setTimeout(r, random.between(700, 1600)));
+      await relay.kill('SIGKILL');
+      stops += 1;
+      relay = await startRelayReady(env());
+    }
+    const log = await done;
+    const report = await awaitCommitted(ctx, log);
+    console.log(`      ${formatReport('exactly-once-relay-kill', report, { stops }, { seed: random.seed })}`);
+    expect(report.changes).to.be.greaterThan(500);
+    expect(report.lost, `lost changes, e.g. ${report.lostExamples.join(', ')}`).to.equal(0);
+    expect(report.duplicates, 'duplicates seen by a read_committed reader').to.equal(0);
+    expect(report.orderViolations).to.equal(0);
+    expect(report.unexpected).to.equal(0);
+    // The killed relays' open transactions were aborted: a read_uncommitted reader sees their records.
+    const uncommitted = verifyDelivery(
+      log,
+      await readCommitted(ctx, { 'isolation.level': 'read_uncommitted' }),
+    );
+    console.log(`      read_uncommitted: records of aborted transactions seen = ${uncommitted.duplicates}`);
+  });
+
+  it('a relay stopped with SIGTERM and started again publishes every change once', async function () {
+    ctx = await relayTestContext('eo-term');
+    let relay = await startRelayReady(env());
+    const workload = new Workload(ctx.mongo, {
+      db: ctx.db,
+      collections: COLLS,
+      documents: 20,
+      changes: 600,
+      pauseMs: 2,
+      seed: chooseSeed(),
+    });
+    const running = workload.run();
+    await new Promise((r) => setTimeout(r, 800));
+    expect(await relay.kill('SIGTERM'), 'graceful stop exit code').to.equal(0);
+    relay = await startRelayReady(env());
+    const log = await running;
+    const report = await awaitCommitted(ctx, log);
+    expect(report.lost, `lost changes, e.g. ${report.lostExamples.join(', ')}`).to.equal(0);
+    expect(report.duplicates).to.equal(0);
+    const cp = await ctx.readCheckpoint();
+    expect(cp?.token, 'the MongoDB checkpoint mirrors the committed position').to.not.equal(null);
+  });
+
+  it('a second relay with the same transactional id fences the first: the first exits 8 and nothing is published twice', async function () {
+    ctx = await relayTestContext('eo-fence');
+    const shared = { KAFKA_TRANSACTIONAL_ID: `${ctx.topicPrefix}.shared-txn` };
+    const first = await startRelayReady(env(shared));
+    const coll = ctx.mongo.db(ctx.db).collection(COLLS[0]!);
+    await coll.insertOne({ _id: 1 as never, seq: 1 });
+    await waitFor(async () => (await readCommitted(ctx)).length >= 1, {
+      timeoutMs: 60_000,
+      message: 'the first change committed',
+    });
+    // Another checkpoint (so the MongoDB lease does not stop it), the same transactional id.
+    const second = await startRelayReady(env({ ...shared, RELAY_CHECKPOINT_ID: `${ctx.checkpointId}-2` }));
+    await coll.insertOne({ _id: 2 as never, seq: 1 });
+    const code = await Promise.race([
+      first.exited,
+      new Promise<number>((r) => setTimeout(() => r(-1), 60_000)),
+    ]);
+    expect(code, `the fenced relay's exit code; last logs:\n${first.stdout.slice(-5).join('\n')}`).to.equal(
+      8,
+    );
+    expect(first.logs.some((l) => /fenced this relay's transactional producer/.test(String(l.msg)))).to.equal(
+      true,
+    );
+    // The second relay publishes the change the first could not commit; a read_committed reader sees it once.
+    const ofSecondDoc = async () =>
+      (await readCommitted(ctx)).filter(
+        (r) => (JSON.parse(r.value ?? '{}') as { documentKey?: { _id?: number } }).documentKey?._id === 2,
+      );
+    await waitFor(async () => (await ofSecondDoc()).length >= 1, {
+      timeoutMs: 60_000,
+      message: 'the second change committed',
+    });
+    await new Promise((r) => setTimeout(r, 2000));
+    expect(await ofSecondDoc()).to.have.length(1);
+    await second.kill('SIGTERM');
+  });
+});
