@@ -83,6 +83,8 @@ const TARGETS = {
   defaultVsBatched: 0.9,
   rssMB: 150,
   p99Ms: 50,
+  /** Issue 19: exactly-once throughput ÷ the at-least-once default, same run. */
+  exactlyOnce: 0.8,
 };
 
 type RunSummary = Omit<BacklogRunResult, 'samples'>;
@@ -103,6 +105,8 @@ interface Results {
   relay: Record<CheckpointMode, Partial<Record<Size, RunSummary>>>;
   /** relay ÷ min(a, b). */
   ratios: Record<CheckpointMode, Partial<Record<Size, number>>>;
+  /** Issue 19: RELAY_DELIVERY=exactly-once (default checkpoint mode), and its rate ÷ the default's. */
+  exactlyOnce: Partial<Record<Size, RunSummary & { vsDefault?: number }>>;
   anchor?: RunSummary & { anchors: typeof ANCHORS };
   /** Issue 15: the initial snapshot's copy rate, next to its anchor. */
   snapshot?: SnapshotRunResult;
@@ -215,6 +219,16 @@ function evaluateTargets(r: Results): void {
       );
     }
   }
+  for (const size of SIZES) {
+    const ratio = r.exactlyOnce[size]?.vsDefault;
+    if (ratio !== undefined)
+      add(
+        `exactly-once ÷ at-least-once ${label(size)}`,
+        `≥ ${TARGETS.exactlyOnce}`,
+        ratio,
+        ratio >= TARGETS.exactlyOnce,
+      );
+  }
   const l = r.latency[DEFAULT_MODE];
   if (l) {
     const complete = l.received === l.written;
@@ -306,6 +320,10 @@ function render(r: Results): string {
       ),
     ]);
   }
+  rows.push([
+    '(c) relay exactly-once (RELAY_DELIVERY)  (÷ default at-least-once)',
+    ...SIZES.map((s) => `${fmt(r.exactlyOnce[s]?.rate)} (${fmt(r.exactlyOnce[s]?.vsDefault, 2)})`),
+  ]);
   rows.push([
     'CPU µs per event: (a) reading process',
     ...SIZES.map((s) => fmt(r.rawRead[s]?.cpuUsPerEvent, 1)),
@@ -552,6 +570,7 @@ async function main(): Promise<number> {
     roundTrips: {},
     relay: { continuous: {}, serial: {}, batched: {} },
     ratios: { continuous: {}, serial: {}, batched: {} },
+    exactlyOnce: {},
     latency: {},
     crash: {},
     memory: { runs: [] },
@@ -635,6 +654,29 @@ async function main(): Promise<number> {
         `  ${run.rate}/s, relay ${run.cpuUsPerEvent} µs/event (machine ${run.machineCpuUsPerEvent}), ${run.checkpointWrites} checkpoint writes, RSS peak ${run.rss.peakMB} MB`,
       );
     }
+  }
+
+  // (c) exactly-once: the default mode's backlog with RELAY_DELIVERY=exactly-once, same run.
+  for (const size of SIZES) {
+    const n = SETTINGS.relayN[DEFAULT_MODE][size];
+    const run = await phase(results, `(c) relay exactly-once ${label(size)} × ${n}`, () =>
+      relayBacklogRun(ctx, {
+        mode: DEFAULT_MODE,
+        size,
+        n,
+        extra: { RELAY_DELIVERY: 'exactly-once', KAFKA_POSITIONS_TOPIC: 'bench.positions' },
+      }),
+    );
+    if (!run) continue;
+    const base = results.relay[DEFAULT_MODE][size]?.rate;
+    results.exactlyOnce[size] = {
+      ...withoutSamples(run),
+      ...(base ? { vsDefault: round(run.rate / base, 2) } : {}),
+    };
+    results.memory.runs.push({ run: `(c) exactly-once ${label(size)}`, ...run.rss });
+    log(
+      `  ${run.rate}/s (÷ default ${results.exactlyOnce[size]?.vsDefault ?? '?'}), relay ${run.cpuUsPerEvent} µs/event`,
+    );
   }
 
   // The anchors' workload.

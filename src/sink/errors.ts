@@ -12,7 +12,8 @@ export class ShutdownError extends Error {
 }
 
 /** What the relay was doing when Kafka refused, which decides the permission to name. */
-export type KafkaOperation = 'describe' | 'create' | 'produce' | 'init-producer' | 'connect';
+export type KafkaOperation =
+  'describe' | 'create' | 'produce' | 'init-producer' | 'connect' | 'read-positions';
 
 const PERMISSION: Record<KafkaOperation, string> = {
   describe: 'DESCRIBE on the topic',
@@ -21,6 +22,8 @@ const PERMISSION: Record<KafkaOperation, string> = {
   produce: 'WRITE (and DESCRIBE) on the topic',
   'init-producer': 'WRITE on the topic (Kafka 3.0+), or IDEMPOTENT_WRITE on the cluster for older brokers',
   connect: 'valid credentials (KAFKA_SASL_MECHANISM, KAFKA_SASL_USERNAME, KAFKA_SASL_PASSWORD)',
+  'read-positions':
+    'READ (and DESCRIBE) on the positions topic and READ on the consumer groups prefixed "mongo-kafka-relay.positions-reader."',
 };
 
 /**
@@ -50,11 +53,21 @@ function refusalMessage(
   if (/AUTHORIZATION_FAILED$/.test(type)) {
     const what =
       type === 'TRANSACTIONAL_ID_AUTHORIZATION_FAILED'
-        ? 'WRITE and DESCRIBE on the transactional id'
-        : type === 'CLUSTER_AUTHORIZATION_FAILED' && operation !== 'init-producer'
-          ? 'the cluster permission for this request'
-          : PERMISSION[operation];
+        ? 'WRITE and DESCRIBE on the transactional id (KAFKA_TRANSACTIONAL_ID)'
+        : type === 'GROUP_AUTHORIZATION_FAILED'
+          ? PERMISSION['read-positions']
+          : type === 'CLUSTER_AUTHORIZATION_FAILED' && operation !== 'init-producer'
+            ? 'the cluster permission for this request'
+            : PERMISSION[operation];
     return `Kafka refused access to ${where} ${during} (${type}): the relay's principal needs ${what}. Grant it (kafka-acls) and restart the relay.`;
+  }
+  if (type === 'TRANSACTION_COORDINATOR_NOT_FOUND') {
+    return (
+      `Kafka named no transaction coordinator for the transactional id "${detail}" although it answers ` +
+      "everything else: the broker answers so when the relay's principal lacks DESCRIBE on the transactional " +
+      'id (TRANSACTIONAL_ID_AUTHORIZATION_FAILED, which kafkajs reports as "Failed to find group coordinator"). ' +
+      'Grant WRITE and DESCRIBE on the transactional id (KAFKA_TRANSACTIONAL_ID) and restart the relay.'
+    );
   }
   if (type === 'SASL_AUTHENTICATION_FAILED') {
     return `Kafka refused the relay's credentials (${type}: ${detail}): check ${PERMISSION.connect}.`;

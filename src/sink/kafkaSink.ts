@@ -147,7 +147,9 @@ export class KafkaSink {
       await this.admin.connect();
       await this.producer.connect();
       this.producerConnected = true;
+      await this.afterConnect();
     } catch (error) {
+      if (error instanceof KafkaRefusedError) throw error;
       const { kind, type } = classify(error);
       if (kind === 'refused') {
         const operation = type === 'SASL_AUTHENTICATION_FAILED' ? 'connect' : 'init-producer';
@@ -155,7 +157,6 @@ export class KafkaSink {
       }
       throw error;
     }
-    await this.afterConnect();
     this.setHealthy(true);
     this.loop = this.run();
     // A quiet stream sends nothing, so readiness would never notice Kafka going away: ask the

@@ -50,6 +50,8 @@ export async function readCommittedPosition(
     const ownMarker = markerKey(checkpointId);
     await new Promise<void>((resolve, reject) => {
       timer = setTimeout(() => reject(new PositionsReadTimeoutError(topic, timeoutMs)), timeoutMs);
+      // Errors of the group join and fetch loop (e.g. GROUP_AUTHORIZATION_FAILED) end the read.
+      consumer.on(consumer.events.CRASH, (event) => reject(event.payload.error));
       consumer
         .run({
           autoCommit: false,

@@ -21,9 +21,9 @@
  */
 import type { RecordMetadata, Transaction } from 'kafkajs';
 import type { Position } from '../pipeline/ackWindow.js';
-import { ProducerFencedError, ShutdownError } from './errors.js';
+import { KafkaRefusedError, ProducerFencedError, ShutdownError } from './errors.js';
 import { KafkaSink, type KafkaSinkOptions } from './kafkaSink.js';
-import { classify } from './kafkaErrors.js';
+import { classify, rootMessage } from './kafkaErrors.js';
 import { pendingRecord, type PendingRecord } from './pendingRecord.js';
 import {
   encodePosition,
@@ -49,6 +49,8 @@ export interface ExactlyOnceOptions {
 }
 
 const FENCED = new Set(['INVALID_PRODUCER_EPOCH', 'PRODUCER_FENCED']);
+/** Tries of the first initialisation before a coordinator that cannot be found counts as a refusal. */
+const COORDINATOR_ATTEMPTS = 5;
 
 export class TransactionalKafkaSink extends KafkaSink {
   private txn: Transaction | null = null;
@@ -83,7 +85,7 @@ export class TransactionalKafkaSink extends KafkaSink {
    */
   protected override async afterConnect(): Promise<void> {
     await this.directory.ensure([this.eo.positionsTopic]);
-    this.startPosition = await this.initialiseAndRead();
+    this.startPosition = await this.firstInitialisation();
     const p = this.startPosition;
     this.tracker = new PositionTracker(
       { token: p?.token ?? null, clusterTime: p?.clusterTime ?? null },
@@ -149,7 +151,7 @@ export class TransactionalKafkaSink extends KafkaSink {
         this.wake = null;
         continue;
       }
-      await this.openTransaction();
+      if (!(await this.tryOpenTransaction())) continue;
       const batch = this.takeBatch();
       for (const p of batch) if (p.position) this.tracker.take(p.position);
       this.txnRecords.push(...batch);
@@ -221,6 +223,19 @@ export class TransactionalKafkaSink extends KafkaSink {
     if (n > 0) this.queue.splice(0, n);
   }
 
+  /** Opens the transaction if none is open; a failure is recovered from (false: not open). */
+  private async tryOpenTransaction(): Promise<boolean> {
+    try {
+      await this.openTransaction();
+      return true;
+    } catch (error) {
+      const { type } = classify(error);
+      if (FENCED.has(type)) this.fail(new ProducerFencedError(this.eo.transactionalId, type));
+      else this.recovery = type;
+      return false;
+    }
+  }
+
   private async openTransaction(): Promise<void> {
     if (this.txn) return;
     if (!this.producerConnected) {
@@ -233,7 +248,7 @@ export class TransactionalKafkaSink extends KafkaSink {
 
   /** Send the position record in the open transaction and commit it. */
   private async commit(): Promise<void> {
-    await this.openTransaction();
+    if (!(await this.tryOpenTransaction())) return;
     this.seq += 1;
     const position = this.tracker.next(this.eo.owner, this.seq);
     const started = Date.now();
@@ -283,6 +298,8 @@ export class TransactionalKafkaSink extends KafkaSink {
     );
     this.options.onProducerReset?.(reason);
     for (let attempt = 1; !this.abandoned && !this.failed; attempt++) {
+      // Cleared for the attempt: the marker's delivery below must not count as interrupted.
+      this.recovery = null;
       try {
         const old = this.producer;
         this.producer = this.createProducer();
@@ -293,7 +310,6 @@ export class TransactionalKafkaSink extends KafkaSink {
         this.producerConnected = true;
         const now = await this.initialiseAndRead();
         const t = now?.transaction;
-        this.recovery = null;
         if (inDoubt && t?.owner === inDoubt.transaction.owner && t.seq === inDoubt.transaction.seq) {
           this.committed(Date.now());
           return;
@@ -307,10 +323,42 @@ export class TransactionalKafkaSink extends KafkaSink {
         this.queue.unshift(...again);
         return;
       } catch (error) {
-        const { type } = classify(error);
+        const { kind, type } = classify(error);
         if (FENCED.has(type)) return this.fail(new ProducerFencedError(this.eo.transactionalId, type));
+        if (error instanceof KafkaRefusedError) return this.fail(error);
+        if (kind === 'refused')
+          return this.fail(new KafkaRefusedError(type, 'init-producer', null, rootMessage(error)));
         this.logFailure(error, this.txnRecords, attempt);
         await this.sleepUnlessAbandoned(this.backoffMs(attempt));
+      }
+    }
+  }
+
+  /**
+   * The first initialisation, where a missing right shows: without DESCRIBE on the transactional id
+   * the broker answers FindCoordinator with TRANSACTIONAL_ID_AUTHORIZATION_FAILED, which kafkajs
+   * reports only as "Failed to find group coordinator". Still that after a few tries on a cluster that
+   * answers everything else is taken as the refusal it almost always is (exit 6, naming the right).
+   */
+  private async firstInitialisation(): Promise<CommittedPosition | null> {
+    for (let attempt = 1; ; attempt++) {
+      try {
+        return await this.initialiseAndRead();
+      } catch (error) {
+        if ((error as Error).name !== 'KafkaJSGroupCoordinatorNotFound') throw error;
+        if (attempt >= COORDINATOR_ATTEMPTS)
+          throw new KafkaRefusedError(
+            'TRANSACTION_COORDINATOR_NOT_FOUND',
+            'init-producer',
+            null,
+            this.eo.transactionalId,
+          );
+        this.options.logger.warn(
+          { transactionalId: this.eo.transactionalId, attempt },
+          'Kafka named no transaction coordinator for the transactional id; retrying',
+        );
+        this.txn = null;
+        await this.sleepUnlessAbandoned(2000);
       }
     }
   }
@@ -339,13 +387,19 @@ export class TransactionalKafkaSink extends KafkaSink {
     if (!record.settled) throw this.failed ?? new Error(`recovery needed (${this.recovery ?? 'stopped'})`);
     await this.txn!.commit();
     this.txn = null;
-    return readCommittedPosition(
-      this.kafka,
-      this.eo.positionsTopic,
-      this.eo.checkpointId,
-      marker,
-      this.eo.readTimeoutMs,
-    );
+    try {
+      return await readCommittedPosition(
+        this.kafka,
+        this.eo.positionsTopic,
+        this.eo.checkpointId,
+        marker,
+        this.eo.readTimeoutMs,
+      );
+    } catch (error) {
+      const { kind, type } = classify(error);
+      if (kind !== 'refused') throw error;
+      throw new KafkaRefusedError(type, 'read-positions', this.eo.positionsTopic, rootMessage(error));
+    }
   }
 
   private positionRecord(position: CommittedPosition, at: number): PendingRecord {

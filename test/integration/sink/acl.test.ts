@@ -14,6 +14,10 @@ import { relayTestContext, type RelayTestContext } from '../../support/relayFixt
 import { killAllRelays, runCli, startRelay, type RelayProcess } from '../../support/relayProcess.js';
 import { startRelayPatiently } from '../../faults/kafkaClusterFixture.js';
 import { collectTopic, kafkaClient } from '../../support/kafka.js';
+import { kcatVersion, readTopicWithKcat } from '../../support/kcat.js';
+import { waitFor } from '../../support/wait.js';
+
+const READ_COMMITTED = { 'isolation.level': 'read_committed' };
 
 // Named exports Node cannot see in kafkajs' CommonJS module.
 const { AclOperationTypes, AclPermissionTypes, AclResourceTypes, ResourcePatternTypes } = kafkajs;
@@ -124,6 +128,100 @@ for (const mechanism of MECHANISMS)
       const fatal = refused.logs.filter((l) => l.level >= 50).map((l) => l.msg);
       expect(code, `exit code; errors: ${fatal.join(' | ')}`).to.equal(6);
       expect(fatal.join(' | ')).to.contain(`"${secret}"`).and.to.contain('WRITE');
+      for (const relay of [allowed, refused]) expectNoPassword(relay, password);
+    });
+
+    it('exactly-once: publishes with WRITE+DESCRIBE on its topics, WRITE+DESCRIBE on its transactional id and READ on the positions topic and its reader groups; without the transactional id right it exits 6 naming it', async function () {
+      if (mechanism.broker !== 'SCRAM-SHA-256') this.skip(); // the rights do not depend on the mechanism: SCRAM only
+      if (kcatVersion() === null) {
+        if (process.env.CI) throw new Error('kcat is not installed (.ci/run installs it with apt-get)');
+        this.skip(); // kcat is the independent read_committed reader; install it with apt-get install kcat
+      }
+      ctx = await relayTestContext('acl-eo');
+      const orders = ctx.topic('orders');
+      const deadLetter = `${ctx.topicPrefix}.dead-letter`;
+      const positions = `${ctx.topicPrefix}.positions`;
+      const transactionalId = `${ctx.topicPrefix}.txn`;
+      await admin.createTopics({
+        topics: [
+          { topic: orders, numPartitions: 3 },
+          { topic: deadLetter, numPartitions: 3 },
+          {
+            topic: positions,
+            numPartitions: 1,
+            configEntries: [{ name: 'cleanup.policy', value: 'compact' }],
+          },
+        ],
+      });
+      const { WRITE, DESCRIBE, READ } = AclOperationTypes;
+      await allow(orders, [WRITE, DESCRIBE]);
+      await allow(deadLetter, [WRITE, DESCRIBE]);
+      await allow(positions, [WRITE, DESCRIBE, READ]);
+      await admin.createAcls({
+        acl: [
+          ...[WRITE, DESCRIBE].map((operation) => ({
+            resourceType: AclResourceTypes.TRANSACTIONAL_ID,
+            resourceName: transactionalId,
+            resourcePatternType: ResourcePatternTypes.LITERAL,
+            principal: 'User:relay',
+            host: '*',
+            operation,
+            permissionType: AclPermissionTypes.ALLOW,
+          })),
+          {
+            resourceType: AclResourceTypes.GROUP,
+            resourceName: 'mongo-kafka-relay.positions-reader.',
+            resourcePatternType: ResourcePatternTypes.PREFIXED,
+            principal: 'User:relay',
+            host: '*',
+            operation: READ,
+            permissionType: AclPermissionTypes.ALLOW,
+          },
+        ],
+      });
+      const env = ctx.env({
+        KAFKA_BROKERS: cluster.brokers,
+        KAFKA_SASL_MECHANISM: mechanism.relay,
+        KAFKA_SASL_USERNAME: 'relay',
+        KAFKA_SASL_PASSWORD: password,
+        KAFKA_CREATE_TOPICS: 'false',
+        RELAY_WATCH: `${ctx.db}.orders`,
+        RELAY_DELIVERY: 'exactly-once',
+        KAFKA_POSITIONS_TOPIC: positions,
+        KAFKA_TRANSACTIONAL_ID: transactionalId,
+      });
+      const allowed = await startRelayPatiently(env);
+      try {
+        await ctx.mongo
+          .db(ctx.db)
+          .collection('orders')
+          .insertMany([{ n: 1 }, { n: 2 }, { n: 3 }]);
+        await waitFor(
+          async () =>
+            (await readTopicWithKcat(cluster.internalBrokers, orders, 60_000, READ_COMMITTED)).length === 3,
+          { timeoutMs: 90_000, message: 'three committed records' },
+        );
+        expect(allowed.child.exitCode).to.equal(null);
+      } finally {
+        await allowed.kill('SIGTERM');
+      }
+      const refused = await startRelay({
+        ...env,
+        KAFKA_TRANSACTIONAL_ID: `${transactionalId}-not-granted`,
+        RELAY_CHECKPOINT_ID: `${ctx.checkpointId}-txn`,
+      });
+      const code = await Promise.race([
+        refused.exited,
+        new Promise<number>((r) => setTimeout(() => r(-1), 120_000)),
+      ]);
+      const fatal = refused.logs.filter((l) => l.level >= 50).map((l) => l.msg);
+      expect(
+        code,
+        `exit code; errors: ${fatal.join(' | ')}; last logs:\n${refused.stdout.slice(-8).join('\n')}`,
+      ).to.equal(6);
+      expect(fatal.join(' | '))
+        .to.contain('TRANSACTIONAL_ID_AUTHORIZATION_FAILED')
+        .and.to.contain('KAFKA_TRANSACTIONAL_ID');
       for (const relay of [allowed, refused]) expectNoPassword(relay, password);
     });
   });

@@ -15,6 +15,8 @@ import { Kafka, logLevel } from 'kafkajs';
 import { pino } from 'pino';
 import { KafkaSink, type KafkaSinkOptions } from '../../../src/sink/kafkaSink.js';
 import { KafkaRefusedError } from '../../../src/sink/errors.js';
+import { TransactionalKafkaSink } from '../../../src/sink/transactionalSink.js';
+import { kcatVersion, readTopicWithKcat } from '../../support/kcat.js';
 import type { OutboundRecord } from '../../../src/pipeline/toRecord.js';
 import { startDedicatedKafkaCluster } from '../../support/services.js';
 import { startKafkaGate, type KafkaGate } from '../../support/kafkaGate.js';
@@ -107,6 +109,60 @@ describe('sink and relay against a gated broker', function () {
       } finally {
         await reader.stop();
       }
+    } finally {
+      await sink.stop(Date.now() + 5000);
+    }
+  });
+
+  it('exactly-once, producer state lost inside a transaction: recovers with a new producer, and a read_committed reader (kcat) sees each record once', async function () {
+    if (kcatVersion() === null) {
+      if (process.env.CI) throw new Error('kcat is not installed (.ci/run installs it with apt-get)');
+      this.skip(); // kcat is the independent read_committed reader; install it with apt-get install kcat
+    }
+    const topic = uniqueTopic('eo-producer-state');
+    const resets: string[] = [];
+    const options: KafkaSinkOptions = {
+      maxMessageBytes: 1_000_000,
+      maxBatchBytes: 900_000,
+      maxBatchRecords: 1000,
+      retryMaxMs: 500,
+      deadLetterTopic: `${topic}.dead-letter`,
+      createTopics: { partitions: 1, replicationFactor: -1 },
+      logger: pino({ level: 'silent' }),
+      onProducerReset: (type) => resets.push(type),
+    };
+    const sink = new TransactionalKafkaSink(
+      new Kafka({ clientId: 'gated-eo', brokers: cluster.brokers.split(','), logLevel: logLevel.NOTHING }),
+      options,
+      {
+        transactionalId: `${topic}.txn`,
+        positionsTopic: `${topic}.positions`,
+        checkpointId: 'gated',
+        owner: 'gated-test',
+        maxTransactionMs: 500,
+        transactionTimeoutMs: 60_000,
+        idlePositionMs: 1000,
+        readTimeoutMs: 60_000,
+      },
+    );
+    try {
+      await sink.connect();
+      expect(await sink.publish(record(topic, 'before'))).to.equal('published');
+      gate!.failProduceOnOpenConnections(45);
+      const outcome = await Promise.race([
+        sink.publish(record(topic, 'after')),
+        sleep(60_000).then(() => 'still waiting after 60 s'),
+      ]);
+      expect(outcome).to.equal('published');
+      expect(resets).to.deep.equal(['OUT_OF_ORDER_SEQUENCE_NUMBER']);
+      expect(gate!.rewrittenProduceResponses()).to.be.greaterThan(0);
+      const read = async (level: string) =>
+        (await readTopicWithKcat(cluster.internalBrokers, topic, 60_000, { 'isolation.level': level })).map(
+          (r) => r.value?.toString('utf8'),
+        );
+      // The broker wrote the first attempt of "after" in the transaction that recovery aborted.
+      expect(await read('read_committed')).to.deep.equal(['before', 'after']);
+      expect(await read('read_uncommitted')).to.deep.equal(['before', 'after', 'after']);
     } finally {
       await sink.stop(Date.now() + 5000);
     }
