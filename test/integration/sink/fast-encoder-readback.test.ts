@@ -54,7 +54,10 @@ function generate(seed: number): WireMessage[] {
         return { hex: Buffer.from(Array.from({ length: int(max) }, () => int(256))).toString('hex') };
     }
   };
-  const base = 1_795_616_619_000;
+  // Recent, not fixed: a timestamp older than the broker's retention (7 days by default) makes the
+  // broker delete those records once its retention check runs (5 min into a run), and they would be
+  // missing from the read-back. The seed decides the offsets from this base.
+  const base = Math.floor(Date.now() / 1000) * 1000 - 3_600_000;
   return Array.from({ length: COUNT }, (_, i) => {
     const headers: [string, WireBytes][] = [];
     for (let h = int(5); h > 0; h--) {
