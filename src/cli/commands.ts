@@ -96,6 +96,16 @@ export function registerOperatorCommands(program: Command): void {
         );
       }
       const config = checkpointConfig(opts);
+      if (config.relay.delivery === 'exactly-once') {
+        const d = config.derived;
+        throw new RelayExit(
+          `RELAY_DELIVERY=exactly-once: the committed position of checkpoint "${d.checkpointId}" is in Kafka ` +
+            `(${config.kafka.positionsTopic}, key "${d.checkpointId}"); token clear would empty only its MongoDB mirror ` +
+            'and the relay would resume from Kafka. Use `token set <token>` to move the position, or write a tombstone ' +
+            `for key "${d.checkpointId}" to ${config.kafka.positionsTopic} (e.g. kcat -P -b <brokers> -t ${config.kafka.positionsTopic} -K: -Z <<< '${d.checkpointId}:') and then run token clear with RELAY_DELIVERY=at-least-once.`,
+          ExitCode.usage,
+        );
+      }
       const existed = await withStore(config, (store) =>
         leaseChecked(() => store.clear(opts.force ?? false)),
       );

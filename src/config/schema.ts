@@ -398,7 +398,7 @@ export const schema = {
       env: 'KAFKA_TRANSACTIONAL_ID',
     },
     positionsTopic: {
-      doc: "RELAY_DELIVERY=exactly-once: the compacted topic holding each checkpoint's committed position, keyed by checkpoint id (created with one partition when missing and KAFKA_CREATE_TOPICS allows).",
+      doc: "RELAY_DELIVERY=exactly-once: the compacted topic holding each checkpoint's committed position, keyed by checkpoint id (created compacted when missing and KAFKA_CREATE_TOPICS allows).",
       format: f.topicName,
       default: 'mongo_kafka_relay.positions',
       env: 'KAFKA_POSITIONS_TOPIC',
