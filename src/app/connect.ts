@@ -130,6 +130,8 @@ function exactlyOnceOptions({ config, owner }: SinkStartup): ExactlyOnceOptions 
     checkpointId: config.derived.checkpointId,
     owner,
     maxTransactionMs: config.relay.transactionMaxMs,
+    maxTransactionRecords: Math.max(1, Math.floor(config.relay.maxInFlight / 2)),
+    maxTransactionBytes: Math.max(1, Math.floor(config.relay.maxInFlightBytes / 2)),
     transactionTimeoutMs: config.kafka.transactionTimeoutMs,
     idlePositionMs: config.checkpoint.heartbeatMs,
     readTimeoutMs: 60_000,

@@ -16,8 +16,8 @@ export const ExitCode = {
   /** An event the change stream cannot deliver (over 16 MB, a required image gone), RELAY_ON_UNREADABLE_EVENT=fail. */
   unreadableEvent: 7,
   /**
-   * RELAY_DELIVERY=exactly-once: the broker fenced this relay's transactional producer (another relay
-   * with the same transactional id started, or a transaction outlived KAFKA_TRANSACTION_TIMEOUT_MS).
+   * RELAY_DELIVERY=exactly-once: the broker fenced this relay's transactional producer (another
+   * producer with the same transactional id started).
    */
   fenced: 8,
 } as const;

@@ -404,7 +404,7 @@ export const schema = {
       env: 'KAFKA_POSITIONS_TOPIC',
     },
     transactionTimeoutMs: {
-      doc: "RELAY_DELIVERY=exactly-once: the transaction timeout (ms) the broker enforces; a transaction open longer (a relay paused or cut off from Kafka) is aborted by the broker and the relay exits 8. At most the broker's transaction.max.timeout.ms.",
+      doc: "RELAY_DELIVERY=exactly-once: the transaction timeout (ms) the broker enforces; a transaction open longer (a relay cut off from Kafka, a stall) is aborted by the broker, and the relay sends its records again in a new one. At most the broker's transaction.max.timeout.ms.",
       format: f.positiveInt,
       default: 60000,
       env: 'KAFKA_TRANSACTION_TIMEOUT_MS',

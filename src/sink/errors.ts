@@ -110,10 +110,10 @@ export class ProducerFencedError extends Error {
     readonly errorType: string,
   ) {
     super(
-      `Kafka fenced this relay's transactional producer "${transactionalId}" (${errorType}): another relay ` +
-        'with the same transactional id started, or this transaction stayed open longer than ' +
-        'KAFKA_TRANSACTION_TIMEOUT_MS (a pause, or Kafka out of reach). Its uncommitted records are ' +
-        'aborted; a restarted relay resumes from the last committed position',
+      `Kafka fenced this relay's transactional producer "${transactionalId}" (${errorType}): another ` +
+        'producer with the same transactional id started (two relays with the same KAFKA_TRANSACTIONAL_ID ' +
+        'or checkpoint id). Its uncommitted records are aborted; a restarted relay resumes from the last ' +
+        'committed position',
     );
     this.name = 'ProducerFencedError';
   }

@@ -41,6 +41,12 @@ export interface ExactlyOnceOptions {
   /** Names this relay's transactions (the lease owner). */
   owner: string;
   maxTransactionMs: number;
+  /**
+   * Records and bytes after which a transaction commits although more keep coming: half the pump's
+   * in-flight limits, so the pump fills the other half while this half commits (no bubble).
+   */
+  maxTransactionRecords: number;
+  maxTransactionBytes: number;
   transactionTimeoutMs: number;
   /** Least time (ms) between position-only transactions of a quiet stream (RELAY_HEARTBEAT_MS). */
   idlePositionMs: number;
@@ -57,6 +63,7 @@ export class TransactionalKafkaSink extends KafkaSink {
   private txnOpenedAt = 0;
   /** Records taken into the open transaction, in order (acknowledged in it or not). */
   private txnRecords: PendingRecord[] = [];
+  private txnBytes = 0;
   private seq = 0;
   private lastCommitAt = 0;
   private recovery: string | null = null;
@@ -155,6 +162,7 @@ export class TransactionalKafkaSink extends KafkaSink {
       const batch = this.takeBatch();
       for (const p of batch) if (p.position) this.tracker.take(p.position);
       this.txnRecords.push(...batch);
+      for (const p of batch) this.txnBytes += p.record.size;
       this.delivering = batch.length;
       try {
         await this.deliver(batch);
@@ -163,7 +171,10 @@ export class TransactionalKafkaSink extends KafkaSink {
       }
       // deliver() puts back what it could not send; in a transaction it must go out again with it.
       this.takeBackUnsent(batch);
-      const full = Date.now() - this.txnOpenedAt >= this.eo.maxTransactionMs;
+      const full =
+        Date.now() - this.txnOpenedAt >= this.eo.maxTransactionMs ||
+        this.txnRecords.length >= this.eo.maxTransactionRecords ||
+        this.txnBytes >= this.eo.maxTransactionBytes;
       if (!this.recovery && !this.failed && (this.queue.length === 0 || full)) await this.commit();
     }
   }
@@ -195,11 +206,21 @@ export class TransactionalKafkaSink extends KafkaSink {
   }
 
   protected override async resetProducer(errorType: string): Promise<void> {
-    if (FENCED.has(errorType)) {
+    if (FENCED.has(errorType) && !this.outlivedTimeout()) {
       this.fail(new ProducerFencedError(this.eo.transactionalId, errorType));
       return;
     }
     this.recovery = errorType;
+  }
+
+  /**
+   * The open transaction is older than its timeout: the coordinator aborts such a transaction and
+   * bumps the epoch, so a fencing error then is (almost certainly) that abort — a Kafka outage or a
+   * stall longer than KAFKA_TRANSACTION_TIMEOUT_MS — not another producer: recovered from, not fatal.
+   * (A relay paused past its lease is stopped by the lease first; see mayProduce.)
+   */
+  private outlivedTimeout(): boolean {
+    return this.txn !== null && Date.now() - this.txnOpenedAt >= this.eo.transactionTimeoutMs;
   }
 
   protected override failAll(error: Error, pending: PendingRecord[]): void {
@@ -265,7 +286,8 @@ export class TransactionalKafkaSink extends KafkaSink {
       await txn.commit();
     } catch (error) {
       const { type } = classify(error);
-      if (FENCED.has(type)) return this.fail(new ProducerFencedError(this.eo.transactionalId, type));
+      if (FENCED.has(type) && !this.outlivedTimeout())
+        return this.fail(new ProducerFencedError(this.eo.transactionalId, type));
       this.options.logger.warn(
         { err: error, errorType: type, transaction: position.transaction },
         'the commit of a Kafka transaction got no answer; recovering: the committed position decides whether its records go out again',
@@ -277,6 +299,7 @@ export class TransactionalKafkaSink extends KafkaSink {
 
   private committed(started: number): void {
     const records = this.txnRecords.splice(0);
+    this.txnBytes = 0;
     this.txn = null;
     this.tracker.commit();
     this.lastCommitAt = Date.now();
@@ -316,6 +339,7 @@ export class TransactionalKafkaSink extends KafkaSink {
         }
         this.tracker.abort();
         const again = this.txnRecords.splice(0);
+        this.txnBytes = 0;
         for (const p of again) {
           p.settled = false;
           p.route = null;

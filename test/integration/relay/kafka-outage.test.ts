@@ -3,7 +3,9 @@ import { collectTopic, kafkaClient } from '../../support/kafka.js';
 import { relayTestContext, type RelayTestContext } from '../../support/relayFixture.js';
 import { killAllRelays, startRelayReady, parseMetrics, sumMetric } from '../../support/relayProcess.js';
 import { startDedicatedKafka, type KafkaService } from '../../support/services.js';
-import { Workload, awaitDelivery, formatReport } from '../../support/workload.js';
+import { Workload, awaitDelivery, formatReport, verifyDelivery } from '../../support/workload.js';
+import { kcatVersion, readTopicWithKcat } from '../../support/kcat.js';
+import { chooseSeed } from '../../support/random.js';
 import { waitFor } from '../../support/wait.js';
 
 describe('relay: Kafka outage (a dedicated broker is stopped and started mid-stream)', function () {
@@ -113,5 +115,72 @@ describe('relay: Kafka outage (a dedicated broker is stopped and started mid-str
     } finally {
       await collector.stop();
     }
+  });
+
+  it('exactly-once: an outage longer than the transaction timeout is ridden out (no exit 8), and a read_committed reader (kcat) sees every change once', async function () {
+    this.timeout(600_000);
+    if (kcatVersion() === null) {
+      if (process.env.CI) throw new Error('kcat is not installed (.ci/run installs it with apt-get)');
+      this.skip(); // kcat is the independent read_committed reader; install it with apt-get install kcat
+    }
+    await ctx?.close();
+    ctx = await relayTestContext('eo-outage');
+    const relay = await startRelayReady(
+      ctx.env({
+        KAFKA_BROKERS: kafka.brokers,
+        RELAY_WATCH: `${ctx.db}.items`,
+        RELAY_DELIVERY: 'exactly-once',
+        KAFKA_POSITIONS_TOPIC: `${ctx.topicPrefix}.positions`,
+        KAFKA_TRANSACTION_TIMEOUT_MS: '8000',
+        KAFKA_RETRY_MAX_MS: '1000',
+        KAFKA_TOPIC_PARTITIONS: '2',
+      }),
+    );
+    let outageOver = false;
+    const workload: Workload = new Workload(ctx.mongo, {
+      db: ctx.db,
+      collections: ['items'],
+      documents: 30,
+      changes: 100_000,
+      pauseMs: 3,
+      seed: chooseSeed(),
+      stop: () => outageOver && workload.log.length >= 1500,
+    });
+    const done = workload.run();
+    try {
+      await new Promise((r) => setTimeout(r, 1500));
+      await kafka.stop();
+      // Longer than KAFKA_TRANSACTION_TIMEOUT_MS: the coordinator aborts the open transaction when it is back.
+      await new Promise((r) => setTimeout(r, 20_000));
+      await kafka.start();
+    } finally {
+      outageOver = true;
+    }
+    const log = await done;
+    const topic = ctx.topic('items');
+    let report = verifyDelivery(log, []);
+    const deadline = Date.now() + 180_000;
+    while (Date.now() < deadline) {
+      const records = (
+        await readTopicWithKcat(kafka.brokers, topic, 120_000, { 'isolation.level': 'read_committed' })
+      ).map((r) => ({
+        topic,
+        partition: r.partition,
+        offset: String(r.offset),
+        key: r.key?.toString('utf8') ?? null,
+        value: r.value?.toString('utf8') ?? null,
+      }));
+      report = verifyDelivery(log, records);
+      if (report.lost === 0 || relay.child.exitCode !== null) break;
+      await new Promise((r) => setTimeout(r, 2000));
+    }
+    console.log(`      ${formatReport('exactly-once-kafka-outage', report, { outage_s: 20 })}`);
+    expect(
+      relay.child.exitCode,
+      `the relay never exited; last logs:\n${relay.stdout.slice(-5).join('\n')}`,
+    ).to.equal(null);
+    expect(report.lost, `lost changes, e.g. ${report.lostExamples.join(', ')}`).to.equal(0);
+    expect(report.duplicates, 'duplicates seen by a read_committed reader').to.equal(0);
+    expect(report.orderViolations).to.equal(0);
   });
 });

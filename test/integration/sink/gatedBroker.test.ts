@@ -140,6 +140,8 @@ describe('sink and relay against a gated broker', function () {
         checkpointId: 'gated',
         owner: 'gated-test',
         maxTransactionMs: 500,
+        maxTransactionRecords: 1000,
+        maxTransactionBytes: 4_000_000,
         transactionTimeoutMs: 60_000,
         idlePositionMs: 1000,
         readTimeoutMs: 60_000,
