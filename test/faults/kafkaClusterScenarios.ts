@@ -16,6 +16,7 @@ import {
   type WrittenChange,
 } from '../support/workload.js';
 import { collectTopic, kafkaClient, type CollectedMessage } from '../support/kafka.js';
+import { readTopicWithKcat } from '../support/kcat.js';
 import type { RelayTestContext } from '../support/relayFixture.js';
 import { startRelayPatiently, type ClusterUnderTest } from './kafkaClusterFixture.js';
 import { COLLECTIONS, CHANGES, relayEnvFor, sleep } from './scenario.js';
@@ -32,15 +33,23 @@ export interface ClusterMode {
   name: string;
   description: string;
   env: Record<string, string>;
+  /** RELAY_DELIVERY=exactly-once: a read_committed reader must see no duplicate at all. */
+  exactlyOnce?: boolean;
 }
 
-/** The default checkpoint mode (whatever it is) and batched. */
+/** The default checkpoint mode (whatever it is), batched, and exactly-once delivery. */
 export const CLUSTER_MODES: ClusterMode[] = [
   { name: 'default', description: 'default checkpoint mode', env: {} },
   {
     name: 'batched',
     description: 'RELAY_CHECKPOINT_MODE=batched',
     env: { RELAY_CHECKPOINT_MODE: 'batched' },
+  },
+  {
+    name: 'exactly-once',
+    description: 'RELAY_DELIVERY=exactly-once',
+    env: { RELAY_DELIVERY: 'exactly-once' },
+    exactlyOnce: true,
   },
 ];
 
@@ -146,7 +155,10 @@ export async function runClusterScenario(
           seed,
         });
         expect(relay.child.exitCode, `${run.name}: the relay kept running`).to.equal(null);
-        if (scenario === 'rolling-restart' || scenario === 'preferred-election') {
+        if (run.mode.exactlyOnce) {
+          expect(report.duplicates, `${run.name}: duplicates seen by a read_committed reader`).to.equal(0);
+          await expectOnceByKcat(run.name, c.direct, run.topics, written[i]!);
+        } else if (scenario === 'rolling-restart' || scenario === 'preferred-election') {
           expect(report.duplicates, `${run.name}: duplicates after graceful leader changes`).to.equal(0);
         }
       }),
@@ -383,4 +395,33 @@ async function behindPartitions(
     }
   }
   return out;
+}
+
+/** Exactly-once: the same judgement from kcat (librdkafka) with isolation.level=read_committed. */
+async function expectOnceByKcat(
+  name: string,
+  brokers: string,
+  topics: readonly string[],
+  log: readonly WrittenChange[],
+): Promise<void> {
+  const records = (
+    await Promise.all(
+      topics.map(async (topic) =>
+        (await readTopicWithKcat(brokers, topic, 120_000, { 'isolation.level': 'read_committed' })).map(
+          (r) => ({
+            topic,
+            partition: r.partition,
+            offset: String(r.offset),
+            key: r.key?.toString('utf8') ?? null,
+            value: r.value?.toString('utf8') ?? null,
+          }),
+        ),
+      ),
+    )
+  ).flat();
+  const report = verifyDelivery(log, records);
+  console.log(`      ${formatReport(`${name}-kcat`, report)}`);
+  expect(report.lost, `${name} (kcat): lost changes, e.g. ${report.lostExamples.join(', ')}`).to.equal(0);
+  expect(report.duplicates, `${name} (kcat): duplicates`).to.equal(0);
+  expect(report.orderViolations, `${name} (kcat): order violations`).to.equal(0);
 }
