@@ -391,21 +391,7 @@ export class TransactionalKafkaSink extends KafkaSink {
   private async initialiseAndRead(): Promise<CommittedPosition | null> {
     await this.openTransaction();
     const marker = `${this.eo.owner}:${Date.now()}:${Math.random().toString(36).slice(2)}`;
-    const record = pendingRecord(
-      {
-        topic: this.eo.positionsTopic,
-        key: markerKey(this.eo.checkpointId),
-        value: marker,
-        headers: {},
-        // The position key's partition: reading up to the marker reads every position before it.
-        partitionKey: Buffer.from(this.eo.checkpointId),
-        size: marker.length,
-        ns: '',
-        operationType: 'position-marker',
-      },
-      () => undefined,
-      () => undefined,
-    );
+    const record = this.positionsTopicRecord(markerKey(this.eo.checkpointId), marker, 'position-marker');
     await this.deliver([record]);
     this.takeBackUnsent([record]);
     if (!record.settled) throw this.failed ?? new Error(`recovery needed (${this.recovery ?? 'stopped'})`);
@@ -428,16 +414,24 @@ export class TransactionalKafkaSink extends KafkaSink {
 
   private positionRecord(position: CommittedPosition, at: number): PendingRecord {
     const value = encodePosition(this.eo.checkpointId, position, new Date(at));
+    return this.positionsTopicRecord(this.eo.checkpointId, value, 'position');
+  }
+
+  /**
+   * A record of the positions topic, in the position key's partition (so reading up to the marker
+   * reads every position before it); settled inside the transaction, never resolved to a caller.
+   */
+  private positionsTopicRecord(key: string, value: string, kind: string): PendingRecord {
     return pendingRecord(
       {
         topic: this.eo.positionsTopic,
-        key: this.eo.checkpointId,
+        key,
         value,
         headers: {},
         partitionKey: Buffer.from(this.eo.checkpointId),
-        size: value.length + this.eo.checkpointId.length,
+        size: key.length + value.length,
         ns: '',
-        operationType: 'position',
+        operationType: kind,
       },
       () => undefined,
       () => undefined,

@@ -16,7 +16,7 @@ import {
   type WrittenChange,
 } from '../support/workload.js';
 import { collectTopic, kafkaClient, type CollectedMessage } from '../support/kafka.js';
-import { readTopicWithKcat } from '../support/kcat.js';
+import { READ_COMMITTED, readTopicRecords } from '../support/kcat.js';
 import type { RelayTestContext } from '../support/relayFixture.js';
 import { startRelayPatiently, type ClusterUnderTest } from './kafkaClusterFixture.js';
 import { COLLECTIONS, CHANGES, relayEnvFor, sleep } from './scenario.js';
@@ -405,19 +405,7 @@ async function expectOnceByKcat(
   log: readonly WrittenChange[],
 ): Promise<void> {
   const records = (
-    await Promise.all(
-      topics.map(async (topic) =>
-        (await readTopicWithKcat(brokers, topic, 120_000, { 'isolation.level': 'read_committed' })).map(
-          (r) => ({
-            topic,
-            partition: r.partition,
-            offset: String(r.offset),
-            key: r.key?.toString('utf8') ?? null,
-            value: r.value?.toString('utf8') ?? null,
-          }),
-        ),
-      ),
-    )
+    await Promise.all(topics.map((topic) => readTopicRecords(brokers, topic, READ_COMMITTED)))
   ).flat();
   const report = verifyDelivery(log, records);
   console.log(`      ${formatReport(`${name}-kcat`, report)}`);

@@ -6,6 +6,7 @@
  */
 import { execFile, execFileSync } from 'node:child_process';
 import { promisify } from 'node:util';
+import type { ReadRecord } from './workload.js';
 
 const execFileP = promisify(execFile);
 
@@ -84,3 +85,32 @@ function parse(out: Buffer): KcatRecord[] {
   }
   return records;
 }
+
+/**
+ * kcat is the independent reader of a test: required under CI (.ci/run installs it), elsewhere the
+ * test is skipped and says why.
+ */
+export function requireKcat(test: Mocha.Context): void {
+  if (kcatVersion() !== null) return;
+  if (process.env.CI) throw new Error('kcat is not installed (.ci/run installs it with apt-get)');
+  console.log('    (skipped: kcat, the independent reader, is not installed; apt-get install kcat)');
+  test.skip(); // reason: kcat is not installed (printed above); install it with apt-get install kcat
+}
+
+/** Every record of `topic` as kcat reads it, as text (the shape the delivery checks compare). */
+export async function readTopicRecords(
+  brokers: string,
+  topic: string,
+  properties: Record<string, string> = {},
+): Promise<ReadRecord[]> {
+  const records = await readTopicWithKcat(brokers, topic, 120_000, properties);
+  return records.map((r) => ({
+    topic,
+    partition: r.partition,
+    offset: String(r.offset),
+    key: r.key?.toString('utf8') ?? null,
+    value: r.value?.toString('utf8') ?? null,
+  }));
+}
+
+export const READ_COMMITTED = { 'isolation.level': 'read_committed' };

@@ -8,7 +8,7 @@ import { chooseSeed, SeededRandom } from '../../support/random.js';
 import { relayTestContext, type RelayTestContext } from '../../support/relayFixture.js';
 import { killAllRelays, runCli, startRelayReady } from '../../support/relayProcess.js';
 import { getServices } from '../../support/services.js';
-import { kcatVersion, readTopicWithKcat } from '../../support/kcat.js';
+import { READ_COMMITTED, readTopicRecords, requireKcat } from '../../support/kcat.js';
 import { waitFor } from '../../support/wait.js';
 import {
   Workload,
@@ -20,24 +20,11 @@ import {
 } from '../../support/workload.js';
 
 const COLLS = ['orders', 'customers'];
-const READ_COMMITTED = { 'isolation.level': 'read_committed' };
 
 /** Every committed record of the collections' topics, as kcat reads them. */
 async function readCommitted(ctx: RelayTestContext, properties = READ_COMMITTED): Promise<ReadRecord[]> {
   const brokers = getServices().brokers;
-  const perTopic = await Promise.all(
-    COLLS.map(async (c) => {
-      const topic = ctx.topic(c);
-      const records = await readTopicWithKcat(brokers, topic, 120_000, properties);
-      return records.map((r) => ({
-        topic,
-        partition: r.partition,
-        offset: String(r.offset),
-        key: r.key?.toString('utf8') ?? null,
-        value: r.value?.toString('utf8') ?? null,
-      }));
-    }),
-  );
+  const perTopic = await Promise.all(COLLS.map((c) => readTopicRecords(brokers, ctx.topic(c), properties)));
   return perTopic.flat();
 }
 
@@ -62,10 +49,7 @@ describe('relay: exactly-once delivery (RELAY_DELIVERY=exactly-once), read back 
   let ctx: RelayTestContext;
 
   before(function () {
-    if (kcatVersion() === null) {
-      if (process.env.CI) throw new Error('kcat is not installed (.ci/run installs it with apt-get)');
-      this.skip(); // kcat is the independent reader these tests need; install it with apt-get install kcat
-    }
+    requireKcat(this);
   });
 
   afterEach(async () => {

@@ -4,7 +4,7 @@ import { relayTestContext, type RelayTestContext } from '../../support/relayFixt
 import { killAllRelays, startRelayReady, parseMetrics, sumMetric } from '../../support/relayProcess.js';
 import { startDedicatedKafka, type KafkaService } from '../../support/services.js';
 import { Workload, awaitDelivery, formatReport, verifyDelivery } from '../../support/workload.js';
-import { kcatVersion, readTopicWithKcat } from '../../support/kcat.js';
+import { READ_COMMITTED, readTopicRecords, requireKcat } from '../../support/kcat.js';
 import { chooseSeed } from '../../support/random.js';
 import { waitFor } from '../../support/wait.js';
 
@@ -119,10 +119,7 @@ describe('relay: Kafka outage (a dedicated broker is stopped and started mid-str
 
   it('exactly-once: an outage longer than the transaction timeout is ridden out (no exit 8), and a read_committed reader (kcat) sees every change once', async function () {
     this.timeout(600_000);
-    if (kcatVersion() === null) {
-      if (process.env.CI) throw new Error('kcat is not installed (.ci/run installs it with apt-get)');
-      this.skip(); // kcat is the independent read_committed reader; install it with apt-get install kcat
-    }
+    requireKcat(this);
     await ctx?.close();
     ctx = await relayTestContext('eo-outage');
     const relay = await startRelayReady(
@@ -161,15 +158,7 @@ describe('relay: Kafka outage (a dedicated broker is stopped and started mid-str
     let report = verifyDelivery(log, []);
     const deadline = Date.now() + 180_000;
     while (Date.now() < deadline) {
-      const records = (
-        await readTopicWithKcat(kafka.brokers, topic, 120_000, { 'isolation.level': 'read_committed' })
-      ).map((r) => ({
-        topic,
-        partition: r.partition,
-        offset: String(r.offset),
-        key: r.key?.toString('utf8') ?? null,
-        value: r.value?.toString('utf8') ?? null,
-      }));
+      const records = await readTopicRecords(kafka.brokers, topic, READ_COMMITTED);
       report = verifyDelivery(log, records);
       if (report.lost === 0 || relay.child.exitCode !== null) break;
       await new Promise((r) => setTimeout(r, 2000));

@@ -14,10 +14,8 @@ import { relayTestContext, type RelayTestContext } from '../../support/relayFixt
 import { killAllRelays, runCli, startRelay, type RelayProcess } from '../../support/relayProcess.js';
 import { startRelayPatiently } from '../../faults/kafkaClusterFixture.js';
 import { collectTopic, kafkaClient } from '../../support/kafka.js';
-import { kcatVersion, readTopicWithKcat } from '../../support/kcat.js';
+import { READ_COMMITTED, readTopicWithKcat, requireKcat } from '../../support/kcat.js';
 import { waitFor } from '../../support/wait.js';
-
-const READ_COMMITTED = { 'isolation.level': 'read_committed' };
 
 // Named exports Node cannot see in kafkajs' CommonJS module.
 const { AclOperationTypes, AclPermissionTypes, AclResourceTypes, ResourcePatternTypes } = kafkajs;
@@ -133,10 +131,7 @@ for (const mechanism of MECHANISMS)
 
     it('exactly-once: publishes with WRITE+DESCRIBE on its topics, WRITE+DESCRIBE on its transactional id and READ on the positions topic and its reader groups; without the transactional id right it exits 6 naming it', async function () {
       if (mechanism.broker !== 'SCRAM-SHA-256') this.skip(); // the rights do not depend on the mechanism: SCRAM only
-      if (kcatVersion() === null) {
-        if (process.env.CI) throw new Error('kcat is not installed (.ci/run installs it with apt-get)');
-        this.skip(); // kcat is the independent read_committed reader; install it with apt-get install kcat
-      }
+      requireKcat(this);
       ctx = await relayTestContext('acl-eo');
       const orders = ctx.topic('orders');
       const deadLetter = `${ctx.topicPrefix}.dead-letter`;

@@ -16,7 +16,7 @@ import { pino } from 'pino';
 import { KafkaSink, type KafkaSinkOptions } from '../../../src/sink/kafkaSink.js';
 import { KafkaRefusedError } from '../../../src/sink/errors.js';
 import { TransactionalKafkaSink } from '../../../src/sink/transactionalSink.js';
-import { kcatVersion, readTopicWithKcat } from '../../support/kcat.js';
+import { readTopicWithKcat, requireKcat } from '../../support/kcat.js';
 import type { OutboundRecord } from '../../../src/pipeline/toRecord.js';
 import { startDedicatedKafkaCluster } from '../../support/services.js';
 import { startKafkaGate, type KafkaGate } from '../../support/kafkaGate.js';
@@ -69,19 +69,21 @@ describe('sink and relay against a gated broker', function () {
   });
 
   const sinkFor = (topic: string, extra: Partial<KafkaSinkOptions> = {}): KafkaSink =>
-    new KafkaSink(
-      new Kafka({ clientId: 'gated', brokers: cluster.brokers.split(','), logLevel: logLevel.NOTHING }),
-      {
-        maxMessageBytes: 1_000_000,
-        maxBatchBytes: 900_000,
-        maxBatchRecords: 1000,
-        retryMaxMs: 500,
-        deadLetterTopic: `${topic}.dead-letter`,
-        createTopics: { partitions: 1, replicationFactor: -1 },
-        logger: pino({ level: 'silent' }),
-        ...extra,
-      },
-    );
+    new KafkaSink(gatedKafka('gated'), sinkOptions(topic, extra));
+
+  const gatedKafka = (clientId: string): Kafka =>
+    new Kafka({ clientId, brokers: cluster.brokers.split(','), logLevel: logLevel.NOTHING });
+
+  const sinkOptions = (topic: string, extra: Partial<KafkaSinkOptions> = {}): KafkaSinkOptions => ({
+    maxMessageBytes: 1_000_000,
+    maxBatchBytes: 900_000,
+    maxBatchRecords: 1000,
+    retryMaxMs: 500,
+    deadLetterTopic: `${topic}.dead-letter`,
+    createTopics: { partitions: 1, replicationFactor: -1 },
+    logger: pino({ level: 'silent' }),
+    ...extra,
+  });
 
   it('producer state lost (OUT_OF_ORDER_SEQUENCE_NUMBER): re-creates the producer and delivers', async () => {
     const topic = uniqueTopic('producer-state');
@@ -115,25 +117,12 @@ describe('sink and relay against a gated broker', function () {
   });
 
   it('exactly-once, producer state lost inside a transaction: recovers with a new producer, and a read_committed reader (kcat) sees each record once', async function () {
-    if (kcatVersion() === null) {
-      if (process.env.CI) throw new Error('kcat is not installed (.ci/run installs it with apt-get)');
-      this.skip(); // kcat is the independent read_committed reader; install it with apt-get install kcat
-    }
+    requireKcat(this);
     const topic = uniqueTopic('eo-producer-state');
     const resets: string[] = [];
-    const options: KafkaSinkOptions = {
-      maxMessageBytes: 1_000_000,
-      maxBatchBytes: 900_000,
-      maxBatchRecords: 1000,
-      retryMaxMs: 500,
-      deadLetterTopic: `${topic}.dead-letter`,
-      createTopics: { partitions: 1, replicationFactor: -1 },
-      logger: pino({ level: 'silent' }),
-      onProducerReset: (type) => resets.push(type),
-    };
     const sink = new TransactionalKafkaSink(
-      new Kafka({ clientId: 'gated-eo', brokers: cluster.brokers.split(','), logLevel: logLevel.NOTHING }),
-      options,
+      gatedKafka('gated-eo'),
+      sinkOptions(topic, { onProducerReset: (type) => resets.push(type) }),
       {
         transactionalId: `${topic}.txn`,
         positionsTopic: `${topic}.positions`,
