@@ -26,6 +26,7 @@ import { CHECKPOINT_MODES, type CheckpointMode } from '../src/config/schema.js';
 import { crashRun, type CrashResult } from './crash.js';
 import { snapshotRun, type SnapshotRunResult } from './snapshotRun.js';
 import { kafkaClient, startBenchKafka } from './kafkaTools.js';
+import { renderSideBySide, sideBySide } from './anchors/sideBySide.js';
 import { latencyRun, type LatencyResult } from './latency.js';
 import { outageRun, type OutageResult } from './outage.js';
 import { formatProfile, profiledBacklogRun, type ThreadProfile } from './profile.js';
@@ -615,6 +616,22 @@ async function main(): Promise<number> {
     kafkaPid: svc.kafkaPid,
     mongoPid: svc.mongoPid,
   };
+
+  // `npm run bench -- --anchors`: only the side-by-side runs with Debezium (issue 21).
+  if (process.argv.includes('--anchors')) {
+    const anchors = await sideBySide(ctx, kafka, log);
+    console.log(renderSideBySide(anchors));
+    const dir = path.join(REPO_ROOT, 'bench', 'results');
+    await mkdir(dir, { recursive: true });
+    const stamp = startedAt
+      .toISOString()
+      .replace(/\.\d+Z$/, 'Z')
+      .replace(/:/g, '-');
+    const file = path.join(dir, `${stamp}-anchors-${svc.mongoKind}.json`);
+    await writeFile(file, `${JSON.stringify({ machine: results.machine, anchors }, null, 2)}\n`);
+    console.log(`\nresults: ${path.relative(process.cwd(), file)}`);
+    return anchors.rows.some((r) => r.errors.length > 0) ? 1 : 0;
+  }
 
   // (a) + (b); 1,000 real 200-B events are kept for the round-trip measurement before the serial runs.
   let rttEvents: ChangeStreamDocument[] = [];
