@@ -621,15 +621,7 @@ async function main(): Promise<number> {
   if (process.argv.includes('--anchors')) {
     const anchors = await sideBySide(ctx, kafka, log);
     console.log(renderSideBySide(anchors));
-    const dir = path.join(REPO_ROOT, 'bench', 'results');
-    await mkdir(dir, { recursive: true });
-    const stamp = startedAt
-      .toISOString()
-      .replace(/\.\d+Z$/, 'Z')
-      .replace(/:/g, '-');
-    const file = path.join(dir, `${stamp}-anchors-${svc.mongoKind}.json`);
-    await writeFile(file, `${JSON.stringify({ machine: results.machine, anchors }, null, 2)}\n`);
-    console.log(`\nresults: ${path.relative(process.cwd(), file)}`);
+    await writeResults(startedAt, `anchors-${svc.mongoKind}`, { machine: results.machine, anchors });
     return anchors.rows.some((r) => r.errors.length > 0) ? 1 : 0;
   }
 
@@ -804,16 +796,21 @@ async function main(): Promise<number> {
   results.durationS = round((performance.now() - t0) / 1000, 1);
   console.log(render(results));
 
+  await writeResults(startedAt, `${svc.mongoKind}${QUICK ? '-quick' : ''}`, results);
+  return results.errors.length > 0 ? 1 : 0;
+}
+
+/** bench/results/<ISO start time>-<name>.json (committed: the README's figures cite these files). */
+async function writeResults(startedAt: Date, name: string, data: unknown): Promise<void> {
   const dir = path.join(REPO_ROOT, 'bench', 'results');
   await mkdir(dir, { recursive: true });
   const stamp = startedAt
     .toISOString()
     .replace(/\.\d+Z$/, 'Z')
     .replace(/:/g, '-');
-  const file = path.join(dir, `${stamp}-${svc.mongoKind}${QUICK ? '-quick' : ''}.json`);
-  await writeFile(file, `${JSON.stringify(results, null, 2)}\n`);
+  const file = path.join(dir, `${stamp}-${name}.json`);
+  await writeFile(file, `${JSON.stringify(data, null, 2)}\n`);
   console.log(`\nresults: ${path.relative(process.cwd(), file)}`);
-  return results.errors.length > 0 ? 1 : 0;
 }
 
 let stopping = false;
