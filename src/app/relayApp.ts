@@ -47,6 +47,7 @@ import { ExitCode } from './exitCodes.js';
 import { HistoryLostExit, MetricsBindExit, RelayExit, UnreadableEventExit } from './errors.js';
 import { checkWatchFingerprint, resumePoint } from './resumePoint.js';
 import { VERSION } from './version.js';
+import { recordOptions } from './recordOptions.js';
 
 /** Documents per batch of a snapshot's reads (the driver's cursor batch size). */
 const SNAPSHOT_BATCH_SIZE = 1000;
@@ -227,11 +228,7 @@ export class RelayApp {
         start,
         topicTemplate: config.kafka.topic,
         scope: d.scope,
-        record: {
-          format: config.relay.valueFormat,
-          partitionBy: config.relay.partitionBy,
-          key: config.relay.key,
-        },
+        record: recordOptions(config),
         operationTypes: d.operationTypes,
         deadLetterTopic: config.kafka.deadLetterTopic,
         limits: { items: config.relay.maxInFlight, bytes: config.relay.maxInFlightBytes },

@@ -5,6 +5,7 @@
 import { defaultStoreTimeout, type RawConfig } from './settings.js';
 import type { ConfigWarning } from './unknownVariables.js';
 import { kafkaTlsProblems } from './kafkaTls.js';
+import { debeziumTopicPrefix } from './outputFormat.js';
 import { EXPANDED_OPERATION_TYPES, isExpandedOperationType, splitOperationTypes } from './operationTypes.js';
 
 /** A problem found by a cross-field check, attributed to the key the operator should change. */
@@ -52,6 +53,7 @@ export function crossFieldProblems(
     }
   }
   problems.push(...stateTopicProblems(raw, valid));
+  problems.push(...outputFormatProblems(raw, valid));
   const tlsKeys = ['kafka.ssl', 'kafka.sslCaFile', 'kafka.sslCertFile', 'kafka.sslKeyFile'];
   if (!options.kafkaUnused && valid(...tlsKeys)) problems.push(...kafkaTlsProblems(raw.kafka));
   return problems;
@@ -79,6 +81,28 @@ function stateTopicProblems(raw: RawConfig, valid: (...keys: string[]) => boolea
       message:
         'must be updateLookup, whenAvailable or required when RELAY_KEY=document: an update ' +
         'without fullDocument carries only the changed fields, so a compacted topic would keep a delta, not the document',
+    });
+  }
+  return problems;
+}
+
+/** The drop-in formats fix the key and, for Debezium, the topic names (src/config/outputFormat.ts). */
+function outputFormatProblems(raw: RawConfig, valid: (...keys: string[]) => boolean): CrossProblem[] {
+  if (!valid('relay.outputFormat') || raw.relay.outputFormat === 'relay') return [];
+  const format = raw.relay.outputFormat;
+  const problems: CrossProblem[] = [];
+  if (valid('relay.key') && raw.relay.key !== 'change-id') {
+    problems.push({
+      key: 'relay.key',
+      message: `must be change-id (the default) when RELAY_OUTPUT_FORMAT=${format}: that format defines the record key`,
+    });
+  }
+  if (format === 'debezium' && valid('kafka.topic') && debeziumTopicPrefix(raw.kafka.topic) === null) {
+    problems.push({
+      key: 'kafka.topic',
+      message:
+        'must be <prefix>.{db}.{coll} when RELAY_OUTPUT_FORMAT=debezium: Debezium names topics ' +
+        '<topic.prefix>.<db>.<coll> and writes the prefix into every record (source.name)',
     });
   }
   return problems;

@@ -6,6 +6,7 @@ import type convict from 'convict';
 import * as f from './formats.js';
 import { parseWatchTargets } from './watchTargets.js';
 import { parsePipeline } from './pipeline.js';
+import { OUTPUT_FORMATS, type OutputFormat } from './outputFormat.js';
 
 export const FULL_DOCUMENT_MODES = ['default', 'updateLookup', 'whenAvailable', 'required'] as const;
 export const BEFORE_CHANGE_MODES = ['off', 'whenAvailable', 'required'] as const;
@@ -135,6 +136,12 @@ export const schema = {
       format: f.oneOf(['relaxed', 'canonical']),
       default: 'relaxed' as 'relaxed' | 'canonical',
       env: 'RELAY_VALUE_FORMAT',
+    },
+    outputFormat: {
+      doc: 'Record layout. "relay": the record contract in the README (key = change ID, value = the change event as Extended JSON). "debezium": what Debezium\'s MongoDB connector writes with JsonConverter and schemas off (key {"id": <_id>}, the before/after/source/op envelope, a tombstone after each delete; KAFKA_TOPIC must be <prefix>.{db}.{coll}, the prefix being Debezium\'s topic.prefix). "mongo-kafka-connect": what the MongoDB Kafka source connector writes by default (key {"_id": <resume token>}, the change event as strict Extended JSON). The relay\'s headers come with every format. See README, "Drop-in output formats".',
+      format: f.oneOf(OUTPUT_FORMATS),
+      default: 'relay' as OutputFormat,
+      env: 'RELAY_OUTPUT_FORMAT',
     },
     partitionBy: {
       doc: '"document": partition by namespace + document key (per-document order); "change-id": by the record key.',

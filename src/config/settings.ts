@@ -18,6 +18,7 @@ import {
   type WatchTarget,
 } from './watchTargets.js';
 import { parsePipeline } from './pipeline.js';
+import { debeziumTopicPrefix, type OutputFormat } from './outputFormat.js';
 import { parseStartAt } from './startAt.js';
 import {
   canonicalCheckpointMode,
@@ -56,6 +57,7 @@ export interface RawConfig {
     readerThread: boolean;
     maxAwaitMs: number;
     valueFormat: 'relaxed' | 'canonical';
+    outputFormat: OutputFormat;
     partitionBy: 'document' | 'change-id';
     key: RecordKey;
     shutdownTimeoutMs: number;
@@ -141,6 +143,8 @@ export interface RelayConfig extends RawConfig {
     checkpointUri: string;
     /** KAFKA_TRANSACTIONAL_ID, or its default derived from the checkpoint id. */
     transactionalId: string;
+    /** RELAY_OUTPUT_FORMAT=debezium: the logical name (topic.prefix) KAFKA_TOPIC gives; else null. */
+    debeziumName: string | null;
   };
 }
 
@@ -184,6 +188,7 @@ export function deriveSettings(raw: RawConfig): RelayConfig {
       checkpointUri: raw.checkpoint.uri !== '' ? raw.checkpoint.uri : raw.mongodb.uri,
       transactionalId:
         raw.kafka.transactionalId !== '' ? raw.kafka.transactionalId : `mongo-kafka-relay.${checkpointId}`,
+      debeziumName: raw.relay.outputFormat === 'debezium' ? debeziumTopicPrefix(raw.kafka.topic) : null,
     },
   };
 }

@@ -6,6 +6,8 @@
  * - value: the whole change event as MongoDB Extended JSON v2 (relaxed by default, canonical by option).
  * - headers: see RecordHeader.
  */
+import { OUTPUT_FORMATS, type OutputFormat } from '../config/outputFormat.js';
+
 export const RecordHeader = {
   /** Same as the record key: the resume token `_data` string. */
   changeId: 'change-id',
@@ -25,8 +27,32 @@ export type RecordHeaderName = (typeof RecordHeader)[keyof typeof RecordHeader];
 
 export type ExtendedJsonFormat = 'relaxed' | 'canonical';
 
-export function contentTypeFor(format: ExtendedJsonFormat): string {
+/**
+ * RELAY_OUTPUT_FORMAT: `relay` is the contract above; the others make key, value and topic what another
+ * tool's default JSON output gives, so its consumers keep working (README, "Drop-in output formats"):
+ *  - `debezium`: Debezium's MongoDB connector (JsonConverter, schemas off): key `{"id": "<_id>"}`, value
+ *    the envelope with `before`/`after`/`updateDescription`/`source`/`op`, a tombstone after each delete;
+ *  - `mongo-kafka-connect`: the MongoDB Kafka source connector (StringConverter, DefaultJson formatter):
+ *    key `{"_id": <resume token>}`, value the change event in Extended JSON v1 (strict).
+ * The relay's own headers (change ID, operation type, ...) travel in every format.
+ */
+export { OUTPUT_FORMATS, type OutputFormat };
+
+export function contentTypeFor(format: ExtendedJsonFormat, output: OutputFormat = 'relay'): string {
+  if (output !== 'relay') return `${OUTPUT_CONTENT_TYPE_PREFIX}${output}`;
   return `application/vnd.mongodb.change-event+json; format=${format}`;
+}
+
+/** The content type of the drop-in formats is this followed by the format's name. */
+export const OUTPUT_CONTENT_TYPE_PREFIX = 'application/json; format=';
+
+/** The output format a record's content-type header names ('relay' when it names none of the others). */
+export function outputFormatOf(contentType: string | undefined): OutputFormat {
+  if (contentType?.startsWith(OUTPUT_CONTENT_TYPE_PREFIX)) {
+    const name = contentType.slice(OUTPUT_CONTENT_TYPE_PREFIX.length);
+    if ((OUTPUT_FORMATS as readonly string[]).includes(name)) return name as OutputFormat;
+  }
+  return 'relay';
 }
 
 /** Headers of a dead-letter record, in addition to the original record's headers. */

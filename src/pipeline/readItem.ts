@@ -19,6 +19,7 @@ import {
   type RecordOptions,
 } from './toRecord.js';
 import type { TopicRouter } from './topicRouter.js';
+import { debeziumPublishes } from './output/debezium.js';
 
 export type ReadItem =
   | {
@@ -65,6 +66,9 @@ export class ChangeConverter {
     const position: Position = { token, clusterTime: this.lastClusterTime };
     const types = this.o.operationTypes;
     if (types && !types.has(event.operationType))
+      return { kind: 'filtered', position, operationType: event.operationType };
+    // Debezium's connector publishes document changes only (no drop, rename, invalidate, ...).
+    if (this.o.record.output === 'debezium' && !debeziumPublishes(event.operationType))
       return { kind: 'filtered', position, operationType: event.operationType };
     const record = toRecord(event as ChangeStreamDocument, token, this.o.router, this.o.record);
     const readAt = performance.timeOrigin + item.readAt;

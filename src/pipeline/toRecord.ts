@@ -15,10 +15,13 @@ import {
   RecordHeader,
   contentTypeFor,
   type ExtendedJsonFormat,
+  type OutputFormat,
 } from '../contract/record.js';
 import type { RecordKey } from '../config/schema.js';
 import type { ResumeToken } from '../source/resumeToken.js';
 import { stringifyExtendedJson } from './extendedJson.js';
+import { debeziumHeaders, debeziumKey, debeziumValue, type DebeziumContext } from './output/debezium.js';
+import { kafkaConnectKey, kafkaConnectValue } from './output/kafkaConnect.js';
 import type { TopicRouter } from './topicRouter.js';
 
 export interface OutboundRecord {
@@ -46,6 +49,10 @@ export interface RecordOptions {
   partitionBy: 'document' | 'change-id';
   /** RELAY_KEY (default change-id). `document` needs partitionBy `document` (the config refuses others). */
   key?: RecordKey;
+  /** RELAY_OUTPUT_FORMAT (default relay): key, value and extra headers of a drop-in format. */
+  output?: OutputFormat;
+  /** Needed with output `debezium`. */
+  debezium?: DebeziumContext;
 }
 
 interface EventFields {
@@ -68,10 +75,11 @@ export function toRecord(
       ? `${fields.ns.db}.${fields.ns.coll}`
       : fields.ns.db
     : '';
+  const output = options.output ?? 'relay';
   const headers: Record<string, string> = {
     [RecordHeader.changeId]: token._data,
     [RecordHeader.operationType]: fields.operationType,
-    [RecordHeader.contentType]: contentTypeFor(options.format),
+    [RecordHeader.contentType]: contentTypeFor(options.format, output),
   };
   if (ns !== '') headers[RecordHeader.ns] = ns;
   let documentKey = '';
@@ -81,11 +89,29 @@ export function toRecord(
   }
   if (fields.clusterTime)
     headers[RecordHeader.clusterTime] = `${fields.clusterTime.high}.${fields.clusterTime.low}`;
-  const value = stringifyExtendedJson(event, options.format === 'relaxed');
   const documentIdentity = `${ns}\u0000${documentKey}`;
-  const partitionKey =
-    options.partitionBy === 'change-id' ? Buffer.from(token._data) : Buffer.from(documentIdentity);
-  const key = options.key === 'document' ? documentIdentity : token._data;
+  let key: string;
+  let value: string;
+  let partitionKey: Buffer;
+  if (output === 'debezium') {
+    const context = options.debezium!;
+    Object.assign(headers, debeziumHeaders(context));
+    key = debeziumKey(fields.documentKey);
+    value = debeziumValue(event, context, Date.now());
+    // Debezium's records are partitioned by their key bytes (Kafka's default partitioner): the same
+    // partitions, and still one per document (the key is the document's _id, the topic its collection).
+    partitionKey = Buffer.from(key);
+  } else {
+    if (output === 'mongo-kafka-connect') {
+      key = kafkaConnectKey((event as { _id?: unknown })._id ?? token);
+      value = kafkaConnectValue(event);
+    } else {
+      key = options.key === 'document' ? documentIdentity : token._data;
+      value = stringifyExtendedJson(event, options.format === 'relaxed');
+    }
+    partitionKey =
+      options.partitionBy === 'change-id' ? Buffer.from(token._data) : Buffer.from(documentIdentity);
+  }
   const size = keyAndHeadersSize(key, headers) + Buffer.byteLength(value);
   const record: OutboundRecord = {
     topic: router.topicFor(fields.ns),
@@ -117,9 +143,9 @@ export function tombstoneFor(deleteRecord: OutboundRecord): OutboundRecord {
   return tombstone;
 }
 
-/** Whether a change is followed by a tombstone: a delete, with RELAY_KEY=document. */
+/** Whether a change is followed by a tombstone: a delete, with RELAY_KEY=document or Debezium's format. */
 export function needsTombstone(options: RecordOptions, operationType: string): boolean {
-  return options.key === 'document' && operationType === 'delete';
+  return (options.key === 'document' || options.output === 'debezium') && operationType === 'delete';
 }
 
 /** The change ID of a record: its `change-id` header (the key only in change-id mode). */
