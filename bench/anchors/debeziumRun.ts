@@ -23,7 +23,7 @@ import {
   uniqueName,
   updateBacklog,
 } from '../support.js';
-import { startDebezium, type ConnectWorker } from './connectWorker.js';
+import { startDebezium, type ConnectWorker } from '../../scripts/kafka-connect/connectWorker.js';
 
 export interface AnchorRunResult {
   system: string;

@@ -5,7 +5,11 @@
 import type { Kafka } from 'kafkajs';
 import { relayBacklogRun, type BenchContext, type Workload } from '../relayRun.js';
 import { errorText, round } from '../support.js';
-import { CONNECT_VERSION, DEBEZIUM_VERSION, ensureConnectJars } from './connectWorker.js';
+import {
+  CONNECT_VERSION,
+  DEBEZIUM_VERSION,
+  ensureConnectJars,
+} from '../../scripts/kafka-connect/connectWorker.js';
 import { debeziumBacklogRun, type AnchorRunResult } from './debeziumRun.js';
 
 export interface SideBySideRow {

@@ -1,7 +1,16 @@
 import type { IHeaders, KafkaMessage } from 'kafkajs';
 import { BSON, type Document } from 'mongodb';
 
-import { RecordHeader } from '../contract/record.js';
+import { RecordHeader, outputFormatOf, type OutputFormat } from '../contract/record.js';
+import {
+  checkDebeziumShape,
+  clusterTimeFromHeader,
+  debeziumChangeEvent,
+  isDebeziumEnvelope,
+  kafkaConnectChangeId,
+  parseJavaExtendedJson,
+  type DebeziumEnvelope,
+} from './debeziumEvent.js';
 import { PermanentHandlerError, errorMessage } from './errors.js';
 import type { ChangeEvent, RecordMetadata } from './types.js';
 
@@ -51,15 +60,21 @@ export function decodeHeaders(headers: IHeaders | undefined): Record<string, str
 }
 
 /**
- * The change ID of a record: its `change-id` header, or its key when the header is missing or empty.
- * The header comes first because with RELAY_KEY=document (state topics) the key is the document, not the
- * change; in the default mode both are the same.
+ * The change ID of a record: its `change-id` header, or when the header is missing or empty its key
+ * (the key's `_id._data` in the MongoDB Kafka connector's format; none in Debezium's, whose key is the
+ * document). The header comes first because with RELAY_KEY=document (state topics) the key is the
+ * document, not the change; in the default mode both are the same. Without the value, a Debezium record
+ * is told only by its `content-type` header (decodeRecord also reads the value).
  */
 export function changeIdOf(
   key: Buffer | string | null,
   headers: Readonly<Record<string, string>>,
 ): string | null {
-  return changeIdFrom(key, headers[RecordHeader.changeId]);
+  const keyText = typeof key === 'string' ? key : (key?.toString('utf8') ?? null);
+  const header = headers[RecordHeader.changeId];
+  const format = formatOf(headers[RecordHeader.contentType], keyText, header, undefined);
+  const id = changeIdIn(format, keyText, header);
+  return 'changeId' in id ? id.changeId : null;
 }
 
 function changeIdFrom(key: Buffer | string | null, header: string | undefined): string | null {
@@ -121,6 +136,64 @@ export class ChangeEventDecodeError extends PermanentHandlerError {
   override readonly name: string = 'ChangeEventDecodeError';
 }
 
+type ParsedValue =
+  { readonly ok: true; readonly json: unknown } | { readonly ok: false; readonly error: unknown };
+
+function parseValue(value: Buffer): ParsedValue {
+  try {
+    return { ok: true, json: JSON.parse(value.toString('utf8')) as unknown };
+  } catch (error) {
+    return { ok: false, error };
+  }
+}
+
+/**
+ * The output format of a record: the one its `content-type` header names; without the header `relay`,
+ * unless the value is a Debezium envelope, or the key the MongoDB Kafka connector's
+ * `{"_id": {"_data": ...}}` and no `change-id` header says otherwise (records of the real connectors).
+ */
+function formatOf(
+  contentType: string | undefined,
+  key: string | null,
+  changeIdHeader: string | undefined,
+  value: ParsedValue | undefined,
+): OutputFormat {
+  if (contentType !== undefined) return outputFormatOf(contentType);
+  if (value?.ok && isDebeziumEnvelope(value.json) && !('operationType' in value.json)) return 'debezium';
+  if (!changeIdHeader?.trim() && kafkaConnectChangeId(key) !== null) return 'mongo-kafka-connect';
+  return 'relay';
+}
+
+/** The change ID of a record of `format`, or why it has none. */
+function changeIdIn(
+  format: OutputFormat,
+  key: string | null,
+  changeIdHeader: string | undefined,
+): { readonly changeId: string } | { readonly error: string } {
+  const fromHeader = changeIdHeader?.trim();
+  if (fromHeader) return { changeId: fromHeader };
+  if (format === 'debezium') {
+    // Never the key: it is the document, so deduping by it would drop every change after the first.
+    return {
+      error:
+        `Debezium records carry no change ID: the helper needs the relay's "${RecordHeader.changeId}" ` +
+        'header, which this record lacks (a record of the Debezium connector itself cannot be deduplicated)',
+    };
+  }
+  if (format === 'mongo-kafka-connect') {
+    const changeId = kafkaConnectChangeId(key);
+    return changeId !== null
+      ? { changeId }
+      : {
+          error: `record has no "${RecordHeader.changeId}" header and its key is not the MongoDB Kafka connector's {"_id": {"_data": "<change id>"}}`,
+        };
+  }
+  const changeId = changeIdFrom(key, undefined);
+  return changeId !== null
+    ? { changeId }
+    : { error: `record has neither a key nor a "${RecordHeader.changeId}" header` };
+}
+
 /** Turns a Kafka record into a change ID and a typed change event, or says why it cannot. Never throws. */
 export function decodeRecord<TSchema extends Document = Document>(
   topic: string,
@@ -129,29 +202,48 @@ export function decodeRecord<TSchema extends Document = Document>(
   options: DecodeOptions,
 ): DecodedRecord<TSchema> {
   const record = recordMetadata(topic, partition, message);
-  // Only the one header is decoded here: most records never need the others.
-  const changeId = changeIdFrom(record.key, headerValueToString(message.headers?.[RecordHeader.changeId]));
-  if (changeId === null) {
-    return {
-      ok: false,
-      reason: 'no-change-id',
-      changeId: null,
-      error: `record has neither a key nor a "${RecordHeader.changeId}" header`,
-      record,
-    };
+  // Only these headers are decoded here: most records never need the others.
+  const changeIdHeader = headerValueToString(message.headers?.[RecordHeader.changeId]);
+  const contentType = headerValueToString(message.headers?.[RecordHeader.contentType]);
+  const value = message.value;
+  // Parsed once with the native JSON parser (cheap): the format of a record without content-type may
+  // depend on it, and the shape check below needs it.
+  const parsed = value === null || value.length === 0 ? undefined : parseValue(value);
+  const format = formatOf(contentType, record.key, changeIdHeader, parsed);
+  const id = changeIdIn(format, record.key, changeIdHeader);
+  if (!('changeId' in id)) {
+    return { ok: false, reason: 'no-change-id', changeId: null, error: id.error, record };
   }
-  if (message.value === null && record.headers[RecordHeader.operationType] === 'delete') {
+  const { changeId } = id;
+  if (value === null && record.headers[RecordHeader.operationType] === 'delete') {
     return decodeTombstone(changeId, record, options);
   }
-  if (message.value === null || message.value.length === 0) {
+  if (value === null || parsed === undefined) {
     return { ok: false, reason: 'decode-failed', changeId, error: 'record has no value', record };
   }
-  const value = message.value;
+  const what = format === 'debezium' ? 'a Debezium change event' : 'a change event in Extended JSON';
   try {
-    // The shape is checked now with the native JSON parser (cheap); the Extended JSON revival into BSON
-    // types (the expensive part) waits until someone reads the event: duplicates and handlers that only
-    // need the record (a batch handler keyed by document-key, a cache invalidator) never pay for it.
-    checkChangeEventShape(JSON.parse(value.toString('utf8')));
+    // The shape is checked now; the Extended JSON revival into BSON types (the expensive part) waits
+    // until someone reads the event: duplicates and handlers that only need the record (a batch handler
+    // keyed by document-key, a cache invalidator) never pay for it.
+    if (!parsed.ok) throw parsed.error;
+    const json = parsed.json;
+    let revive: () => ChangeEvent<TSchema>;
+    if (format === 'debezium') {
+      checkDebeziumShape(json);
+      revive = () =>
+        debeziumChangeEvent(json as DebeziumEnvelope, changeId, record, options) as ChangeEvent<TSchema>;
+    } else if (format === 'mongo-kafka-connect') {
+      checkChangeEventShape(json);
+      revive = () => {
+        const event = parseJavaExtendedJson(value.toString('utf8'), options);
+        checkChangeEventShape(event);
+        return event as ChangeEvent<TSchema>;
+      };
+    } else {
+      checkChangeEventShape(json);
+      revive = () => parseChangeEvent<TSchema>(value, options);
+    }
     let event: ChangeEvent<TSchema> | undefined;
     return {
       ok: true,
@@ -161,12 +253,11 @@ export function decodeRecord<TSchema extends Document = Document>(
       get event(): ChangeEvent<TSchema> {
         if (event === undefined) {
           try {
-            event = parseChangeEvent<TSchema>(value, options);
+            event = revive();
           } catch (error) {
-            throw new ChangeEventDecodeError(
-              `value is not a change event in Extended JSON: ${errorMessage(error)}`,
-              { cause: error },
-            );
+            throw new ChangeEventDecodeError(`value is not ${what}: ${errorMessage(error)}`, {
+              cause: error,
+            });
           }
         }
         return event;
@@ -177,7 +268,7 @@ export function decodeRecord<TSchema extends Document = Document>(
       ok: false,
       reason: 'decode-failed',
       changeId,
-      error: `value is not a change event in Extended JSON: ${errorMessage(error)}`,
+      error: `value is not ${what}: ${errorMessage(error)}`,
       record,
     };
   }
@@ -213,9 +304,8 @@ function decodeTombstone<TSchema extends Document>(
       event.ns = dot < 0 ? { db: ns } : { db: ns.slice(0, dot), coll: ns.slice(dot + 1) };
     }
     event.documentKey = BSON.EJSON.parse(documentKey, { relaxed: options.relaxed }) as Document;
-    const clusterTime = /^(\d+)\.(\d+)$/.exec(h[RecordHeader.clusterTime] ?? '');
-    if (clusterTime)
-      event.clusterTime = new BSON.Timestamp({ t: Number(clusterTime[1]), i: Number(clusterTime[2]) });
+    const clusterTime = clusterTimeFromHeader(h[RecordHeader.clusterTime]);
+    if (clusterTime) event.clusterTime = clusterTime;
   } catch (error) {
     return failed(`tombstone's "document-key" header is not Extended JSON: ${errorMessage(error)}`);
   }

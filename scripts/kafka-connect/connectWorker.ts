@@ -1,16 +1,18 @@
 /**
  * A Kafka Connect worker in standalone mode running Debezium's MongoDB connector, from Maven Central jars
- * (scripts/kafka-connect/pom.xml), for the bench's side-by-side anchor runs (issue 21). One worker per
- * run: its offsets live in a file of its own, so a stop and a start resume where it stopped, exactly as
- * an operator's standalone worker would.
+ * (scripts/kafka-connect/pom.xml): the bench's side-by-side anchor runs and the Debezium compatibility
+ * test (test/integration/relay/debezium-compat.test.ts). One worker per run: its offsets live in a file
+ * of its own, so a stop and a start resume where it stopped, exactly as an operator's standalone worker
+ * would.
  */
 import { spawn, execFile, type ChildProcess } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { mkdir, readdir, rename, rm, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { promisify } from 'node:util';
-import { freePort } from '../../scripts/services/kafka.js';
-import { REPO_ROOT } from '../relayRun.js';
+import { freePort } from '../services/kafka.js';
+
+const REPO_ROOT = path.resolve(import.meta.dirname, '../..');
 
 const execFileP = promisify(execFile);
 
