@@ -26,7 +26,7 @@ import { CHECKPOINT_MODES, type CheckpointMode } from '../src/config/schema.js';
 import { crashRun, type CrashResult } from './crash.js';
 import { snapshotRun, type SnapshotRunResult } from './snapshotRun.js';
 import { kafkaClient, startBenchKafka } from './kafkaTools.js';
-import { renderSideBySide, sideBySide } from './anchors/sideBySide.js';
+import { ANCHOR_WORKLOADS, renderSideBySide, sideBySide } from './anchors/sideBySide.js';
 import { latencyRun, type LatencyResult } from './latency.js';
 import { outageRun, type OutageResult } from './outage.js';
 import { formatProfile, profiledBacklogRun, type ThreadProfile } from './profile.js';
@@ -114,6 +114,8 @@ interface Results {
   /** The same with EO_LARGE_LIMITS: transactions spanning more events. */
   exactlyOnceLarge: Partial<Record<Size, RunSummary & { vsDefault?: number }>>;
   anchor?: RunSummary & { anchors: typeof ANCHORS };
+  /** Issue 21: Debezium's MongoDB connector beside the relay (phase f; all workloads with --anchors). */
+  sideBySide?: Awaited<ReturnType<typeof sideBySide>>;
   /** Issue 15: the initial snapshot's copy rate, next to its anchor. */
   snapshot?: SnapshotRunResult;
   latency: Partial<Record<CheckpointMode, LatencyResult>>;
@@ -540,6 +542,7 @@ function render(r: Results): string {
   }
 
   out.push(...renderConsumerBench(r.consumer));
+  if (r.sideBySide) out.push('', renderSideBySide(r.sideBySide));
   out.push('', 'Targets (issue 9)');
   const trows: string[][] = [['', 'target', 'value', '']];
   for (const t of r.targets) trows.push([t.name, t.target, String(t.value), t.met ? 'met' : 'MISSED']);
@@ -784,6 +787,19 @@ async function main(): Promise<number> {
     results.memory.runs.push({ run: '(e) outage: first 30 s', ...outage.rss.first30s });
     results.memory.runs.push({ run: '(e) outage: whole outage', ...outage.rss.during });
     results.memory.runs.push({ run: '(e) outage: catch-up and after', ...outage.rss.after });
+  }
+
+  // (f) Debezium beside the relay on the 200-B backlog: the headline workload of `--anchors`, which runs
+  // all three (each of the others costs about three more minutes of the full run's budget).
+  if (!QUICK && !process.argv.includes('--no-anchors')) {
+    const anchors = await phase(results, '(f) anchors: Debezium side by side, 200 B inserts', () =>
+      sideBySide(ctx, kafka, log, ANCHOR_WORKLOADS.slice(0, 1)),
+    );
+    if (anchors) {
+      results.sideBySide = anchors;
+      for (const row of anchors.rows)
+        for (const e of row.errors) results.errors.push({ phase: '(f) anchors', error: e });
+    }
   }
 
   evaluateTargets(results);
