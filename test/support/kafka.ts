@@ -3,7 +3,15 @@
  * collector that reads a topic from the beginning into an array.
  */
 import { randomBytes } from 'node:crypto';
-import { Kafka, logLevel, Partitioners, type Consumer, type IHeaders, type Producer } from 'kafkajs';
+import {
+  Kafka,
+  logLevel,
+  Partitioners,
+  type Consumer,
+  type IHeaders,
+  type KafkaMessage,
+  type Producer,
+} from 'kafkajs';
 import { getServices } from './services.js';
 import { waitFor } from './wait.js';
 
@@ -137,5 +145,20 @@ export async function collectTopic(
       stopped = true;
       return consumer.disconnect();
     },
+  };
+}
+
+/** A collected record as kafkajs hands it to a consumer (for the consumer helper's decodeRecord). */
+export function asKafkaMessage(
+  m: CollectedMessage,
+  headers: Record<string, string> = m.headers,
+): KafkaMessage {
+  return {
+    key: m.key === null ? null : Buffer.from(m.key),
+    value: m.value === null ? null : Buffer.from(m.value),
+    headers,
+    offset: m.offset,
+    timestamp: m.timestamp,
+    attributes: 0,
   };
 }

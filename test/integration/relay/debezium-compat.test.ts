@@ -13,7 +13,6 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { expect } from 'chai';
-import type { KafkaMessage } from 'kafkajs';
 import { Decimal128, Long, ObjectId, UUID } from 'mongodb';
 import { decodeRecord } from '../../../src/consumer/decode.js';
 import {
@@ -21,7 +20,13 @@ import {
   startDebezium,
   type ConnectWorker,
 } from '../../../scripts/kafka-connect/connectWorker.js';
-import { collectTopic, createTopic, kafkaClient, type CollectedMessage } from '../../support/kafka.js';
+import {
+  asKafkaMessage,
+  collectTopic,
+  createTopic,
+  kafkaClient,
+  type CollectedMessage,
+} from '../../support/kafka.js';
 import { relayTestContext, type RelayTestContext } from '../../support/relayFixture.js';
 import { startRelayReady, type RelayProcess } from '../../support/relayProcess.js';
 import { getServices } from '../../support/services.js';
@@ -36,17 +41,6 @@ const RELAY_ONLY_HEADERS = [
   'cluster-time',
   'content-type',
 ];
-
-function asKafkaMessage(m: CollectedMessage): KafkaMessage {
-  return {
-    key: m.key === null ? null : Buffer.from(m.key),
-    value: m.value === null ? null : Buffer.from(m.value),
-    headers: m.headers,
-    offset: m.offset,
-    timestamp: m.timestamp,
-    attributes: 0,
-  };
-}
 
 /** A record with what may differ between the two removed: the comparable part. */
 function comparable(m: CollectedMessage, prefix: string): Record<string, unknown> {

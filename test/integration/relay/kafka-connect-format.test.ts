@@ -5,24 +5,12 @@
  * JSON) and to an independent reader of the truth: a change stream opened by the test.
  */
 import { expect } from 'chai';
-import type { KafkaMessage } from 'kafkajs';
 import { BSON } from 'mongodb';
 import { decodeRecord } from '../../../src/consumer/decode.js';
-import { collectTopic, type CollectedMessage } from '../../support/kafka.js';
+import { asKafkaMessage, collectTopic } from '../../support/kafka.js';
 import { relayTestContext, type RelayTestContext } from '../../support/relayFixture.js';
 import { killAllRelays, startRelayReady } from '../../support/relayProcess.js';
 import { waitFor } from '../../support/wait.js';
-
-function asKafkaMessage(m: CollectedMessage, headers: Record<string, string>): KafkaMessage {
-  return {
-    key: m.key === null ? null : Buffer.from(m.key),
-    value: m.value === null ? null : Buffer.from(m.value),
-    headers,
-    offset: m.offset,
-    timestamp: m.timestamp,
-    attributes: 0,
-  };
-}
 
 describe("RELAY_OUTPUT_FORMAT=mongo-kafka-connect: the MongoDB connector's records, from the real server", function () {
   let ctx: RelayTestContext;
