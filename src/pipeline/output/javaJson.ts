@@ -83,6 +83,8 @@ function javaIsoDate(ms: number): string {
   return `${iso.slice(0, 19)}${fraction ? `.${fraction}` : ''}Z`;
 }
 
+const regexOption = (flag: string): string[] => (flag === 'g' ? ['s'] : 'im'.includes(flag) ? [flag] : []);
+
 const hex2 = (n: number): string => n.toString(16).toUpperCase().padStart(2, '0');
 
 class Writer {
@@ -138,12 +140,9 @@ class Writer {
 
   private object(o: object): string {
     if (o instanceof Date) return this.date(o.getTime());
-    // The Node driver revives a BSON regex as a RegExp with the options JavaScript has (i, m, s).
-    if (o instanceof RegExp)
-      return this.regex(
-        o.source,
-        [...o.flags].filter((f) => 'ims'.includes(f)),
-      );
+    // The Node driver revives a BSON regex as a RegExp: option s arrives as flag g, x and u are lost,
+    // and `source` escapes "/" and line breaks (README, "Drop-in output formats").
+    if (o instanceof RegExp) return this.regex(o.source, [...o.flags].flatMap(regexOption));
     const bsontype = (o as { _bsontype?: unknown })._bsontype;
     switch (bsontype) {
       case 'ObjectId':
