@@ -1,5 +1,4 @@
 import { expect } from 'chai';
-import type { KafkaMessage } from 'kafkajs';
 import { BSON, Decimal128, Double, Int32, Long, ObjectId, Timestamp } from 'mongodb';
 
 import { RecordHeader } from '../../../src/contract/record.js';
@@ -12,23 +11,7 @@ import {
 } from '../../../src/consumer/decode.js';
 import { PermanentHandlerError } from '../../../src/consumer/errors.js';
 import { ChangeEventFactory, richDocument, toRelayRecord } from '../../support/change-records.js';
-
-function kafkaMessage(fields: {
-  key?: string | null;
-  value?: string | null;
-  headers?: Record<string, string>;
-}): KafkaMessage {
-  const headers: Record<string, Buffer> = {};
-  for (const [name, value] of Object.entries(fields.headers ?? {})) headers[name] = Buffer.from(value);
-  return {
-    key: fields.key === undefined || fields.key === null ? null : Buffer.from(fields.key),
-    value: fields.value === undefined || fields.value === null ? null : Buffer.from(fields.value),
-    headers,
-    offset: '41',
-    timestamp: '1700000000000',
-    attributes: 0,
-  };
-}
+import { kafkaMessage } from './kafkaMessage.js';
 
 describe('consumer/decode', () => {
   const factory = new ChangeEventFactory({ db: 'shop', coll: 'orders', startSeconds: 1_700_000_000 });
