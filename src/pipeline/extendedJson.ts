@@ -5,16 +5,14 @@
  * largest source of garbage on the reader thread. This writer emits the text directly for what change
  * events are made of (plain documents, arrays, strings, numbers, booleans, null, dates, ObjectIds,
  * Timestamps) and hands any other BSON value to the library, so its text is the library's by
- * construction. A unit test compares both on random documents of every BSON type.
+ * construction. A unit test compares both on random documents of every BSON type. Documents the source
+ * kept as raw BSON (the event's `fullDocument`, `fullDocumentBeforeChange`) are written from their bytes
+ * by rawExtendedJson.ts, held to the same oracle.
  */
 import { BSON } from 'mongodb';
-
-/** Dates in this range are written as ISO strings in relaxed mode (the library's rule). */
-const LAST_RELAXED_DATE_MS = 253402300800000;
-const INT32_MIN = -0x80000000;
-const INT32_MAX = 0x7fffffff;
-const INT64_MIN = -(2 ** 63);
-const INT64_MAX = 2 ** 63;
+import { RawDocument } from '../source/rawEvent.js';
+import { dateText, numberText } from './extendedJsonScalars.js';
+import { rawDocumentText } from './rawExtendedJson.js';
 
 export function stringifyExtendedJson(value: unknown, relaxed: boolean): string {
   return write(value, relaxed);
@@ -25,7 +23,7 @@ function write(v: unknown, relaxed: boolean): string {
     case 'string':
       return JSON.stringify(v);
     case 'number':
-      return number(v, relaxed);
+      return numberText(v, relaxed);
     case 'boolean':
       return v ? 'true' : 'false';
     case 'undefined':
@@ -37,15 +35,6 @@ function write(v: unknown, relaxed: boolean): string {
     default:
       return BSON.EJSON.stringify(v as BSON.Document, { relaxed });
   }
-}
-
-function number(n: number, relaxed: boolean): string {
-  if (relaxed && Number.isFinite(n)) return JSON.stringify(n);
-  if (Number.isInteger(n) && !Object.is(n, -0)) {
-    if (n >= INT32_MIN && n <= INT32_MAX) return `{"$numberInt":"${n}"}`;
-    if (n >= INT64_MIN && n <= INT64_MAX) return `{"$numberLong":"${n}"}`;
-  }
-  return `{"$numberDouble":"${Object.is(n, -0) ? '-0.0' : String(n)}"}`;
 }
 
 /** Values JSON.stringify drops or nulls by position: the library's output for them is kept. */
@@ -68,7 +57,9 @@ function object(o: object, relaxed: boolean): string {
     const t = o as BSON.Timestamp;
     return `{"$timestamp":{"t":${t.t},"i":${t.i}}}`;
   }
-  if (o instanceof Date) return date(o, relaxed);
+  if (o instanceof Date) return dateText(o, relaxed);
+  // A document the source kept as raw BSON (src/source/rawEvent.ts): written straight from its bytes.
+  if (o instanceof RawDocument) return rawDocumentText(o.bytes, relaxed);
   const proto = Object.getPrototypeOf(o) as unknown;
   if (bsontype !== undefined || (proto !== Object.prototype && proto !== null))
     return BSON.EJSON.stringify(o as BSON.Document, { relaxed });
@@ -81,13 +72,4 @@ function object(o: object, relaxed: boolean): string {
     first = false;
   }
   return `${out}}`;
-}
-
-function date(d: Date, relaxed: boolean): string {
-  const ms = d.getTime();
-  if (relaxed && ms > -1 && ms < LAST_RELAXED_DATE_MS) {
-    const iso = d.toISOString();
-    return `{"$date":"${d.getUTCMilliseconds() !== 0 ? iso : `${iso.slice(0, -5)}Z`}"}`;
-  }
-  return `{"$date":{"$numberLong":"${String(ms)}"}}`;
 }

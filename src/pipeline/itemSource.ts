@@ -94,7 +94,7 @@ export class LocalItemSource implements ItemSource {
       this.snapshot = null;
     }
     const item = await this.source.next();
-    return item ? [this.converter.convert(item)] : null;
+    return item ? [this.converter.convertFrom(this.source, item)] : null;
   }
 
   done(): void {}

@@ -7,8 +7,8 @@
  * publishes does no per-event decoding or serialisation. The converter is stateful only in one way: a
  * tick carries the cluster time of the last change before it, so it must see every item in order.
  */
-import type { ChangeStreamDocument, Timestamp } from 'mongodb';
-import type { SourceItem } from '../source/changeSource.js';
+import { BSON, type ChangeStreamDocument, type Timestamp } from 'mongodb';
+import type { ChangeSource, SourceItem } from '../source/changeSource.js';
 import type { Position } from './ackWindow.js';
 import {
   deadLetterFor,
@@ -56,6 +56,21 @@ export class ChangeConverter {
   private lastClusterTime: Timestamp | null = null;
 
   constructor(private readonly o: ConverterOptions) {}
+
+  /**
+   * `item` converted; an event whose raw image the decoder rejects while its record is written goes
+   * back to `source`, which names it for a dead-letter record (or throws, under
+   * RELAY_ON_UNREADABLE_EVENT=fail), as for an event the driver could not decode.
+   */
+  convertFrom(source: Pick<ChangeSource, 'undecodable'>, item: SourceItem): ReadItem {
+    try {
+      return this.convert(item);
+    } catch (error) {
+      // isBSONError, not instanceof: the error may come from another copy of the bson package.
+      if (item.kind !== 'change' || item.deadLetter || !BSON.BSONError.isBSONError(error)) throw error;
+      return this.convert(source.undecodable(item, error));
+    }
+  }
 
   convert(item: SourceItem): ReadItem {
     if (item.kind === 'tick')

@@ -19,6 +19,7 @@ import {
 } from '../contract/record.js';
 import type { RecordKey } from '../config/schema.js';
 import type { ResumeToken } from '../source/resumeToken.js';
+import { withDecodedImages } from '../source/rawEvent.js';
 import { stringifyExtendedJson } from './extendedJson.js';
 import { debeziumHeaders, debeziumKey, debeziumValue, type DebeziumContext } from './output/debezium.js';
 import { kafkaConnectKey, kafkaConnectValue } from './output/kafkaConnect.js';
@@ -97,14 +98,14 @@ export function toRecord(
     const context = options.debezium!;
     Object.assign(headers, debeziumHeaders(context));
     key = debeziumKey(fields.documentKey);
-    value = debeziumValue(event, context, Date.now());
+    value = debeziumValue(withDecodedImages(event), context, Date.now());
     // Debezium's records are partitioned by their key bytes (Kafka's default partitioner): the same
     // partitions, and still one per document (the key is the document's _id, the topic its collection).
     partitionKey = Buffer.from(key);
   } else {
     if (output === 'mongo-kafka-connect') {
       key = kafkaConnectKey((event as { _id?: unknown })._id ?? token);
-      value = kafkaConnectValue(event);
+      value = kafkaConnectValue(withDecodedImages(event));
     } else {
       key = options.key === 'document' ? documentIdentity : token._data;
       value = stringifyExtendedJson(event, options.format === 'relaxed');

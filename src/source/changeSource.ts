@@ -13,28 +13,27 @@
  *  - reporting history loss and fatal errors to the caller;
  *  - close() ends a pending next() at once, even while MongoDB does not answer (graceful stop).
  *
+ * The stream is read as raw BSON by default (src/source/rawChangeStream.ts): each event is decoded but
+ * for its images, which the record writer writes from their bytes. An image the decoder then rejects
+ * comes back through undecodable(), with the same outcome as an event the driver could not decode.
+ *
  * Invariant: `position` is always a whole-event position (after a whole event or a post-batch token
  * taken between events), never inside a split event; every reopen starts from it.
  */
-import type {
-  ChangeStream,
-  ChangeStreamDocument,
-  ChangeStreamOptions,
-  Document,
-  MongoClient,
-  Timestamp,
-} from 'mongodb';
+import type { ChangeStreamDocument, ChangeStreamOptions, Document, MongoClient, Timestamp } from 'mongodb';
 import type { Logger } from 'pino';
 import { classifyStreamError, errorReason } from './errors.js';
 import type { ResumeToken } from './resumeToken.js';
 import { sameToken } from './resumeToken.js';
 import { SPLIT_STAGE, detectSplitLargeEvent } from './serverFeatures.js';
 import { FragmentAssembler, FragmentSequenceError, splitInfo } from './splitEvent.js';
+import { RawChangeStream } from './rawChangeStream.js';
 import {
   UNREADABLE_REASON_TEXT,
   UnreadableEventError,
   classifyUnreadable,
   describeChange,
+  identityOf,
   narrowRead,
   type ImageOptions,
   type UnreadableKind,
@@ -56,6 +55,32 @@ export type SourceItem =
       deadLetter?: { reason: UnreadableKind; detail: string };
     }
   | { kind: 'tick'; token: ResumeToken };
+
+/** What the source uses of a change stream: the driver's ChangeStream, or RawChangeStream. */
+export interface OpenedStream {
+  tryNext(): Promise<Document | null>;
+  readonly resumeToken: unknown;
+  close(): Promise<void>;
+}
+
+export type StreamOpener = (
+  client: MongoClient,
+  scope: StreamScope,
+  pipeline: Document[],
+  options: ChangeStreamOptions,
+) => OpenedStream;
+
+/** The driver's ChangeStream: events decoded by the driver. */
+export const openDriverStream: StreamOpener = (client, scope, pipeline, options) =>
+  scope.level === 'collection'
+    ? client.db(scope.db).collection(scope.coll).watch(pipeline, options)
+    : scope.level === 'database'
+      ? client.db(scope.db).watch(pipeline, options)
+      : client.watch(pipeline, options);
+
+/** The stream as raw BSON, images left as bytes (the default). */
+export const openRawStream: StreamOpener = (client, scope, pipeline, options) =>
+  new RawChangeStream(client, scope, pipeline, options);
 
 export class HistoryLostError extends Error {
   constructor(
@@ -94,12 +119,14 @@ export interface ChangeSourceOptions extends ImageOptions {
   /** Called for each event skipped under RELAY_ON_UNREADABLE_EVENT=skip. */
   onUnreadable?: (kind: UnreadableKind) => void;
   backoff?: { initialMs: number; maxMs: number };
+  /** How the stream is opened (default: openRawStream). The narrow read always uses the driver's. */
+  openStream?: StreamOpener;
 }
 
 const CLOSED: unique symbol = Symbol('closed');
 
 export class ChangeSource {
-  private stream: ChangeStream | null = null;
+  private stream: OpenedStream | null = null;
   private position: StartPosition;
   private lastTick: ResumeToken | null = null;
   private closed = false;
@@ -218,8 +245,27 @@ export class ChangeSource {
     await this.closeStream();
   }
 
+  /**
+   * `item`'s event holds an image the decoder rejects, found when its record was written (images are
+   * decoded only then): the outcome of an event the driver could not decode. Under
+   * RELAY_ON_UNREADABLE_EVENT=skip the item comes back with only the fields that name the change and
+   * a dead-letter reason; under `fail` this throws UnreadableEventError.
+   */
+  undecodable(item: Extract<SourceItem, { kind: 'change' }>, error: unknown): SourceItem {
+    const event = identityOf(item.event);
+    if (this.options.onUnreadableEvent === 'fail')
+      throw new UnreadableEventError('undecodable', event, error);
+    const detail = `${UNREADABLE_REASON_TEXT.undecodable}: ${(error as Error).message}`;
+    this.options.logger.error(
+      { changeId: item.token._data, reason: 'undecodable', detail },
+      `${describeChange(event)} cannot be read; RELAY_ON_UNREADABLE_EVENT=skip: a dead-letter record names it, the relay moves on`,
+    );
+    this.options.onUnreadable?.('undecodable');
+    return { ...item, event: event as ChangeStreamDocument, deadLetter: { reason: 'undecodable', detail } };
+  }
+
   /** A change event, a fragment of one (null until the event is whole), as an item. */
-  private accept(raw: ChangeStreamDocument): SourceItem | null {
+  private accept(raw: Document): SourceItem | null {
     let event: Document = raw;
     let token = raw._id as ResumeToken;
     const info = splitInfo(raw);
@@ -283,15 +329,20 @@ export class ChangeSource {
   /** The first event after our position, without its large fields: enough to name it. */
   private async readNarrow(): Promise<ChangeStreamDocument | null> {
     const narrow = narrowRead(this.options);
-    const stream = this.watch([...this.options.pipeline, ...narrow.tail], {
-      ...this.watchOptions(narrow.images, 1),
-      enableUtf8Validation: narrow.enableUtf8Validation,
-    });
+    const stream = openDriverStream(
+      this.client,
+      this.options.scope,
+      [...this.options.pipeline, ...narrow.tail],
+      {
+        ...this.watchOptions(narrow.images, 1),
+        enableUtf8Validation: narrow.enableUtf8Validation,
+      },
+    );
     try {
       for (let attempt = 0; attempt < 30 && !this.closed; attempt++) {
         const event = await this.untilClosed(stream.tryNext());
         if (event === CLOSED) return null;
-        if (event) return event;
+        if (event) return event as ChangeStreamDocument;
       }
       return null;
     } finally {
@@ -299,7 +350,7 @@ export class ChangeSource {
     }
   }
 
-  private async open(): Promise<ChangeStream> {
+  private async open(): Promise<OpenedStream> {
     if (this.split === null) {
       const support = await detectSplitLargeEvent(this.client, this.options.scope);
       this.split = support.supported;
@@ -336,13 +387,8 @@ export class ChangeSource {
     return o;
   }
 
-  private watch(pipeline: Document[], options: ChangeStreamOptions): ChangeStream {
-    const scope = this.options.scope;
-    return scope.level === 'collection'
-      ? this.client.db(scope.db).collection(scope.coll).watch(pipeline, options)
-      : scope.level === 'database'
-        ? this.client.db(scope.db).watch(pipeline, options)
-        : this.client.watch(pipeline, options);
+  private watch(pipeline: Document[], options: ChangeStreamOptions): OpenedStream {
+    return (this.options.openStream ?? openRawStream)(this.client, this.options.scope, pipeline, options);
   }
 
   private async handleError(error: unknown): Promise<void> {

@@ -12,6 +12,11 @@
  */
 import { MongoError, MongoNetworkError, MongoServerSelectionError, MongoServerError } from 'mongodb';
 
+/** The server ended the change stream's cursor without an invalidate: reopen from the last position. */
+export class CursorClosedByServerError extends Error {
+  override readonly name = 'CursorClosedByServerError';
+}
+
 export type StreamErrorClass = 'history-lost' | 'transient' | 'fatal';
 
 const HISTORY_LOST = 286; // ChangeStreamHistoryLost
@@ -21,6 +26,7 @@ const TRANSIENT_CODES = new Set([
 ]);
 
 export function classifyStreamError(error: unknown): StreamErrorClass {
+  if (error instanceof CursorClosedByServerError) return 'transient';
   if (error instanceof MongoServerError) {
     if (error.code === HISTORY_LOST || error.codeName === 'ChangeStreamHistoryLost') return 'history-lost';
     if (error.code === CAPPED_POSITION_LOST || error.codeName === 'CappedPositionLost') return 'history-lost';

@@ -143,7 +143,7 @@ async function nextItem() {
     snapshot = null;
   }
   const item = await source.next();
-  return item ? converter.convert(item) : null;
+  return item ? converter.convertFrom(source, item) : null;
 }
 
 async function readLoop(): Promise<void> {

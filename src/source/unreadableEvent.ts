@@ -64,6 +64,14 @@ const IDENTITY_FIELDS = {
   lsid: 1,
 } as const;
 
+/** The fields of `event` that name it (what a narrow read returns), for a dead-letter record. */
+export function identityOf(event: Document): Document {
+  const named: Document = {};
+  for (const field of Object.keys(IDENTITY_FIELDS))
+    if (event[field] !== undefined) named[field] = event[field];
+  return named;
+}
+
 /** How to re-read the one event narrowly: options the server can deliver it with. */
 export function narrowRead(images: ImageOptions): {
   tail: Document[];

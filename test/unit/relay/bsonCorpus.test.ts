@@ -14,34 +14,10 @@
  * narrow read, then dead-lettered or exit 7), never a wrong record or a crash loop.
  */
 import { expect } from 'chai';
-import { readdirSync, readFileSync } from 'node:fs';
-import path from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { BSON } from 'mongodb';
 import { stringifyExtendedJson } from '../../../src/pipeline/extendedJson.js';
 import { classifyUnreadable } from '../../../src/source/unreadableEvent.js';
-
-const CORPUS = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../fixtures/bson-corpus');
-
-interface ValidCase {
-  description: string;
-  canonical_bson: string;
-  degenerate_bson?: string;
-}
-interface DecodeErrorCase {
-  description: string;
-  bson: string;
-}
-interface CorpusFile {
-  description: string;
-  valid?: ValidCase[];
-  decodeErrors?: DecodeErrorCase[];
-}
-
-const files = readdirSync(CORPUS)
-  .filter((f) => f.endsWith('.json'))
-  .sort()
-  .map((name) => ({ name, corpus: JSON.parse(readFileSync(path.join(CORPUS, name), 'utf8')) as CorpusFile }));
+import { corpusFiles as files } from '../../support/bsonCorpus.js';
 
 /** What the driver hands the relay: bson's default decoding (promoteValues, promoteLongs, no BigInt). */
 const decode = (hex: string): BSON.Document => BSON.deserialize(Buffer.from(hex, 'hex'));

@@ -6,7 +6,7 @@
 import { expect } from 'chai';
 import pino from 'pino';
 import { BSON, MongoServerError, type ChangeStreamOptions, type Document, type MongoClient } from 'mongodb';
-import { ChangeSource, type SourceItem } from '../../../../src/source/changeSource.js';
+import { ChangeSource, openDriverStream, type SourceItem } from '../../../../src/source/changeSource.js';
 
 type Step = Document | null | Error;
 
@@ -72,6 +72,9 @@ function source(client: MongoClient, extra: Partial<ConstructorParameters<typeof
       logger: pino({ level: 'silent' }),
       splitLargeEvents: false,
       backoff: { initialMs: 1, maxMs: 1 },
+      // The scripted streams stand in for the driver's ChangeStream (the raw stream is the same
+      // interface, proven against the server by the integration tests).
+      openStream: openDriverStream,
       ...extra,
     },
   );
