@@ -25,6 +25,7 @@ export function patchBytes(encoded: Buffer, marker: string, bytes: Buffer): Buff
   return out;
 }
 
+/** An OP_MSG: header, flag bits, then `sections` (the first must be the kind-0 body, its kind byte added here). */
 function opMsg(requestId: number, body: Buffer): Buffer {
   const header = Buffer.alloc(16 + 4 + 1);
   header.writeInt32LE(header.length + body.length, 0);
@@ -56,7 +57,28 @@ export async function insertRawDocument(
   bytes: Buffer,
 ): Promise<Document> {
   const command = BSON.serialize({ insert: coll, documents: [doc], $db: db });
-  const body = patchBytes(Buffer.from(command), marker, bytes);
+  return send(uri, patchBytes(Buffer.from(command), marker, bytes));
+}
+
+/**
+ * Inserts the document whose BSON is `documentBytes`, exactly as given (an OP_MSG document sequence:
+ * no driver encodes it); resolves with the server's reply, throws when the server refused it.
+ */
+export async function insertDocumentBytes(
+  uri: string,
+  db: string,
+  coll: string,
+  documentBytes: Buffer,
+): Promise<Document> {
+  const body = Buffer.from(BSON.serialize({ insert: coll, $db: db }));
+  const name = Buffer.from('documents\0', 'latin1');
+  const sequence = Buffer.alloc(1 + 4);
+  sequence[0] = 1; // section kind 1: a document sequence
+  sequence.writeInt32LE(4 + name.length + documentBytes.length, 1);
+  return send(uri, Buffer.concat([body, sequence, name, documentBytes]));
+}
+
+async function send(uri: string, body: Buffer): Promise<Document> {
   const { host, port } = firstHost(uri);
   const reply = await new Promise<Buffer>((resolve, reject) => {
     const socket = net.connect({ host, port }, () => socket.write(opMsg(1, body)));
