@@ -14,7 +14,9 @@ import { round } from './support.js';
 
 const [dirA, dirB, roundsArg] = process.argv.slice(2);
 if (!dirA || !dirB || !process.env.KAFKA_BROKERS || !process.env.MONGODB_URI) {
-  console.error('usage: KAFKA_BROKERS=… MONGODB_URI=… npx tsx bench/compare.ts <checkout A> <checkout B> [rounds]');
+  console.error(
+    'usage: KAFKA_BROKERS=… MONGODB_URI=… npx tsx bench/compare.ts <checkout A> <checkout B> [rounds]',
+  );
   process.exit(2);
 }
 const rounds = Number(roundsArg ?? 2);
@@ -44,15 +46,23 @@ for (const [size, n] of [
     for (const [name, root] of r % 2 ? Object.entries(roots).reverse() : Object.entries(roots)) {
       process.env.BENCH_RELAY_ROOT = root;
       const result = await relayBacklogRun(ctx, { mode: 'continuous', size, n });
-      const figures = { rate: Math.round(result.rate), cpu: round(result.cpuUsPerEvent), rss: result.rss.peakMB };
+      const figures = {
+        rate: Math.round(result.rate),
+        cpu: round(result.cpuUsPerEvent),
+        rss: result.rss.peakMB,
+      };
       (runs[`${name} ${size}`] ??= []).push(figures);
-      console.log(`${name} ${size} B round ${r + 1}: ${JSON.stringify(figures)}${result.errors.length ? ` errors: ${result.errors.length}` : ''}`);
+      console.log(
+        `${name} ${size} B round ${r + 1}: ${JSON.stringify(figures)}${result.errors.length ? ` errors: ${result.errors.length}` : ''}`,
+      );
     }
   }
   const a = runs[`A ${size}`]!;
   const b = runs[`B ${size}`]!;
   const ratio = (k: keyof Figures) => round(median(b.map((f) => f[k])) / median(a.map((f) => f[k])), 2);
-  console.log(`${size} B, B ÷ A (medians): changes/s ${ratio('rate')}, CPU µs/change ${ratio('cpu')}, RSS peak ${ratio('rss')}`);
+  console.log(
+    `${size} B, B ÷ A (medians): changes/s ${ratio('rate')}, CPU µs/change ${ratio('cpu')}, RSS peak ${ratio('rss')}`,
+  );
 }
 await client.close();
 process.exit(0);
