@@ -6,6 +6,8 @@
  * `npm run services:up`, then `set -a; . .services/env; set +a`). A checkout needs its dependencies
  * (a `node_modules` symlink to this one's will do). Alternating on the same services is what makes
  * a small difference visible on a shared two-core machine; the full bench runs one build.
+ * COMPARE_A_ENV / COMPARE_B_ENV (JSON objects) add relay environment to A's or B's runs (also with
+ * the same checkout twice: e.g. `{"NODE_OPTIONS": "--max-semi-space-size=4"}`).
  */
 import path from 'node:path';
 import { MongoClient } from 'mongodb';
@@ -21,6 +23,10 @@ if (!dirA || !dirB || !process.env.KAFKA_BROKERS || !process.env.MONGODB_URI) {
 }
 const rounds = Number(roundsArg ?? 2);
 const roots = { A: path.resolve(dirA), B: path.resolve(dirB) };
+const extraEnv: Record<string, Record<string, string>> = {
+  A: JSON.parse(process.env.COMPARE_A_ENV ?? '{}') as Record<string, string>,
+  B: JSON.parse(process.env.COMPARE_B_ENV ?? '{}') as Record<string, string>,
+};
 
 const client = new MongoClient(process.env.MONGODB_URI);
 await client.connect();
@@ -31,7 +37,7 @@ for (const root of Object.values(roots)) {
   await buildRelay();
 }
 
-type Figures = { rate: number; cpu: number; rss: number };
+type Figures = { rate: number; cpu: number; rss: number; mainHeapMB: number };
 const runs: Record<string, Figures[]> = {};
 const median = (xs: number[]): number => {
   const s = [...xs].sort((a, b) => a - b);
@@ -45,11 +51,12 @@ for (const [size, n] of [
   for (let r = 0; r < rounds; r++) {
     for (const [name, root] of r % 2 ? Object.entries(roots).reverse() : Object.entries(roots)) {
       process.env.BENCH_RELAY_ROOT = root;
-      const result = await relayBacklogRun(ctx, { mode: 'continuous', size, n });
+      const result = await relayBacklogRun(ctx, { mode: 'continuous', size, n, extra: extraEnv[name] });
       const figures = {
         rate: Math.round(result.rate),
         cpu: round(result.cpuUsPerEvent),
         rss: result.rss.peakMB,
+        mainHeapMB: result.rss.atPeak?.heapTotalMB ?? NaN,
       };
       (runs[`${name} ${size}`] ??= []).push(figures);
       console.log(

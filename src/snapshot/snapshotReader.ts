@@ -209,6 +209,9 @@ export class SnapshotReader {
       .find(range.filter, {
         sort: { _id: 1 },
         hint: { _id: 1 },
+        // As the change stream's events (src/source/rawEvent.ts): a regular expression as stored, not a
+        // JS RegExp (which loses options, and which a PCRE-only pattern cannot even be made into).
+        bsonRegExp: true,
         ...(range.min ? { min: range.min } : {}),
         ...extra,
       });
