@@ -234,6 +234,7 @@ export class RelayApp {
         limits: { items: config.relay.maxInFlight, bytes: config.relay.maxInFlightBytes },
         logLevel: config.log.level,
         snapshot: { batchSize: SNAPSHOT_BATCH_SIZE },
+        onReaderHeap: (heap) => this.metrics.setReaderHeap(heap),
         source: {
           scope: d.scope,
           pipeline: buildStreamPipeline(d.scope, d.targets, storeIsWatched ? own : null, d.pipeline),

@@ -12,6 +12,7 @@ export const MetricName = {
   deadLetterTotal: 'mongo_kafka_relay_dead_letter_total',
   publishErrorsTotal: 'mongo_kafka_relay_publish_errors_total',
   streamRestartsTotal: 'mongo_kafka_relay_stream_restarts_total',
+  readerThreadHeapBytes: 'mongo_kafka_relay_reader_thread_heap_bytes',
   filteredEventsTotal: 'mongo_kafka_relay_filtered_events_total',
   buildInfo: 'mongo_kafka_relay_build_info',
   leaseOwner: 'mongo_kafka_relay_lease_owner',

@@ -44,6 +44,7 @@ export class RelayMetrics {
   readonly leaseOwner: Gauge<'owner' | 'checkpoint_id'>;
   readonly partitionCountChanges: Counter<'topic'>;
   readonly producerResets: Counter<'error'>;
+  private readonly readerHeap: Gauge<'kind'>;
   readonly snapshot = new SnapshotMetrics(this.registry);
   // Read at scrape time by the gauges below.
   private readonly state = {
@@ -127,6 +128,12 @@ export class RelayMetrics {
       name: MetricName.producerResetsTotal,
       help: 'Idempotent producers re-created after the broker lost or fenced their state, by error.',
       labelNames: ['error'],
+      registers,
+    });
+    this.readerHeap = new Gauge({
+      name: MetricName.readerThreadHeapBytes,
+      help: "V8 heap of the reader thread (kind: used, total), which nodejs_heap_* (the main thread's) leaves out; absent with RELAY_READER_THREAD=false.",
+      labelNames: ['kind'],
       registers,
     });
     new Gauge({
@@ -220,5 +227,11 @@ export class RelayMetrics {
 
   setSinkStallProbe(probe: () => number): void {
     this.state.sinkStalledMs = probe;
+  }
+
+  /** The reader thread's V8 heap, as it reported it. */
+  setReaderHeap(heap: { used: number; total: number }): void {
+    this.readerHeap.set({ kind: 'used' }, heap.used);
+    this.readerHeap.set({ kind: 'total' }, heap.total);
   }
 }

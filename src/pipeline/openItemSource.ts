@@ -31,6 +31,8 @@ export interface ItemSourceSettings {
    * until beginReading() (src/snapshot/). Documents per snapshot read batch.
    */
   snapshot?: { batchSize: number };
+  /** The reader thread's V8 heap, bytes (only with the reader thread). */
+  onReaderHeap?: (heap: { used: number; total: number }) => void;
 }
 
 export function openItemSource(s: ItemSourceSettings): ItemSource {
@@ -69,5 +71,6 @@ export function openItemSource(s: ItemSourceSettings): ItemSource {
     snapshotBatchSize: s.snapshot?.batchSize,
     onRestart,
     onOpenChange,
+    ...(s.onReaderHeap ? { onReaderHeap: s.onReaderHeap } : {}),
   });
 }

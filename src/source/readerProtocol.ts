@@ -88,6 +88,8 @@ export type FromReader =
   | { type: 'error'; error: EncodedError }
   | { type: 'restart'; reason: string }
   | { type: 'open'; open: boolean }
+  /** The reader thread's V8 heap (bytes), every few seconds: its own isolate, not in the process's heap figures. */
+  | { type: 'heap'; used: number; total: number }
   | { type: 'closed' };
 
 export type EncodedPosition =

@@ -12,6 +12,7 @@
  * then waits for the relay's word on a snapshot and reads that first (src/snapshot/snapshotReader.ts),
  * under the same limits, before the stream's first item.
  */
+import { getHeapStatistics } from 'node:v8';
 import { parentPort, workerData } from 'node:worker_threads';
 import { MongoClient } from 'mongodb';
 import { createLogger } from '../app/logger.js';
@@ -38,6 +39,14 @@ const config = workerData as ReaderThreadConfig;
 const post = (message: FromReader, transfer?: ArrayBuffer[]): void => port.postMessage(message, transfer);
 
 const logger = createLogger(config.logLevel).child({ thread: 'reader' });
+/** How often the thread reports its heap (the main thread's metrics cannot see this isolate's). */
+const HEAP_REPORT_MS = 2000;
+const reportHeap = (): void => {
+  const heap = getHeapStatistics();
+  post({ type: 'heap', used: heap.used_heap_size, total: heap.total_heap_size });
+};
+reportHeap();
+setInterval(reportHeap, HEAP_REPORT_MS).unref();
 const client = new MongoClient(config.mongoUri, { appName: config.appName });
 const source = new ChangeSource(client, decodePosition(config.start), {
   ...config.source,

@@ -44,6 +44,8 @@ export interface ThreadedReaderOptions {
   snapshotBatchSize?: number;
   onRestart?: ChangeSourceOptions['onRestart'];
   onOpenChange?: ChangeSourceOptions['onOpenChange'];
+  /** The reader thread's V8 heap, bytes (reported every few seconds). */
+  onReaderHeap?: (heap: { used: number; total: number }) => void;
 }
 
 /** Batch messages: at most this many items, starting with a buffer of this size (it grows if needed). */
@@ -183,6 +185,9 @@ export class ThreadedReader implements ItemSource {
         return;
       case 'open':
         this.o.onOpenChange?.(m.open);
+        return;
+      case 'heap':
+        this.o.onReaderHeap?.({ used: m.used, total: m.total });
         return;
       case 'closed':
         return;

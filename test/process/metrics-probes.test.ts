@@ -67,6 +67,12 @@ describe('metrics and probes', function () {
     expect(
       metrics.get(`mongo_kafka_relay_events_total{ns="${ctx.db}.items",operation_type="insert"}`),
     ).to.equal(N);
+    // The reader thread's heap, which the process's nodejs_heap_* metrics (the main thread's) leave out.
+    for (const kind of ['used', 'total'])
+      expect(
+        metrics.get(`mongo_kafka_relay_reader_thread_heap_bytes{kind="${kind}"}`),
+        kind,
+      ).to.be.greaterThan(1 << 20);
     for (const name of [
       'mongo_kafka_relay_publish_latency_seconds_count',
       'mongo_kafka_relay_source_lag_seconds',

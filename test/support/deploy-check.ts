@@ -41,6 +41,7 @@ export const RELAY_METRICS: readonly MetricSpec[] = [
   { name: 'mongo_kafka_relay_dead_letter_total', type: 'counter', labels: ['reason'] },
   { name: 'mongo_kafka_relay_publish_errors_total', type: 'counter', labels: [] },
   { name: 'mongo_kafka_relay_stream_restarts_total', type: 'counter', labels: ['reason'] },
+  { name: 'mongo_kafka_relay_reader_thread_heap_bytes', type: 'gauge', labels: ['kind'] },
   { name: 'mongo_kafka_relay_filtered_events_total', type: 'counter', labels: ['operation_type'] },
   { name: 'mongo_kafka_relay_build_info', type: 'gauge', labels: ['version', 'checkpoint_id'] },
   { name: 'mongo_kafka_relay_lease_owner', type: 'gauge', labels: ['owner', 'checkpoint_id'] },
