@@ -126,5 +126,6 @@ export async function crashRun(
   } finally {
     await reader.stop().catch(() => undefined);
     await second.stop();
+    await coll.drop().catch(() => undefined);
   }
 }

@@ -176,6 +176,7 @@ export async function latencyRun(
     await sampler.stop();
     await reader.stop().catch(() => undefined);
     await relay.stop();
+    await coll.drop().catch(() => undefined);
   }
 }
 

@@ -160,6 +160,7 @@ export async function outageRun(
     } finally {
       await sampler.stop();
       await relay.stop();
+      await coll.drop().catch(() => undefined);
     }
   } finally {
     await broker.stop();

@@ -186,5 +186,6 @@ export async function debeziumBacklogRun(
     await worker?.stop();
     await reader.stop();
     await rm(dir, { recursive: true, force: true });
+    await coll.drop().catch(() => undefined);
   }
 }
