@@ -22,6 +22,7 @@ import {
   sleep,
   uniqueName,
   updateBacklog,
+  onCleanup,
 } from '../support.js';
 import { startDebezium, type ConnectWorker } from '../../scripts/kafka-connect/connectWorker.js';
 
@@ -95,6 +96,7 @@ export async function debeziumBacklogRun(
     dir,
   };
   let worker: ConnectWorker | null = null;
+  let unregisterMeasured: (() => void) | undefined;
   let count = 0;
   let markers = 0;
   let firstAt = NaN;
@@ -115,6 +117,11 @@ export async function debeziumBacklogRun(
     // markers until one reaches the topic, since `no_data` streams from the moment the task starts.
     await coll.db.collection(collName).insertOne({ _id: `${MARKER}-0` } as never);
     worker = await startDebezium(libs, settings);
+    // A SIGINT or the watchdog runs the cleanups, not this function's finally: the JVM must be on the list.
+    const positioning = worker;
+    const unregisterFirst = onCleanup(`Connect worker pid ${positioning.pid}`, () =>
+      positioning.stop().then(() => undefined),
+    );
     const positioned = (async () => {
       const deadline = performance.now() + (o.timeoutMs ?? 180_000);
       for (let i = 1; markers === 0; i++) {
@@ -138,6 +145,10 @@ export async function debeziumBacklogRun(
 
     const measured = await startDebezium(libs, settings);
     worker = measured;
+    unregisterFirst();
+    unregisterMeasured = onCleanup(`Connect worker pid ${measured.pid}`, () =>
+      measured.stop().then(() => undefined),
+    );
     const samples: Sample[] = [];
     const sample = (): void => {
       samples.push({
@@ -184,6 +195,7 @@ export async function debeziumBacklogRun(
     };
   } finally {
     await worker?.stop();
+    unregisterMeasured?.();
     await reader.stop();
     await rm(dir, { recursive: true, force: true });
     await coll.drop().catch(() => undefined);
