@@ -481,7 +481,12 @@ function render(r: Results): string {
 
   out.push('', 'Relay RSS, MB (sampled from /metrics process_resident_memory_bytes; both threads)');
   const mrows: string[][] = [
-    ['run', 'peak', 'steady', 'at peak: V8 heap total/used (main thread), external'],
+    [
+      'run',
+      'peak',
+      'steady',
+      'at peak: V8 heap total/used (main thread), external, reader thread heap total',
+    ],
   ];
   for (const x of r.memory.runs)
     mrows.push([
@@ -489,7 +494,7 @@ function render(r: Results): string {
       fmt(x.peakMB, 1),
       fmt(x.steadyMB, 1),
       x.atPeak
-        ? `${fmt(x.atPeak.heapTotalMB, 1)}/${fmt(x.atPeak.heapUsedMB, 1)}, ${fmt(x.atPeak.externalMB, 1)}`
+        ? `${fmt(x.atPeak.heapTotalMB, 1)}/${fmt(x.atPeak.heapUsedMB, 1)}, ${fmt(x.atPeak.externalMB, 1)}, ${fmt(x.atPeak.readerHeapTotalMB, 1)}`
         : '—',
     ]);
   out.push(table(mrows));

@@ -277,6 +277,8 @@ export const METRIC = {
   heapUsed: 'nodejs_heap_size_used_bytes',
   heapTotal: 'nodejs_heap_size_total_bytes',
   external: 'nodejs_external_memory_bytes',
+  /** The reader thread's own V8 heap (absent with RELAY_READER_THREAD=false: 0). */
+  readerHeap: 'mongo_kafka_relay_reader_thread_heap_bytes',
   /** prom-client's event-loop delay figures, over the interval since the previous scrape. */
   loopLagP99: 'nodejs_eventloop_lag_p99_seconds',
   loopLagMax: 'nodejs_eventloop_lag_max_seconds',
@@ -297,6 +299,8 @@ export interface Sample {
   heapUsed: number;
   heapTotal: number;
   external: number;
+  /** The reader thread's heap total (bytes; 0 without a reader thread). */
+  readerHeapTotal: number;
   loopLagP99: number;
   loopLagMax: number;
   /** CPU seconds of the Kafka broker and MongoDB processes at this scrape (NaN: unknown). */
@@ -379,6 +383,7 @@ export class MetricsSampler {
           heapUsed: metricSum(m, METRIC.heapUsed),
           heapTotal: metricSum(m, METRIC.heapTotal),
           external: metricSum(m, METRIC.external),
+          readerHeapTotal: m.get(`${METRIC.readerHeap}{kind="total"}`) ?? 0,
           loopLagP99: metricSum(m, METRIC.loopLagP99),
           loopLagMax: metricSum(m, METRIC.loopLagMax),
           kafkaCpuSeconds: processCpuSeconds(this.servers.kafkaPid),
@@ -401,7 +406,7 @@ export interface RssFigures {
   steadyMB: number;
   samples: number;
   /** V8 heap (total / used) and external memory at the RSS peak, MB. */
-  atPeak?: { heapTotalMB: number; heapUsedMB: number; externalMB: number };
+  atPeak?: { heapTotalMB: number; heapUsedMB: number; externalMB: number; readerHeapTotalMB: number };
 }
 
 export function rssFigures(samples: readonly Sample[], from = -Infinity, to = Infinity): RssFigures {
@@ -418,6 +423,7 @@ export function rssFigures(samples: readonly Sample[], from = -Infinity, to = In
       heapTotalMB: round(peak.heapTotal / MB),
       heapUsedMB: round(peak.heapUsed / MB),
       externalMB: round(peak.external / MB),
+      readerHeapTotalMB: round(peak.readerHeapTotal / MB),
     },
   };
 }
