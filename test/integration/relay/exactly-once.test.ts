@@ -7,7 +7,7 @@ import { expect } from 'chai';
 import { pino } from 'pino';
 import { Registry } from 'prom-client';
 import { ConsumerMetricName, createChangeConsumer } from '../../../src/consumer/index.js';
-import { kafkaClient } from '../../support/kafka.js';
+import { createTopic, kafkaClient } from '../../support/kafka.js';
 import { chooseSeed, SeededRandom } from '../../support/random.js';
 import { relayTestContext, type RelayTestContext } from '../../support/relayFixture.js';
 import { killAllRelays, runCli, startRelayReady } from '../../support/relayProcess.js';
@@ -114,8 +114,12 @@ describe('relay: exactly-once delivery (RELAY_DELIVERY=exactly-once), read back 
     const committed = new Set((await readCommitted(ctx)).map((r) => r.key!));
     const handled = new Map<string, number>();
     const registry = new Registry();
+    const kafka = kafkaClient('eo-helper', getServices().brokers);
+    const deadLetterTopic = `${ctx.topicPrefix}.helper-dlq`;
+    await createTopic(kafka, deadLetterTopic, 1);
     const consumer = createChangeConsumer({
-      kafka: kafkaClient('eo-helper', getServices().brokers),
+      kafka,
+      deadLetter: { topic: deadLetterTopic },
       groupId: `${ctx.topicPrefix}-helper`,
       topics: COLLS.map((c) => ctx.topic(c)),
       fromBeginning: true,
