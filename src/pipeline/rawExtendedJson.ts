@@ -1,9 +1,9 @@
 /**
  * Extended JSON v2 text written straight from the bytes of a raw BSON document, equal byte for byte to
  * decoding it as the relay decodes events (src/source/rawEvent.ts EVENT_DECODING: the driver's defaults,
- * regular expressions kept as stored) followed by `BSON.EJSON.stringify`. Reading the change stream as raw BSON and writing the images from their bytes
- * skips building a JS object tree per event, which with its garbage collection was most of the reader
- * thread's time.
+ * regular expressions kept as stored) followed by `BSON.EJSON.stringify`. Reading the change stream as
+ * raw BSON and writing the images from their bytes skips building a JS object tree per event, which with
+ * its garbage collection was most of the reader thread's time.
  *
  * The fast path covers what documents are mostly made of: documents, arrays, strings, doubles, int32,
  * int64 within ±2^53 (the driver promotes those to numbers), booleans, null, dates, ObjectIds and
@@ -18,7 +18,7 @@
  * random documents.
  */
 import { BSON } from 'mongodb';
-import { decodeInPlace } from '../source/rawEvent.js';
+import { asBuffer, decodeInPlace } from '../source/rawEvent.js';
 import { dateText, numberText } from './extendedJsonScalars.js';
 
 const DOUBLE = 0x01;
@@ -47,7 +47,7 @@ let next = 0;
 
 /** The text of `bytes`, one whole BSON document, as the value of a change event's field. */
 export function rawDocumentText(bytes: Uint8Array, relaxed: boolean): string {
-  const buf = Buffer.isBuffer(bytes) ? bytes : Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+  const buf = asBuffer(bytes);
   if (buf.length >= 5 && buf.readInt32LE(0) === buf.length && buf[buf.length - 1] === 0) {
     const text = documentText(buf, 0, buf.length, relaxed);
     if (text !== null) return text;

@@ -255,13 +255,24 @@ export class ChangeSource {
     const event = identityOf(item.event);
     if (this.options.onUnreadableEvent === 'fail')
       throw new UnreadableEventError('undecodable', event, error);
-    const detail = `${UNREADABLE_REASON_TEXT.undecodable}: ${(error as Error).message}`;
+    const deadLetter = this.skipping('undecodable', event, item.token, error);
+    return { ...item, event: event as ChangeStreamDocument, deadLetter };
+  }
+
+  /** RELAY_ON_UNREADABLE_EVENT=skip for `event` (named by its identity fields): logged, counted. */
+  private skipping(
+    kind: UnreadableKind,
+    event: Document,
+    token: ResumeToken,
+    error: unknown,
+  ): { reason: UnreadableKind; detail: string } {
+    const detail = `${UNREADABLE_REASON_TEXT[kind]}: ${(error as Error).message}`;
     this.options.logger.error(
-      { changeId: item.token._data, reason: 'undecodable', detail },
+      { changeId: token._data, reason: kind, detail },
       `${describeChange(event)} cannot be read; RELAY_ON_UNREADABLE_EVENT=skip: a dead-letter record names it, the relay moves on`,
     );
-    this.options.onUnreadable?.('undecodable');
-    return { ...item, event: event as ChangeStreamDocument, deadLetter: { reason: 'undecodable', detail } };
+    this.options.onUnreadable?.(kind);
+    return { reason: kind, detail };
   }
 
   /** A change event, a fragment of one (null until the event is whole), as an item. */
@@ -315,15 +326,10 @@ export class ChangeSource {
     if (this.options.onUnreadableEvent === 'fail' || !event)
       throw new UnreadableEventError(kind, event, error);
     const token = event._id as ResumeToken;
-    const detail = `${UNREADABLE_REASON_TEXT[kind]}: ${(error as Error).message}`;
-    this.options.logger.error(
-      { changeId: token._data, reason: kind, detail },
-      `${describeChange(event)} cannot be read; RELAY_ON_UNREADABLE_EVENT=skip: a dead-letter record names it, the relay moves on`,
-    );
-    this.options.onUnreadable?.(kind);
+    const deadLetter = this.skipping(kind, event, token, error);
     this.position = { startAfter: token };
     this.lastTick = token;
-    return { kind: 'change', event, token, readAt: performance.now(), deadLetter: { reason: kind, detail } };
+    return { kind: 'change', event, token, readAt: performance.now(), deadLetter };
   }
 
   /** The first event after our position, without its large fields: enough to name it. */

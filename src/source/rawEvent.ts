@@ -49,6 +49,11 @@ export function decodeInPlace(type: number, bytes: Uint8Array): unknown {
   return (BSON.deserialize(wrapper, EVENT_DECODING) as { v: unknown }).v;
 }
 
+/** `bytes` as a Buffer over the same memory (no copy). */
+export function asBuffer(bytes: Uint8Array): Buffer {
+  return Buffer.isBuffer(bytes) ? bytes : Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+}
+
 /** The fields kept raw. */
 const IMAGE_FIELDS = ['fullDocument', 'fullDocumentBeforeChange'];
 
@@ -65,7 +70,7 @@ interface ImageSpan {
  * RawDocuments. Throws what the library's decoder throws for bytes it cannot decode.
  */
 export function decodeChangeEvent(bytes: Uint8Array): Document {
-  const buf = Buffer.isBuffer(bytes) ? bytes : Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+  const buf = asBuffer(bytes);
   const spans = imageSpans(buf);
   if (spans === null || spans.length === 0) return BSON.deserialize(buf, EVENT_DECODING);
   // The envelope: the event with each image replaced by null (same key, same place), so the decoded
