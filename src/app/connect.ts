@@ -58,7 +58,9 @@ export async function connectSinkWhenKafkaAnswers(startup: SinkStartup): Promise
     const kafka = createKafka(config, logger);
     const sink =
       config.relay.delivery === 'exactly-once'
-        ? new TransactionalKafkaSink(kafka, sinkOptions(startup), exactlyOnceOptions(startup))
+        ? new TransactionalKafkaSink(kafka, sinkOptions(startup), exactlyOnceOptions(startup), {
+            onSplit: (reason) => startup.metrics.mongodbTransactionsSplit.inc({ reason }),
+          })
         : new KafkaSink(kafka, sinkOptions(startup));
     try {
       await sink.connect();

@@ -22,6 +22,7 @@ export const MetricName = {
   oplogWindowKnown: 'mongo_kafka_relay_oplog_window_known',
   partitionCountChangesTotal: 'mongo_kafka_relay_partition_count_changes_total',
   producerResetsTotal: 'mongo_kafka_relay_producer_resets_total',
+  mongodbTransactionsSplitTotal: 'mongo_kafka_relay_mongodb_transactions_split_total',
   sinkStalledSeconds: 'mongo_kafka_relay_sink_stalled_seconds',
   snapshotDocumentsTotal: 'mongo_kafka_relay_snapshot_documents_total',
   snapshotCollections: 'mongo_kafka_relay_snapshot_collections',

@@ -44,6 +44,7 @@ export class RelayMetrics {
   readonly leaseOwner: Gauge<'owner' | 'checkpoint_id'>;
   readonly partitionCountChanges: Counter<'topic'>;
   readonly producerResets: Counter<'error'>;
+  readonly mongodbTransactionsSplit: Counter<'reason'>;
   private readonly readerHeap: Gauge<'kind'>;
   readonly snapshot = new SnapshotMetrics(this.registry);
   // Read at scrape time by the gauges below.
@@ -128,6 +129,12 @@ export class RelayMetrics {
       name: MetricName.producerResetsTotal,
       help: 'Idempotent producers re-created after the broker lost or fenced their state, by error.',
       labelNames: ['error'],
+      registers,
+    });
+    this.mongodbTransactionsSplit = new Counter({
+      name: MetricName.mongodbTransactionsSplitTotal,
+      help: 'Exactly-once: MongoDB transactions whose changes were split across Kafka transactions (reason: in-flight-limit, transaction-timeout), so read_committed consumers saw them in parts.',
+      labelNames: ['reason'],
       registers,
     });
     this.readerHeap = new Gauge({

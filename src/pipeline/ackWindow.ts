@@ -18,6 +18,12 @@ export interface Position {
    * `token` is then only a stand-in — such a position never moves the stream's checkpoint.
    */
   snapshot?: SnapshotCursor;
+  /**
+   * The multi-document MongoDB transaction of the change at this position (see
+   * source/mongoTransaction.ts); absent outside one, and on ticks. Exactly-once keeps a transaction's
+   * records in one Kafka transaction by it.
+   */
+  transaction?: string;
 }
 
 /** What a released prefix adds to the checkpoint. */

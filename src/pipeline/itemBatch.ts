@@ -35,8 +35,10 @@ const SLOT_TOKEN = 0;
 const SLOT_OPERATION_TYPE = 1;
 const SLOT_TOPIC = 2;
 const SLOT_NS = 3;
-const SLOT_HEADERS = 4;
+const SLOT_TRANSACTION = 4;
+const SLOT_HEADERS = 5;
 const NO_SNAPSHOT = 0xffffffff;
+const NO_TRANSACTION = 0xffffffff;
 
 export interface ItemBatchMessage {
   count: number;
@@ -46,6 +48,8 @@ export interface ItemBatchMessage {
   tokens: Uint32Array;
   /** Per item: ref of the snapshot cursor as JSON (snapshot items only), else NO_SNAPSHOT. */
   snapshots: Uint32Array;
+  /** Per item: ref of its MongoDB transaction (Position.transaction), else NO_TRANSACTION. */
+  transactions: Uint32Array;
   /** Per item, TIMES values: cluster time high, low (NaN: none), read time, event time (publish only). */
   times: Float64Array;
   /** Per item: operation type ref (publish and filtered). */
@@ -69,6 +73,7 @@ export class ItemBatchBuilder {
   private kinds: Uint8Array;
   private tokens: Uint32Array;
   private snapshots: Uint32Array;
+  private transactions: Uint32Array;
   private times: Float64Array;
   private operationTypes: Uint32Array;
   private records: Uint32Array;
@@ -87,6 +92,7 @@ export class ItemBatchBuilder {
     this.kinds = new Uint8Array(maxItems);
     this.tokens = new Uint32Array(maxItems);
     this.snapshots = new Uint32Array(maxItems);
+    this.transactions = new Uint32Array(maxItems);
     this.times = new Float64Array(maxItems * TIMES);
     this.operationTypes = new Uint32Array(maxItems);
     this.records = new Uint32Array(maxItems * RECORD_FIELDS);
@@ -114,6 +120,9 @@ export class ItemBatchBuilder {
     this.tokens[i] = this.ref(SLOT_TOKEN, item.position.token._data);
     const snapshot = item.position.snapshot;
     this.snapshots[i] = snapshot ? this.strings.push(JSON.stringify(snapshot)) - 1 : NO_SNAPSHOT;
+    const transaction = item.position.transaction;
+    this.transactions[i] =
+      transaction === undefined ? NO_TRANSACTION : this.ref(SLOT_TRANSACTION, transaction);
     const ct = item.position.clusterTime;
     this.times[i * TIMES] = ct ? ct.high : NaN;
     this.times[i * TIMES + 1] = ct ? ct.low : NaN;
@@ -184,6 +193,7 @@ export class ItemBatchBuilder {
       strings: this.strings,
       tokens: this.tokens.slice(0, this.count),
       snapshots: this.snapshots.slice(0, this.count),
+      transactions: this.transactions.slice(0, this.count),
       times: this.times.slice(0, this.count * TIMES),
       operationTypes: this.operationTypes.slice(0, this.count),
       records: this.records.slice(0, this.recordCount * RECORD_FIELDS),
@@ -245,6 +255,7 @@ function grow(a: Uint32Array): Uint32Array {
 class ReceivedPosition implements Position {
   readonly token: ResumeToken;
   snapshot?: SnapshotCursor;
+  transaction?: string;
   private time: Timestamp | null | undefined;
 
   constructor(
@@ -308,6 +319,8 @@ export function decodeItemBatch(m: ItemBatchMessage): ReadItem[] {
     const position = new ReceivedPosition(s[m.tokens[i]!]!, m.times[i * TIMES]!, m.times[i * TIMES + 1]!);
     const snapshot = m.snapshots[i]!;
     if (snapshot !== NO_SNAPSHOT) position.snapshot = JSON.parse(s[snapshot]!) as SnapshotCursor;
+    const transaction = m.transactions[i]!;
+    if (transaction !== NO_TRANSACTION) position.transaction = s[transaction]!;
     const kind = m.kinds[i]! & ~WITH_TOMBSTONE;
     if (kind === KIND_TICK) {
       items[i] = { kind: 'tick', position };

@@ -28,6 +28,13 @@ export interface PumpOptions {
   sink: Pick<KafkaSink, 'publish'> & {
     /** Exactly-once: a released stream position with no event (see TransactionalKafkaSink). */
     offerPosition?: (position: Position) => void;
+    /**
+     * Exactly-once: an item that publishes nothing (a filtered change, a tick) was admitted; its
+     * position tells whether the MongoDB transaction of the records before it has ended.
+     */
+    passed?: (position: Position) => void;
+    /** Exactly-once: nothing more is admitted until something is acknowledged. */
+    full?: () => void;
   };
   checkpointer: Pick<Checkpointer, 'record' | 'changed' | 'unpersistedEvents' | 'bound'>;
   maxInFlight: number;
@@ -94,8 +101,19 @@ export class Pump {
   }
 
   /** Room comes back with an acknowledgement, or with a checkpoint write when events await theirs. */
+  /**
+   * No room, and only an acknowledgement can make some (not a checkpoint write): what exactly-once's
+   * sink must hear while it holds a MongoDB transaction open (see full()).
+   */
+  private blockedByInFlight(): boolean {
+    const inFlight = this.window.inFlight;
+    if (inFlight >= Math.min(this.o.maxInFlight, this.o.checkpointer.bound)) return true;
+    return inFlight > 0 && this.inFlightBytes >= this.o.maxInFlightBytes;
+  }
+
   private async waitForRoom(): Promise<void> {
     while (!this.stopping && !this.hasRoom()) {
+      if (this.blockedByInFlight()) this.o.sink.full?.();
       if (!this.watchingWrites && this.o.checkpointer.unpersistedEvents > 0) {
         this.watchingWrites = true;
         void this.o.checkpointer.changed().then(() => {
@@ -111,6 +129,7 @@ export class Pump {
     if (item.kind === 'tick') {
       const tokenTime = clusterTimeOfToken(item.position.token);
       if (tokenTime) this.o.metrics.observeClusterTime(tokenTime.high);
+      this.o.sink.passed?.(item.position);
       this.window.admitDone(item.position, 'tick');
       this.o.source.done(1, 0);
       this.release();
@@ -118,6 +137,7 @@ export class Pump {
     }
     if (item.kind === 'filtered') {
       this.o.metrics.filtered.inc({ operation_type: item.operationType });
+      this.o.sink.passed?.(item.position);
       this.window.admitDone(item.position, 'filtered');
       this.o.source.done(1, 0);
       this.release();

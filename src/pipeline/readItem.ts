@@ -20,6 +20,7 @@ import {
 } from './toRecord.js';
 import type { TopicRouter } from './topicRouter.js';
 import { debeziumPublishes } from './output/debezium.js';
+import { transactionOf } from '../source/mongoTransaction.js';
 
 export type ReadItem =
   | {
@@ -79,6 +80,8 @@ export class ChangeConverter {
     const clusterTime = (event as { clusterTime?: Timestamp }).clusterTime;
     if (clusterTime) this.lastClusterTime = clusterTime;
     const position: Position = { token, clusterTime: this.lastClusterTime };
+    const transaction = transactionOf(event);
+    if (transaction !== undefined) position.transaction = transaction;
     const types = this.o.operationTypes;
     if (types && !types.has(event.operationType))
       return { kind: 'filtered', position, operationType: event.operationType };

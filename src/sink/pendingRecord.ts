@@ -25,6 +25,8 @@ export interface PendingRecord {
   settled: boolean;
   /** Where the stream is after this record (exactly-once: written with its transaction). */
   position?: Position;
+  /** Exactly-once: a later item of the stream is not part of this record's MongoDB transaction. */
+  transactionEnded?: boolean;
 }
 
 export function pendingRecord(

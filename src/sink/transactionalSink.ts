@@ -11,6 +11,12 @@
  * after its first record. Records of one transaction are taken in stream order, so its position (that
  * of its last record) covers all of them and nothing after.
  *
+ * A multi-document MongoDB transaction is never cut (transactionBoundary.ts): the Kafka transaction
+ * waits for the stream to show that the MongoDB one is over, and one that is full takes the rest of
+ * the MongoDB transaction first. Only a MongoDB transaction that does not fit the in-flight limits (the
+ * pump stops admitting while this one waits) or outlasts half of KAFKA_TRANSACTION_TIMEOUT_MS is
+ * split, logged and counted (mongo_kafka_relay_mongodb_transactions_split_total).
+ *
  * Failures:
  * - retriable produce errors: retried inside the transaction (same batches, same sequence numbers);
  * - fencing (INVALID_PRODUCER_EPOCH, PRODUCER_FENCED): ProducerFencedError, the relay exits 8;
@@ -32,6 +38,12 @@ import {
   type CommittedSnapshot,
 } from './positions.js';
 import { markerKey, readCommittedPosition } from './positionsReader.js';
+import type { OutboundRecord } from '../pipeline/toRecord.js';
+import type { PublishOutcome } from './pendingRecord.js';
+import { TransactionEnds, cutsTransaction, restOfTransaction } from './transactionBoundary.js';
+
+/** Why a MongoDB transaction was split across Kafka transactions. */
+export type SplitReason = 'in-flight-limit' | 'transaction-timeout' | 'shutdown';
 
 export interface ExactlyOnceOptions {
   transactionalId: string;
@@ -70,6 +82,10 @@ export class TransactionalKafkaSink extends KafkaSink {
   private tracker: PositionTracker = new PositionTracker({ token: null, clusterTime: null });
   private idleTimer: NodeJS.Timeout | null = null;
   private commitWaiters: { resolve: () => void; reject: (error: Error) => void }[] = [];
+  private readonly ends = new TransactionEnds();
+  /** The pump admits nothing more until something is acknowledged (it said so: full()). */
+  private pumpFull = false;
+  private holdTimer: NodeJS.Timeout | null = null;
   /** What the positions topic held for this checkpoint when the relay started. */
   startPosition: CommittedPosition | null = null;
   transactionsCommitted = 0;
@@ -78,7 +94,10 @@ export class TransactionalKafkaSink extends KafkaSink {
     kafka: ConstructorParameters<typeof KafkaSink>[0],
     options: KafkaSinkOptions,
     private readonly eo: ExactlyOnceOptions,
-    private readonly hooks: { onCommit?: (records: number, ms: number) => void } = {},
+    private readonly hooks: {
+      onCommit?: (records: number, ms: number) => void;
+      onSplit?: (reason: SplitReason) => void;
+    } = {},
   ) {
     super(kafka, {
       ...options,
@@ -124,6 +143,25 @@ export class TransactionalKafkaSink extends KafkaSink {
     });
   }
 
+  override publish(record: OutboundRecord, position?: Position): Promise<PublishOutcome> {
+    const queued = this.queue.length;
+    const published = super.publish(record, position);
+    if (this.queue.length > queued) this.ends.arrived(this.queue[this.queue.length - 1]!);
+    return published;
+  }
+
+  /** An item that publishes nothing (a filtered change, a tick) was admitted; see pump.ts. */
+  passed(position: Position): void {
+    this.ends.passed(position.transaction);
+    this.wake?.();
+  }
+
+  /** The pump admits nothing more until something is acknowledged: a held transaction must commit. */
+  full(): void {
+    this.pumpFull = true;
+    this.wake?.();
+  }
+
   /** A released stream position with no event (a tick, a filtered change); see PositionTracker.offer. */
   offerPosition(position: Position): void {
     if (this.queue.length > 0 || this.txnRecords.length > 0 || this.delivering > 0) return;
@@ -145,6 +183,13 @@ export class TransactionalKafkaSink extends KafkaSink {
       }
       if (this.queue.length === 0) {
         if (this.txnRecords.length > 0) {
+          const split = this.wouldSplit();
+          if (split === 'wait') {
+            await this.waitForMore();
+            continue;
+          }
+          if (split === 'shutdown') return this.abortHeld();
+          if (split) this.split(split);
           await this.commit();
           continue;
         }
@@ -171,12 +216,90 @@ export class TransactionalKafkaSink extends KafkaSink {
       }
       // deliver() puts back what it could not send; in a transaction it must go out again with it.
       this.takeBackUnsent(batch);
-      const full =
-        Date.now() - this.txnOpenedAt >= this.eo.maxTransactionMs ||
-        this.txnRecords.length >= this.eo.maxTransactionRecords ||
-        this.txnBytes >= this.eo.maxTransactionBytes;
-      if (!this.recovery && !this.failed && (this.queue.length === 0 || full)) await this.commit();
+      if (this.recovery || this.failed) continue;
+      if (this.queue.length === 0) continue; // decided above: commit, or wait for the MongoDB transaction
+      if (this.isFull() && !cutsTransaction(this.txnRecords.at(-1))) await this.commit();
     }
+  }
+
+  /**
+   * A batch no larger than what the transaction has room for; a full transaction takes only the rest
+   * of its open MongoDB transaction, to end where that ends. (Taking more than the room would let a
+   * transaction fill the pump's whole in-flight window and then wait for a MongoDB transaction's rest,
+   * which the pump cannot admit: a split.)
+   */
+  protected override takeBatch(): PendingRecord[] {
+    if (this.isFull()) {
+      const n = restOfTransaction(this.txnRecords.at(-1), this.queue);
+      if (n > 0) return this.queue.splice(0, Math.min(n, this.options.maxBatchRecords));
+    }
+    const roomRecords = Math.max(1, this.eo.maxTransactionRecords - this.txnRecords.length);
+    const roomBytes = Math.max(1, this.eo.maxTransactionBytes - this.txnBytes);
+    const most = Math.min(roomRecords, this.options.maxBatchRecords);
+    let bytes = 0;
+    let n = 0;
+    while (n < this.queue.length && n < most) {
+      const size = this.queue[n]!.record.size;
+      if (n > 0 && bytes + size > Math.min(roomBytes, this.options.maxBatchBytes)) break;
+      bytes += size;
+      n += 1;
+    }
+    return this.queue.splice(0, n);
+  }
+
+  private isFull(): boolean {
+    return (
+      this.txnRecords.length > 0 &&
+      (Date.now() - this.txnOpenedAt >= this.eo.maxTransactionMs ||
+        this.txnRecords.length >= this.eo.maxTransactionRecords ||
+        this.txnBytes >= this.eo.maxTransactionBytes)
+    );
+  }
+
+  /**
+   * With nothing queued: may the open Kafka transaction commit now? false: yes, nothing is cut;
+   * 'wait': its last MongoDB transaction may go on; a reason: it must commit although that one may go
+   * on ('shutdown': abort instead, the whole MongoDB transaction is read again after a restart).
+   */
+  private wouldSplit(): false | 'wait' | SplitReason {
+    if (!cutsTransaction(this.txnRecords.at(-1))) return false;
+    if (this.stopping) return 'shutdown';
+    if (this.pumpFull) return 'in-flight-limit';
+    if (Date.now() - this.txnOpenedAt >= this.eo.transactionTimeoutMs / 2) return 'transaction-timeout';
+    return 'wait';
+  }
+
+  /** Until a record or a passed item arrives, the pump is full, the relay stops, or the hold's bound. */
+  private async waitForMore(): Promise<void> {
+    const bound = this.txnOpenedAt + this.eo.transactionTimeoutMs / 2 - Date.now();
+    this.holdTimer = setTimeout(() => this.wake?.(), Math.max(0, bound));
+    await new Promise<void>((resolve) => (this.wake = resolve));
+    this.wake = null;
+    clearTimeout(this.holdTimer);
+    this.holdTimer = null;
+  }
+
+  private split(reason: SplitReason): void {
+    const last = this.txnRecords.at(-1)!;
+    this.options.logger.warn(
+      { reason, transaction: last.position?.transaction, records: this.txnRecords.length },
+      reason === 'in-flight-limit'
+        ? 'a MongoDB transaction does not fit RELAY_MAX_IN_FLIGHT / RELAY_MAX_IN_FLIGHT_BYTES: its changes are split across Kafka transactions; raise the limits above the largest transaction to keep each whole'
+        : 'a MongoDB transaction is still being read after half of KAFKA_TRANSACTION_TIMEOUT_MS: its changes are split across Kafka transactions',
+    );
+    this.hooks.onSplit?.(reason);
+  }
+
+  /** Stopping inside a MongoDB transaction: abort, so no part of it becomes visible alone. */
+  private async abortHeld(): Promise<void> {
+    const txn = this.txn;
+    this.txn = null;
+    await txn?.abort().catch((error: unknown) => {
+      this.options.logger.warn(
+        { err: error },
+        'could not abort the open Kafka transaction at shutdown; the next start aborts it',
+      );
+    });
   }
 
   override async stop(deadline: number): Promise<void> {
@@ -300,6 +423,7 @@ export class TransactionalKafkaSink extends KafkaSink {
   private committed(started: number): void {
     const records = this.txnRecords.splice(0);
     this.txnBytes = 0;
+    this.pumpFull = false;
     this.txn = null;
     this.tracker.commit();
     this.lastCommitAt = Date.now();

@@ -28,6 +28,7 @@ import { sameToken } from './resumeToken.js';
 import { SPLIT_STAGE, detectSplitLargeEvent } from './serverFeatures.js';
 import { FragmentAssembler, FragmentSequenceError, splitInfo } from './splitEvent.js';
 import { RawChangeStream } from './rawChangeStream.js';
+import { transactionOf } from './mongoTransaction.js';
 import {
   UNREADABLE_REASON_TEXT,
   UnreadableEventError,
@@ -129,6 +130,11 @@ export class ChangeSource {
   private stream: OpenedStream | null = null;
   private position: StartPosition;
   private lastTick: ResumeToken | null = null;
+  /**
+   * The last event was part of a MongoDB transaction: the next empty batch is reported as a tick even
+   * if the token did not move, since it is what tells that the transaction's events are all read.
+   */
+  private afterTransaction = false;
   private closed = false;
   private failures = 0;
   private split: boolean | null;
@@ -213,7 +219,8 @@ export class ChangeSource {
           continue;
         }
         const token = stream.resumeToken as ResumeToken | undefined;
-        if (token && !sameToken(token, this.lastTick)) {
+        if (token && (!sameToken(token, this.lastTick) || this.afterTransaction)) {
+          this.afterTransaction = false;
           this.lastTick = token;
           this.position = { startAfter: token };
           return { kind: 'tick', token };
@@ -289,6 +296,7 @@ export class ChangeSource {
     }
     this.position = { startAfter: token };
     this.lastTick = token;
+    this.afterTransaction = transactionOf(event) !== undefined;
     if (event.operationType === 'invalidate') {
       // The server closes the cursor after an invalidate; `startAfter` (unlike resumeAfter) may start
       // right after it, so nothing that follows (e.g. a re-created collection) is missed.

@@ -24,6 +24,7 @@ import {
 import type { StreamScope } from '../config/watchTargets.js';
 import { CursorClosedByServerError } from './errors.js';
 import { decodeChangeEvent } from './rawEvent.js';
+import { transactionOf } from './mongoTransaction.js';
 import type { ResumeToken } from './resumeToken.js';
 
 /** The batches stay bytes; everything else in the reply is decoded (cursor ids as Longs). */
@@ -42,6 +43,13 @@ interface CursorReply {
 }
 
 const EMPTY: Uint8Array = new Uint8Array(0);
+/**
+ * The await of a getMore after a batch that ended inside a MongoDB transaction: the rest of the
+ * transaction, if any, is already in the oplog (its events become visible together, at commit), so an
+ * empty answer comes back at once instead of after maxAwaitTimeMS and tells the relay the
+ * transaction is complete (exactly-once then commits its Kafka transaction).
+ */
+export const TRANSACTION_PROBE_MS = 1;
 
 export class RawChangeStream {
   /** The driver's ChangeStream's rule: the last event's token, or the post-batch token after a batch. */
@@ -54,6 +62,8 @@ export class RawChangeStream {
   private at = 0;
   private postBatchToken: ResumeToken | undefined;
   private closed = false;
+  /** The last event handed out was part of a MongoDB transaction. */
+  private inTransaction = false;
 
   constructor(
     private readonly client: MongoClient,
@@ -82,6 +92,7 @@ export class RawChangeStream {
         throw new MongoChangeStreamError(
           'a change event without a resume token (_id): the pipeline must keep _id',
         );
+      this.inTransaction = transactionOf(event) !== undefined;
       const whole = this.at === this.batch.length;
       this.resumeToken = whole && this.postBatchToken ? this.postBatchToken : (event._id as ResumeToken);
       return event;
@@ -132,7 +143,8 @@ export class RawChangeStream {
     const id = this.cursorId!;
     if (id.isZero()) throw new CursorClosedByServerError('the server closed the change stream cursor');
     const command: Document = { getMore: id, collection: this.cursorCollection };
-    if (this.options.maxAwaitTimeMS !== undefined) command.maxTimeMS = this.options.maxAwaitTimeMS;
+    if (this.inTransaction) command.maxTimeMS = TRANSACTION_PROBE_MS;
+    else if (this.options.maxAwaitTimeMS !== undefined) command.maxTimeMS = this.options.maxAwaitTimeMS;
     if (this.options.batchSize) command.batchSize = this.options.batchSize;
     const reply = (await this.client
       .db(this.dbName)
@@ -144,6 +156,7 @@ export class RawChangeStream {
   private take(batch: Uint8Array[] | undefined, postBatchToken: ResumeToken | undefined): void {
     this.batch = batch ?? [];
     this.at = 0;
+    if (this.batch.length === 0) this.inTransaction = false;
     if (postBatchToken) this.postBatchToken = postBatchToken;
   }
 

@@ -95,6 +95,32 @@ describe('item batches (reader thread -> pump)', () => {
     expect(plain(decoded)).to.deep.equal(items.map(asReceived));
   });
 
+  it("carries each item's MongoDB transaction (publish and filtered items), and none where there is none", () => {
+    const inTxn = (item: ReadItem, transaction: string): ReadItem => ({
+      ...item,
+      position: { ...item.position, transaction },
+    });
+    const items: ReadItem[] = [
+      inTxn(publish(1, 'a'), 'aa11:7'),
+      inTxn({ kind: 'filtered', position: position(2), operationType: 'delete' }, 'aa11:7'),
+      inTxn(publish(3, 'b'), 'aa11:7'),
+      publish(4, 'c'),
+      inTxn(publish(5, 'd'), 'bb22:1'),
+      { kind: 'tick', position: position(6) },
+    ];
+    const builder = new ItemBatchBuilder(8, 64);
+    for (const item of items) builder.add(item);
+    const decoded = decodeItemBatch(builder.take().message);
+    expect(decoded.map((i) => i.position.transaction)).to.deep.equal([
+      'aa11:7',
+      'aa11:7',
+      'aa11:7',
+      undefined,
+      'bb22:1',
+      undefined,
+    ]);
+  });
+
   it('starts afresh after take(), and keeps working when the batch buffer had to grow', () => {
     const builder = new ItemBatchBuilder(4, 16);
     builder.add(publish(1, 'y'.repeat(100)));

@@ -242,6 +242,41 @@ describe('change source positions', () => {
     });
   });
 
+  it("reports an empty batch after a MongoDB transaction's event as a tick even when the token did not move (the transaction is then known complete)", async () => {
+    const lsid = { id: new BSON.Binary(Buffer.alloc(16, 1), 4) };
+    const t1 = change(1, { lsid, txnNumber: 3 });
+    const t2 = change(2, { lsid, txnNumber: 3 });
+    const plain = change(3);
+    const later = change(4);
+    const last = change(5); // so that a source without the rule also hands out five items, and fails
+    // The post-batch tokens equal the last event's: what a server gives when nothing newer was scanned.
+    const { client } = scriptedClient([
+      new ScriptedStream(
+        [null, t1, t2, null, plain, null, later, last],
+        new Map([
+          [0, '82PB00'],
+          [3, t2._id._data as string],
+          [5, plain._id._data as string],
+        ]),
+      ),
+    ]);
+    const s = source(client);
+    await s.startingPosition();
+    const kinds: string[] = [];
+    for (let n = 0; n < 5; n++) {
+      const item = await s.next();
+      kinds.push(item!.kind === 'tick' ? `tick ${item!.token._data}` : `change ${item!.token._data}`);
+    }
+    expect(kinds).to.deep.equal([
+      `change ${t1._id._data}`,
+      `change ${t2._id._data}`,
+      `tick ${t2._id._data}`,
+      `change ${plain._id._data}`,
+      // Outside a transaction an unmoved token is no tick: the empty batch after `plain` gives none.
+      `change ${later._id._data}`,
+    ]);
+  });
+
   it('close() ends a pending read at once, even when the server never answers', async () => {
     const hung = {
       resumeToken: undefined,
