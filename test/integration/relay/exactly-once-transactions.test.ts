@@ -18,6 +18,8 @@ import { waitFor } from '../../support/wait.js';
 import type { ReadRecord } from '../../support/workload.js';
 
 const COLLS = ['orders', 'lines'];
+const TRANSACTIONS = 120;
+const KILLS = 2;
 
 /** Writes `transactions` MongoDB transactions of 5–30 changes, with single writes between them. */
 async function writeTransactions(
@@ -87,23 +89,30 @@ describe('relay: exactly-once keeps a MongoDB transaction in one Kafka transacti
     standIn = undefined;
   });
 
-  it("commits each MongoDB transaction's changes in one Kafka transaction, even when the Kafka transaction is full first (transactions: the run's mongod, else a stand-in with --transactions)", async function () {
+  it("commits each MongoDB transaction's changes in one Kafka transaction, even when the Kafka transaction is full first and across relay SIGKILLs (transactions: the run's mongod, else a stand-in with --transactions)", async function () {
     if (!mongoCapabilities().transactionEvents) standIn = await startDedicatedStandIn({ transactions: true });
     ctx = await relayTestContext('eo-txn', standIn?.uri);
     const c = ctx;
     const random = new SeededRandom(chooseSeed());
-    const relay = await startRelayReady(
-      c.env({
-        RELAY_WATCH: COLLS.map((coll) => `${c.db}.${coll}`).join(','),
-        RELAY_DELIVERY: 'exactly-once',
-        KAFKA_POSITIONS_TOPIC: `${c.topicPrefix}.positions`,
-        // Kafka transactions full after 50 records or 1 ms: without the rule they would end inside
-        // MongoDB transactions all the time; every MongoDB transaction (<= 30) still fits in flight.
-        RELAY_MAX_IN_FLIGHT: '100',
-        RELAY_TRANSACTION_MAX_MS: '1',
-      }),
-    );
-    const written = await writeTransactions(c.mongo, c.db, random, 80);
+    const env = c.env({
+      RELAY_WATCH: COLLS.map((coll) => `${c.db}.${coll}`).join(','),
+      RELAY_DELIVERY: 'exactly-once',
+      KAFKA_POSITIONS_TOPIC: `${c.topicPrefix}.positions`,
+      // Kafka transactions full after 50 records or 1 ms: without the rule they would end inside
+      // MongoDB transactions all the time; every MongoDB transaction (<= 30) still fits in flight.
+      RELAY_MAX_IN_FLIGHT: '100',
+      RELAY_TRANSACTION_MAX_MS: '1',
+    });
+    const relays = [await startRelayReady(env)];
+    const writing = writeTransactions(c.mongo, c.db, random, TRANSACTIONS);
+    // SIGKILLs while transactions are being relayed: an open Kafka transaction is aborted, and the
+    // relay resumes from the last committed position, which must never lie inside a MongoDB transaction.
+    for (let k = 0; k < KILLS; k++) {
+      await new Promise((r) => setTimeout(r, 300 + random.int(900)));
+      await relays.at(-1)!.kill('SIGKILL');
+      relays.push(await startRelayReady(env));
+    }
+    const written = await writing;
     const brokers = getServices().brokers;
     const readAll = async () =>
       (
@@ -116,6 +125,7 @@ describe('relay: exactly-once keeps a MongoDB transaction in one Kafka transacti
       },
       { timeoutMs: 120_000, intervalMs: 1000, message: `${written} committed records` },
     );
+    expect(new Set(records.map((r) => r.key)).size, 'every change').to.equal(written);
     expect(records.length, 'each change once').to.equal(written);
 
     const changes = changesInStreamOrder(records);
@@ -130,7 +140,7 @@ describe('relay: exactly-once keeps a MongoDB transaction in one Kafka transacti
       }
       if (changes[i + 1]?.transaction !== transaction) lastOfTransaction.add(id);
     }
-    expect(seenTransactions.size, 'MongoDB transactions in the stream').to.equal(80);
+    expect(seenTransactions.size, 'MongoDB transactions in the stream').to.equal(TRANSACTIONS);
 
     const positions = (await readTopicRecords(brokers, `${c.topicPrefix}.positions`, READ_COMMITTED))
       .filter((r) => r.key === c.checkpointId)
@@ -145,10 +155,12 @@ describe('relay: exactly-once keeps a MongoDB transaction in one Kafka transacti
       else inside.push(change.id);
     }
     console.log(
-      `      seed ${random.seed}: ${written} changes, ${positions.length} Kafka transactions, ${atTransactionEnds} ended with a MongoDB transaction, ${inside.length} inside one`,
+      `      seed ${random.seed}: ${written} changes, ${KILLS} SIGKILLs, ${positions.length} Kafka transactions, ${atTransactionEnds} ended with a MongoDB transaction, ${inside.length} inside one`,
     );
-    const metrics = parseMetrics(await relay.metrics());
-    const splits = relay.logs.filter((l) => l.msg.includes('split across Kafka transactions'));
+    const metrics = parseMetrics(await relays.at(-1)!.metrics());
+    const splits = relays
+      .flatMap((r) => r.logs)
+      .filter((l) => l.msg.includes('split across Kafka transactions'));
     expect(
       sumMetric(metrics, 'mongo_kafka_relay_mongodb_transactions_split_total'),
       `splits: ${JSON.stringify(splits)}`,
