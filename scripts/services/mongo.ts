@@ -367,6 +367,52 @@ async function createReplSet(
   };
 }
 
+/** A replica set with authentication on, for tests of MongoDB privileges; stopped (and removed) by stop(). */
+export interface AuthenticatedReplSet {
+  /** The root user's connection string. */
+  rootUri: string;
+  /** The connection string of `user` (authSource admin). */
+  uriFor(user: string, password: string): string;
+  stop(): Promise<void>;
+}
+
+/**
+ * A one-member mongod replica set with authentication (a keyfile and a root user), in a directory of
+ * its own. Throws when no mongod can be had (the stand-in has no authentication at all).
+ */
+export async function startAuthenticatedReplSet(root: {
+  user: string;
+  password: string;
+}): Promise<AuthenticatedReplSet> {
+  const source = await locateMongod();
+  if ('unavailable' in source)
+    throw new Error(`no mongod for an authenticated replica set: ${source.unavailable}`);
+  const { MongoMemoryReplSet } = await import('mongodb-memory-server');
+  const replSet = await MongoMemoryReplSet.create({
+    replSet: {
+      count: 1,
+      storageEngine: 'wiredTiger',
+      auth: { enable: true, customRootName: root.user, customRootPwd: root.password },
+    },
+    instanceOpts: [{ port: await freePort(), storageEngine: 'wiredTiger' }],
+    binary: source.systemBinary ? { systemBinary: source.systemBinary } : {},
+  });
+  const uriFor = (user: string, password: string): string => {
+    const url = new URL(replSet.getUri());
+    url.username = encodeURIComponent(user);
+    url.password = encodeURIComponent(password);
+    url.searchParams.set('authSource', 'admin');
+    return url.toString();
+  };
+  return {
+    rootUri: uriFor(root.user, root.password),
+    uriFor,
+    stop: async () => {
+      await replSet.stop({ doCleanup: true, force: true });
+    },
+  };
+}
+
 async function startReplSetHere(stateDir: string, systemBinary: string | undefined): Promise<MongoService> {
   const handle = await createReplSet(stateDir, systemBinary, await freePort(), false);
   await proveReady(handle.uri);
