@@ -62,6 +62,8 @@ for (const [size, n] of [
       console.log(
         `${name} ${size} B round ${r + 1}: ${JSON.stringify(figures)}${result.errors.length ? ` errors: ${result.errors.length}` : ''}`,
       );
+      // The first error lines say whether a slow run was the relay's fault or the services'.
+      for (const line of result.errors.slice(0, 2)) console.log(`    ${line}`);
     }
   }
   const a = runs[`A ${size}`]!;

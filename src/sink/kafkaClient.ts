@@ -41,11 +41,21 @@ const EXPECTED_NOISE =
 // whatever is not recovered reaches the relay as an exception and is logged there, with context.
 const ERROR_RESPONSE = /^Response \w+\(key: \d+/;
 
-function logKafkaEntry(logger: Logger, { level, log }: LogEntry): void {
+// RELAY_DELIVERY=exactly-once: right after a commit the coordinator may still be writing its markers, and
+// answers the next transaction's first request with CONCURRENT_TRANSACTIONS, which clients retry after a
+// short backoff (the Java client does the same). kafkajs retries it, logging each try as an error.
+const RETRIED_CONCURRENT_TRANSACTION = /another concurrent operation on the same transaction was ongoing/;
+
+export function logKafkaEntry(
+  logger: Pick<Logger, 'debug' | 'warn' | 'error'>,
+  { level, log }: LogEntry,
+): void {
   const { message, timestamp: _timestamp, logger: _name, ...rest } = log;
   if (EXPECTED_NOISE.test(message)) return;
   const child = { kafkajs: rest };
-  if (level === logLevel.ERROR && ERROR_RESPONSE.test(message)) logger.debug(child, `kafka: ${message}`);
+  const retried = RETRIED_CONCURRENT_TRANSACTION.test(message) && typeof rest.retryCount === 'number';
+  if (level === logLevel.ERROR && (ERROR_RESPONSE.test(message) || retried))
+    logger.debug(child, `kafka: ${message}`);
   else if (level === logLevel.ERROR) logger.error(child, `kafka: ${message}`);
   else if (level === logLevel.WARN) logger.warn(child, `kafka: ${message}`);
   else logger.debug(child, `kafka: ${message}`);
