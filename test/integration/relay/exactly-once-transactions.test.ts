@@ -170,4 +170,47 @@ describe('relay: exactly-once keeps a MongoDB transaction in one Kafka transacti
       5,
     );
   });
+
+  it("splits a MongoDB transaction larger than the in-flight limits instead of waiting for it: counted, logged, every change once (transactions: the run's mongod, else a stand-in with --transactions)", async function () {
+    if (!mongoCapabilities().transactionEvents) standIn = await startDedicatedStandIn({ transactions: true });
+    ctx = await relayTestContext('eo-txn-big', standIn?.uri);
+    const c = ctx;
+    const relay = await startRelayReady(
+      c.env({
+        RELAY_WATCH: `${c.db}.orders`,
+        RELAY_DELIVERY: 'exactly-once',
+        KAFKA_POSITIONS_TOPIC: `${c.topicPrefix}.positions`,
+        RELAY_MAX_IN_FLIGHT: '20',
+        // Far beyond the test's wait: only the in-flight limit may end the hold.
+        KAFKA_TRANSACTION_TIMEOUT_MS: '600000',
+      }),
+    );
+    const orders = c.mongo.db(c.db).collection<{ _id: number }>('orders');
+    const session = c.mongo.startSession();
+    try {
+      await session.withTransaction(async () => {
+        await orders.insertMany(
+          Array.from({ length: 70 }, (_, i) => ({ _id: i })),
+          { session },
+        );
+      });
+    } finally {
+      await session.endSession();
+    }
+    const brokers = getServices().brokers;
+    const records = await waitFor(
+      async () => {
+        const r = await readTopicRecords(brokers, c.topic('orders'), READ_COMMITTED);
+        return r.length >= 70 ? r : null;
+      },
+      { timeoutMs: 60_000, intervalMs: 1000, message: '70 committed records of one large transaction' },
+    );
+    expect(new Set(records.map((r) => r.key)).size).to.equal(70);
+    expect(records.length, 'each change once').to.equal(70);
+    const metrics = parseMetrics(await relay.metrics());
+    expect(
+      metrics.get('mongo_kafka_relay_mongodb_transactions_split_total{reason="in-flight-limit"}'),
+    ).to.be.greaterThan(0);
+    expect(relay.logs.some((l) => l.msg.includes('does not fit RELAY_MAX_IN_FLIGHT'))).to.equal(true);
+  });
 });
