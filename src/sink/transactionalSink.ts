@@ -40,10 +40,10 @@ import {
 import { markerKey, readCommittedPosition } from './positionsReader.js';
 import type { OutboundRecord } from '../pipeline/toRecord.js';
 import type { PublishOutcome } from './pendingRecord.js';
-import { TransactionEnds, cutsTransaction, restOfTransaction } from './transactionBoundary.js';
+import { cutsTransaction, restOfTransaction } from './transactionBoundary.js';
+import { TransactionHold, type SplitReason } from './transactionHold.js';
 
-/** Why a MongoDB transaction was split across Kafka transactions. */
-export type SplitReason = 'in-flight-limit' | 'transaction-timeout' | 'shutdown';
+export type { SplitReason };
 
 export interface ExactlyOnceOptions {
   transactionalId: string;
@@ -82,10 +82,7 @@ export class TransactionalKafkaSink extends KafkaSink {
   private tracker: PositionTracker = new PositionTracker({ token: null, clusterTime: null });
   private idleTimer: NodeJS.Timeout | null = null;
   private commitWaiters: { resolve: () => void; reject: (error: Error) => void }[] = [];
-  private readonly ends = new TransactionEnds();
-  /** The pump admits nothing more until something is acknowledged (it said so: full()). */
-  private pumpFull = false;
-  private holdTimer: NodeJS.Timeout | null = null;
+  private readonly hold: TransactionHold;
   /** What the positions topic held for this checkpoint when the relay started. */
   startPosition: CommittedPosition | null = null;
   transactionsCommitted = 0;
@@ -102,6 +99,11 @@ export class TransactionalKafkaSink extends KafkaSink {
     super(kafka, {
       ...options,
       producerConfig: { transactionalId: eo.transactionalId, transactionTimeout: eo.transactionTimeoutMs },
+    });
+    this.hold = new TransactionHold({
+      transactionTimeoutMs: eo.transactionTimeoutMs,
+      logger: options.logger,
+      onSplit: hooks.onSplit,
     });
   }
 
@@ -146,19 +148,19 @@ export class TransactionalKafkaSink extends KafkaSink {
   override publish(record: OutboundRecord, position?: Position): Promise<PublishOutcome> {
     const queued = this.queue.length;
     const published = super.publish(record, position);
-    if (this.queue.length > queued) this.ends.arrived(this.queue[this.queue.length - 1]!);
+    if (this.queue.length > queued) this.hold.arrived(this.queue[this.queue.length - 1]!);
     return published;
   }
 
   /** An item that publishes nothing (a filtered change, a tick) was admitted; see pump.ts. */
   passed(position: Position): void {
-    this.ends.passed(position.transaction);
+    this.hold.passed(position.transaction);
     this.wake?.();
   }
 
   /** The pump admits nothing more until something is acknowledged: a held transaction must commit. */
   full(): void {
-    this.pumpFull = true;
+    this.hold.full();
     this.wake?.();
   }
 
@@ -183,13 +185,14 @@ export class TransactionalKafkaSink extends KafkaSink {
       }
       if (this.queue.length === 0) {
         if (this.txnRecords.length > 0) {
-          const split = this.wouldSplit();
-          if (split === 'wait') {
+          const last = this.txnRecords.at(-1);
+          const decision = this.hold.decide(last, this.txnOpenedAt, this.stopping);
+          if (decision === 'wait') {
             await this.waitForMore();
             continue;
           }
-          if (split === 'shutdown') return this.abortHeld();
-          if (split) this.split(split);
+          if (decision === 'abort') return this.abortHeld();
+          if (decision !== 'commit') this.hold.split(decision, last, this.txnRecords.length);
           await this.commit();
           continue;
         }
@@ -256,38 +259,13 @@ export class TransactionalKafkaSink extends KafkaSink {
     );
   }
 
-  /**
-   * With nothing queued: may the open Kafka transaction commit now? false: yes, nothing is cut;
-   * 'wait': its last MongoDB transaction may go on; a reason: it must commit although that one may go
-   * on ('shutdown': abort instead, the whole MongoDB transaction is read again after a restart).
-   */
-  private wouldSplit(): false | 'wait' | SplitReason {
-    if (!cutsTransaction(this.txnRecords.at(-1))) return false;
-    if (this.stopping) return 'shutdown';
-    if (this.pumpFull) return 'in-flight-limit';
-    if (Date.now() - this.txnOpenedAt >= this.eo.transactionTimeoutMs / 2) return 'transaction-timeout';
-    return 'wait';
-  }
-
   /** Until a record or a passed item arrives, the pump is full, the relay stops, or the hold's bound. */
   private async waitForMore(): Promise<void> {
-    const bound = this.txnOpenedAt + this.eo.transactionTimeoutMs / 2 - Date.now();
-    this.holdTimer = setTimeout(() => this.wake?.(), Math.max(0, bound));
+    const bound = this.hold.deadline(this.txnOpenedAt) - Date.now();
+    const timer = setTimeout(() => this.wake?.(), Math.max(0, bound));
     await new Promise<void>((resolve) => (this.wake = resolve));
     this.wake = null;
-    clearTimeout(this.holdTimer);
-    this.holdTimer = null;
-  }
-
-  private split(reason: SplitReason): void {
-    const last = this.txnRecords.at(-1)!;
-    this.options.logger.warn(
-      { reason, transaction: last.position?.transaction, records: this.txnRecords.length },
-      reason === 'in-flight-limit'
-        ? 'a MongoDB transaction does not fit RELAY_MAX_IN_FLIGHT / RELAY_MAX_IN_FLIGHT_BYTES: its changes are split across Kafka transactions; raise the limits above the largest transaction to keep each whole'
-        : 'a MongoDB transaction is still being read after half of KAFKA_TRANSACTION_TIMEOUT_MS: its changes are split across Kafka transactions',
-    );
-    this.hooks.onSplit?.(reason);
+    clearTimeout(timer);
   }
 
   /** Stopping inside a MongoDB transaction: abort, so no part of it becomes visible alone. */
@@ -423,7 +401,7 @@ export class TransactionalKafkaSink extends KafkaSink {
   private committed(started: number): void {
     const records = this.txnRecords.splice(0);
     this.txnBytes = 0;
-    this.pumpFull = false;
+    this.hold.committed();
     this.txn = null;
     this.tracker.commit();
     this.lastCommitAt = Date.now();
