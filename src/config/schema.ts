@@ -168,7 +168,7 @@ export const schema = {
       env: 'RELAY_ON_UNREADABLE_EVENT',
     },
     delivery: {
-      doc: '"at-least-once" (default): each change is published, its token checkpointed after Kafka acknowledged it; a crash re-publishes at most the in-flight events, with the same change ID. "exactly-once": a transactional producer publishes the events and, in the same Kafka transaction, the position (token, snapshot progress) to KAFKA_POSITIONS_TOPIC; a consumer with isolation.level=read_committed sees each change once. Transactions span the events in flight (RELAY_MAX_IN_FLIGHT, RELAY_MAX_IN_FLIGHT_BYTES) and at most RELAY_TRANSACTION_MAX_MS.',
+      doc: '"at-least-once" (default): each change is published, its token checkpointed after Kafka acknowledged it; a crash re-publishes at most the in-flight events, with the same change ID. "exactly-once": a transactional producer publishes the events and, in the same Kafka transaction, the position (token, snapshot progress) to KAFKA_POSITIONS_TOPIC; a consumer with isolation.level=read_committed sees each change once. Transactions span the events in flight (RELAY_MAX_IN_FLIGHT, RELAY_MAX_IN_FLIGHT_BYTES) and at most RELAY_TRANSACTION_MAX_MS, and keep each multi-document MongoDB transaction whole unless it exceeds the in-flight limits.',
       format: f.oneOf(['at-least-once', 'exactly-once']),
       default: 'at-least-once' as 'at-least-once' | 'exactly-once',
       env: 'RELAY_DELIVERY',
