@@ -60,6 +60,10 @@ export async function connectSinkWhenKafkaAnswers(startup: SinkStartup): Promise
       config.relay.delivery === 'exactly-once'
         ? new TransactionalKafkaSink(kafka, sinkOptions(startup), exactlyOnceOptions(startup), {
             onSplit: (reason) => startup.metrics.mongodbTransactionsSplit.inc({ reason }),
+            onCommit: (records, ms) => {
+              startup.metrics.kafkaTransactionRecords.observe(records);
+              startup.metrics.kafkaTransactionCommit.observe(ms / 1000);
+            },
           })
         : new KafkaSink(kafka, sinkOptions(startup));
     try {

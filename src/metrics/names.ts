@@ -23,6 +23,8 @@ export const MetricName = {
   partitionCountChangesTotal: 'mongo_kafka_relay_partition_count_changes_total',
   producerResetsTotal: 'mongo_kafka_relay_producer_resets_total',
   mongodbTransactionsSplitTotal: 'mongo_kafka_relay_mongodb_transactions_split_total',
+  kafkaTransactionRecords: 'mongo_kafka_relay_kafka_transaction_records',
+  kafkaTransactionCommitSeconds: 'mongo_kafka_relay_kafka_transaction_commit_seconds',
   sinkStalledSeconds: 'mongo_kafka_relay_sink_stalled_seconds',
   snapshotDocumentsTotal: 'mongo_kafka_relay_snapshot_documents_total',
   snapshotCollections: 'mongo_kafka_relay_snapshot_collections',

@@ -45,6 +45,8 @@ export class RelayMetrics {
   readonly partitionCountChanges: Counter<'topic'>;
   readonly producerResets: Counter<'error'>;
   readonly mongodbTransactionsSplit: Counter<'reason'>;
+  readonly kafkaTransactionRecords: Histogram;
+  readonly kafkaTransactionCommit: Histogram;
   private readonly readerHeap: Gauge<'kind'>;
   readonly snapshot = new SnapshotMetrics(this.registry);
   // Read at scrape time by the gauges below.
@@ -135,6 +137,20 @@ export class RelayMetrics {
       name: MetricName.mongodbTransactionsSplitTotal,
       help: 'Exactly-once: MongoDB transactions whose changes were split across Kafka transactions (reason: in-flight-limit, transaction-timeout), so read_committed consumers saw them in parts.',
       labelNames: ['reason'],
+      registers,
+    });
+    // Exactly-once: the size of a transaction is what its throughput depends on (each commit costs the
+    // broker a fixed amount of work and a round trip), so operators sizing RELAY_MAX_IN_FLIGHT see it here.
+    this.kafkaTransactionRecords = new Histogram({
+      name: MetricName.kafkaTransactionRecords,
+      help: 'Exactly-once: change records per committed Kafka transaction (_count: transactions committed, including position-only ones with 0 records); stays at 0 in at-least-once mode.',
+      buckets: [0, 1, 10, 100, 250, 500, 1000, 2000, 4000, 8000, 16000],
+      registers,
+    });
+    this.kafkaTransactionCommit = new Histogram({
+      name: MetricName.kafkaTransactionCommitSeconds,
+      help: "Exactly-once: time to commit a Kafka transaction (sending its position record, then the coordinator's EndTxn answer).",
+      buckets: [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5],
       registers,
     });
     this.readerHeap = new Gauge({

@@ -52,6 +52,8 @@ export const RELAY_METRICS: readonly MetricSpec[] = [
   { name: 'mongo_kafka_relay_partition_count_changes_total', type: 'counter', labels: ['topic'] },
   { name: 'mongo_kafka_relay_producer_resets_total', type: 'counter', labels: ['error'] },
   { name: 'mongo_kafka_relay_mongodb_transactions_split_total', type: 'counter', labels: ['reason'] },
+  { name: 'mongo_kafka_relay_kafka_transaction_records', type: 'histogram', labels: [] },
+  { name: 'mongo_kafka_relay_kafka_transaction_commit_seconds', type: 'histogram', labels: [] },
   { name: 'mongo_kafka_relay_sink_stalled_seconds', type: 'gauge', labels: [] },
   { name: 'mongo_kafka_relay_snapshot_documents_total', type: 'counter', labels: [] },
   { name: 'mongo_kafka_relay_snapshot_collections', type: 'gauge', labels: ['state'] },

@@ -10,7 +10,7 @@ import { ConsumerMetricName, createChangeConsumer } from '../../../src/consumer/
 import { createTopic, kafkaClient } from '../../support/kafka.js';
 import { chooseSeed, SeededRandom } from '../../support/random.js';
 import { relayTestContext, type RelayTestContext } from '../../support/relayFixture.js';
-import { killAllRelays, runCli, startRelayReady } from '../../support/relayProcess.js';
+import { killAllRelays, parseMetrics, runCli, startRelayReady } from '../../support/relayProcess.js';
 import { getServices } from '../../support/services.js';
 import { READ_COMMITTED, readTopicRecords, requireKcat } from '../../support/kcat.js';
 import { waitFor } from '../../support/wait.js';
@@ -173,6 +173,13 @@ describe('relay: exactly-once delivery (RELAY_DELIVERY=exactly-once), read back 
     const report = await awaitCommitted(ctx, log);
     expect(report.lost, `lost changes, e.g. ${report.lostExamples.join(', ')}`).to.equal(0);
     expect(report.duplicates).to.equal(0);
+    // What operators size the mode by: the relay counts its committed transactions and their records.
+    const metrics = parseMetrics(await relay.metrics());
+    const transactions = metrics.get('mongo_kafka_relay_kafka_transaction_records_count') ?? 0;
+    const records = metrics.get('mongo_kafka_relay_kafka_transaction_records_sum') ?? 0;
+    expect(transactions, 'Kafka transactions committed by the second relay').to.be.greaterThan(0);
+    expect(records, 'change records committed in them').to.be.within(1, log.length);
+    expect(metrics.get('mongo_kafka_relay_kafka_transaction_commit_seconds_count')).to.equal(transactions);
     const cp = await ctx.readCheckpoint();
     expect(cp?.token, 'the MongoDB checkpoint mirrors the committed position').to.not.equal(null);
   });

@@ -49,6 +49,23 @@ describe('RelayMetrics', () => {
     });
   });
 
+  describe('exactly-once transactions', () => {
+    it('are exported from the first scrape with no transaction counted, and count records and commit time per transaction', async () => {
+      const metrics = new RelayMetrics('test');
+      const before = await samples(metrics);
+      expect(before.get('mongo_kafka_relay_kafka_transaction_records_count')).to.equal(0);
+      expect(before.get('mongo_kafka_relay_kafka_transaction_commit_seconds_count')).to.equal(0);
+      metrics.kafkaTransactionRecords.observe(1000);
+      metrics.kafkaTransactionRecords.observe(0);
+      metrics.kafkaTransactionCommit.observe(0.012);
+      const after = await samples(metrics);
+      expect(after.get('mongo_kafka_relay_kafka_transaction_records_count')).to.equal(2);
+      expect(after.get('mongo_kafka_relay_kafka_transaction_records_sum')).to.equal(1000);
+      expect(after.get('mongo_kafka_relay_kafka_transaction_records_bucket{le="0"}')).to.equal(1);
+      expect(after.get('mongo_kafka_relay_kafka_transaction_commit_seconds_bucket{le="0.025"}')).to.equal(1);
+    });
+  });
+
   describe('oplog window and headroom', () => {
     // Issue 20 item 2: the series must exist from the first scrape (an alert rule or `absent()` sees
     // them at once), as NaN, never as a number that was not measured.
