@@ -30,14 +30,10 @@ import type { Position } from '../pipeline/ackWindow.js';
 import { KafkaRefusedError, ProducerFencedError, ShutdownError } from './errors.js';
 import { KafkaSink, type KafkaSinkOptions } from './kafkaSink.js';
 import { classify, rootMessage } from './kafkaErrors.js';
-import { pendingRecord, type PendingRecord } from './pendingRecord.js';
-import {
-  encodePosition,
-  PositionTracker,
-  type CommittedPosition,
-  type CommittedSnapshot,
-} from './positions.js';
-import { markerKey, readCommittedPosition } from './positionsReader.js';
+import type { PendingRecord } from './pendingRecord.js';
+import { markerRecord, positionRecord, type PositionsTopic } from './positionRecords.js';
+import { PositionTracker, type CommittedPosition, type CommittedSnapshot } from './positions.js';
+import { readCommittedPosition } from './positionsReader.js';
 import type { OutboundRecord } from '../pipeline/toRecord.js';
 import type { PublishOutcome } from './pendingRecord.js';
 import { cutsTransaction, restOfTransaction } from './transactionBoundary.js';
@@ -374,7 +370,7 @@ export class TransactionalKafkaSink extends KafkaSink {
     this.seq += 1;
     const position = this.tracker.next(this.eo.owner, this.seq);
     const started = Date.now();
-    const record = this.positionRecord(position, started);
+    const record = positionRecord(this.positionsTopic, position, started);
     await this.deliver([record]);
     this.takeBackUnsent([record]);
     if (this.failed || this.abandoned) return;
@@ -493,7 +489,7 @@ export class TransactionalKafkaSink extends KafkaSink {
   private async initialiseAndRead(): Promise<CommittedPosition | null> {
     await this.openTransaction();
     const marker = `${this.eo.owner}:${Date.now()}:${Math.random().toString(36).slice(2)}`;
-    const record = this.positionsTopicRecord(markerKey(this.eo.checkpointId), marker, 'position-marker');
+    const record = markerRecord(this.positionsTopic, marker);
     await this.deliver([record]);
     this.takeBackUnsent([record]);
     if (!record.settled) throw this.failed ?? new Error(`recovery needed (${this.recovery ?? 'stopped'})`);
@@ -514,29 +510,7 @@ export class TransactionalKafkaSink extends KafkaSink {
     }
   }
 
-  private positionRecord(position: CommittedPosition, at: number): PendingRecord {
-    const value = encodePosition(this.eo.checkpointId, position, new Date(at));
-    return this.positionsTopicRecord(this.eo.checkpointId, value, 'position');
-  }
-
-  /**
-   * A record of the positions topic, in the position key's partition (so reading up to the marker
-   * reads every position before it); settled inside the transaction, never resolved to a caller.
-   */
-  private positionsTopicRecord(key: string, value: string, kind: string): PendingRecord {
-    return pendingRecord(
-      {
-        topic: this.eo.positionsTopic,
-        key,
-        value,
-        headers: {},
-        partitionKey: Buffer.from(this.eo.checkpointId),
-        size: key.length + value.length,
-        ns: '',
-        operationType: kind,
-      },
-      () => undefined,
-      () => undefined,
-    );
+  private get positionsTopic(): PositionsTopic {
+    return { topic: this.eo.positionsTopic, checkpointId: this.eo.checkpointId };
   }
 }
