@@ -79,6 +79,7 @@ export class TransactionalKafkaSink extends KafkaSink {
   private idleTimer: NodeJS.Timeout | null = null;
   private commitWaiters: { resolve: () => void; reject: (error: Error) => void }[] = [];
   private readonly hold: TransactionHold;
+  private readonly positionsTopic: PositionsTopic;
   /** What the positions topic held for this checkpoint when the relay started. */
   startPosition: CommittedPosition | null = null;
   transactionsCommitted = 0;
@@ -96,6 +97,7 @@ export class TransactionalKafkaSink extends KafkaSink {
       ...options,
       producerConfig: { transactionalId: eo.transactionalId, transactionTimeout: eo.transactionTimeoutMs },
     });
+    this.positionsTopic = { topic: eo.positionsTopic, checkpointId: eo.checkpointId };
     this.hold = new TransactionHold({
       transactionTimeoutMs: eo.transactionTimeoutMs,
       logger: options.logger,
@@ -389,7 +391,7 @@ export class TransactionalKafkaSink extends KafkaSink {
         { err: error, errorType: type, transaction: position.transaction },
         'the commit of a Kafka transaction got no answer; recovering: the committed position decides whether its records go out again',
       );
-      return this.recover(position);
+      return this.recover(position, started);
     }
     this.committed(started);
   }
@@ -409,9 +411,10 @@ export class TransactionalKafkaSink extends KafkaSink {
 
   /**
    * A new producer of the same transactional id: the coordinator completes or aborts the old
-   * transaction. `inDoubt`: the position of a commit whose answer was lost, looked for in the topic.
+   * transaction. `inDoubt`: the position of a commit whose answer was lost, looked for in the topic,
+   * and `commitStartedAt` when that commit began.
    */
-  private async recover(inDoubt: CommittedPosition | null): Promise<void> {
+  private async recover(inDoubt: CommittedPosition | null, commitStartedAt = Date.now()): Promise<void> {
     const reason = this.recovery ?? 'commit in doubt';
     this.options.logger.warn(
       { reason, records: this.txnRecords.length },
@@ -432,7 +435,8 @@ export class TransactionalKafkaSink extends KafkaSink {
         const now = await this.initialiseAndRead();
         const t = now?.transaction;
         if (inDoubt && t?.owner === inDoubt.transaction.owner && t.seq === inDoubt.transaction.seq) {
-          this.committed(Date.now());
+          // Its commit took from the first try until now: that is what the commit-time metric counts.
+          this.committed(commitStartedAt);
           return;
         }
         this.tracker.abort();
@@ -508,9 +512,5 @@ export class TransactionalKafkaSink extends KafkaSink {
       if (kind !== 'refused') throw error;
       throw new KafkaRefusedError(type, 'read-positions', this.eo.positionsTopic, rootMessage(error));
     }
-  }
-
-  private get positionsTopic(): PositionsTopic {
-    return { topic: this.eo.positionsTopic, checkpointId: this.eo.checkpointId };
   }
 }
