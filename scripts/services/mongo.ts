@@ -55,6 +55,8 @@ export interface StartMongoOptions {
 export interface StandInOptions {
   /** Oplog cap in entries (default: MONGO_STANDIN_OPLOG_MAX_ENTRIES, else 1,000,000). */
   oplogMaxEntries?: number;
+  /** Oplog cap in MB of BSON, like mongod's --oplogSize (default: MONGO_STANDIN_OPLOG_SIZE_MB, else 64). */
+  oplogSizeMb?: number;
   /** Accept transactions (their change events only; no isolation). */
   transactions?: boolean;
   /** While idle, a no-op oplog entry every N seconds (default 10, mongod's periodicNoopIntervalSecs). */
@@ -83,6 +85,8 @@ const STATE_FILE = 'mongo.json';
 const KEEPER_FILE = 'mongo-keeper.json';
 /** Change-log cap of the stand-in (entries); small values let tests provoke ChangeStreamHistoryLost (286). */
 const OPLOG_CAP_ENV = 'MONGO_STANDIN_OPLOG_MAX_ENTRIES';
+/** Its cap in MB of BSON: the stand-in keeps its oplog in the JVM heap, so it is capped by size as mongod is. */
+const OPLOG_SIZE_ENV = 'MONGO_STANDIN_OPLOG_SIZE_MB';
 /**
  * transactionLifetimeLimitSeconds of the servers started here (mongod's default is 60): a test that SIGKILLs a
  * process in the middle of a transaction leaves it open, holding its writes, until the server aborts it.
@@ -569,10 +573,12 @@ async function launchStandIn(
 ): Promise<StandInProcess> {
   const portFile = path.join(stateDir, 'mongo-java-server.port');
   fs.rmSync(portFile, { force: true });
-  const args = ['-Xmx512m', '-Xss512k', '-XX:+UseSerialGC', '-XX:TieredStopAtLevel=1', '-jar', jar];
+  const args = ['-Xmx1g', '-Xss512k', '-XX:+UseSerialGC', '-XX:TieredStopAtLevel=1', '-jar', jar];
   args.push('--port', String(port), '--port-file', portFile);
   const cap = standIn.oplogMaxEntries ?? process.env[OPLOG_CAP_ENV];
   if (cap) args.push('--oplog-max-entries', String(cap));
+  const sizeMb = standIn.oplogSizeMb ?? process.env[OPLOG_SIZE_ENV];
+  if (sizeMb) args.push('--oplog-size-mb', String(sizeMb));
   if (standIn.transactions) args.push('--transactions');
   if (standIn.noopIntervalSeconds) args.push('--noop-interval-seconds', String(standIn.noopIntervalSeconds));
   args.push('--transaction-lifetime-seconds', String(TEST_TRANSACTION_LIFETIME_SECONDS));

@@ -17,6 +17,12 @@ import type { ChangeEvent, RecordMetadata } from './types.js';
 export interface DecodeOptions {
   /** Passed to `EJSON.parse`. false (default): numbers as Int32/Double/Long, no precision loss. */
   readonly relaxed: boolean;
+  /**
+   * The event will be read at once (a per-record handler gets it as its argument): a relay record is
+   * then revived in one Extended JSON parse instead of a shape-check parse now and a revive later.
+   * A value that does not revive falls back to the lazy path, so its error is the same either way.
+   */
+  readonly eager?: boolean;
 }
 
 export type DecodedRecord<TSchema extends Document = Document> =
@@ -206,9 +212,9 @@ export function decodeRecord<TSchema extends Document = Document>(
   const changeIdHeader = headerValueToString(message.headers?.[RecordHeader.changeId]);
   const contentType = headerValueToString(message.headers?.[RecordHeader.contentType]);
   const value = message.value;
-  // Parsed once with the native JSON parser (cheap): the format of a record without content-type may
-  // depend on it, and the shape check below needs it.
-  const parsed = value === null || value.length === 0 ? undefined : parseValue(value);
+  // Without a content-type header the format may depend on the value: parsed (natively) up front then.
+  let parsed =
+    value === null || value.length === 0 || contentType !== undefined ? undefined : parseValue(value);
   const format = formatOf(contentType, record.key, changeIdHeader, parsed);
   const id = changeIdIn(format, record.key, changeIdHeader);
   if (!('changeId' in id)) {
@@ -218,51 +224,28 @@ export function decodeRecord<TSchema extends Document = Document>(
   if (value === null && record.headers[RecordHeader.operationType] === 'delete') {
     return decodeTombstone(changeId, record, options);
   }
-  if (value === null || parsed === undefined) {
+  if (value === null || value.length === 0) {
     return { ok: false, reason: 'decode-failed', changeId, error: 'record has no value', record };
   }
   const what = format === 'debezium' ? 'a Debezium change event' : 'a change event in Extended JSON';
+  if (options.eager === true && format === 'relay') {
+    const event = reviveEagerly<TSchema>(value, options);
+    if (event !== undefined) return { ok: true, changeId, record, tombstone: false, event };
+  }
+  // Parsed once with the native JSON parser (cheap): the format of a record without content-type may
+  // depend on it, and the shape check below needs it.
+  parsed ??= parseValue(value);
   try {
     // The shape is checked now; the Extended JSON revival into BSON types (the expensive part) waits
     // until someone reads the event: duplicates and handlers that only need the record (a batch handler
     // keyed by document-key, a cache invalidator) never pay for it.
     if (!parsed.ok) throw parsed.error;
-    const json = parsed.json;
-    let revive: () => ChangeEvent<TSchema>;
-    if (format === 'debezium') {
-      checkDebeziumShape(json);
-      revive = () =>
-        debeziumChangeEvent(json as DebeziumEnvelope, changeId, record, options) as ChangeEvent<TSchema>;
-    } else if (format === 'mongo-kafka-connect') {
-      checkChangeEventShape(json);
-      revive = () => {
-        const event = parseJavaExtendedJson(value.toString('utf8'), options);
-        checkChangeEventShape(event);
-        return event as ChangeEvent<TSchema>;
-      };
-    } else {
-      checkChangeEventShape(json);
-      revive = () => parseChangeEvent<TSchema>(value, options);
-    }
-    let event: ChangeEvent<TSchema> | undefined;
-    return {
-      ok: true,
+    return lazyEvent<TSchema>(
       changeId,
       record,
-      tombstone: false,
-      get event(): ChangeEvent<TSchema> {
-        if (event === undefined) {
-          try {
-            event = revive();
-          } catch (error) {
-            throw new ChangeEventDecodeError(`value is not ${what}: ${errorMessage(error)}`, {
-              cause: error,
-            });
-          }
-        }
-        return event;
-      },
-    };
+      reviverFor<TSchema>(format, parsed.json, value, changeId, record, options),
+      what,
+    );
   } catch (error) {
     return {
       ok: false,
@@ -272,6 +255,74 @@ export function decodeRecord<TSchema extends Document = Document>(
       record,
     };
   }
+}
+
+/** A relay record's event revived now, or undefined when it does not revive as a change event. */
+function reviveEagerly<TSchema extends Document>(
+  value: Buffer,
+  options: DecodeOptions,
+): ChangeEvent<TSchema> | undefined {
+  try {
+    return parseChangeEvent<TSchema>(value, options);
+  } catch {
+    return undefined;
+  }
+}
+
+/**
+ * Checks the shape of `json` and returns how to revive the event later. A function of its own so that
+ * the closure holds only what its format needs: the parsed tree of a relay record is garbage at once.
+ */
+function reviverFor<TSchema extends Document>(
+  format: OutputFormat,
+  json: unknown,
+  value: Buffer,
+  changeId: string,
+  record: RecordMetadata,
+  options: DecodeOptions,
+): () => ChangeEvent<TSchema> {
+  if (format === 'debezium') {
+    checkDebeziumShape(json);
+    const envelope = json as DebeziumEnvelope;
+    return () => debeziumChangeEvent(envelope, changeId, record, options) as ChangeEvent<TSchema>;
+  }
+  checkChangeEventShape(json);
+  if (format === 'mongo-kafka-connect') {
+    return () => {
+      const event = parseJavaExtendedJson(value.toString('utf8'), options);
+      checkChangeEventShape(event);
+      return event as ChangeEvent<TSchema>;
+    };
+  }
+  return () => parseChangeEvent<TSchema>(value, options);
+}
+
+/** A decoded record whose event is revived on first read; a revive failure is a ChangeEventDecodeError. */
+function lazyEvent<TSchema extends Document>(
+  changeId: string,
+  record: RecordMetadata,
+  revive: () => ChangeEvent<TSchema>,
+  what: string,
+): DecodedRecord<TSchema> {
+  let event: ChangeEvent<TSchema> | undefined;
+  return {
+    ok: true,
+    changeId,
+    record,
+    tombstone: false,
+    get event(): ChangeEvent<TSchema> {
+      if (event === undefined) {
+        try {
+          event = revive();
+        } catch (error) {
+          throw new ChangeEventDecodeError(`value is not ${what}: ${errorMessage(error)}`, {
+            cause: error,
+          });
+        }
+      }
+      return event;
+    },
+  };
 }
 
 /**

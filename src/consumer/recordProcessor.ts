@@ -112,8 +112,10 @@ export class RecordProcessor<TSchema extends Document> {
   ): Promise<ChunkResult> {
     const { store, delivery, metrics, settings } = this.deps;
     const { memory } = scope;
+    // A per-record handler reads every new event: revived in one parse (see DecodeOptions.eager).
+    const decodeOptions = { relaxed: settings.relaxedEjson, eager: !delivery.batches };
     const decoded: Decoded<TSchema>[] = messages.map((message) =>
-      decodeRecord<TSchema>(topic, partition, message, { relaxed: settings.relaxedEjson }),
+      decodeRecord<TSchema>(topic, partition, message, decodeOptions),
     );
     const ids = [...new Set(decoded.flatMap((d) => (d.changeId === null ? [] : [d.changeId])))];
     let seen: Set<string>;

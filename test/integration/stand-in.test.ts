@@ -53,6 +53,29 @@ describe('the mongo-java-server stand-in (stand-in only: what a real mongod cann
     expect((await failure(resumed.tryNext())).code).to.equal(286);
   });
 
+  it('caps its oplog by size as mongod does (--oplogSize): the oldest entries go once their BSON passes the cap, however few they are', async () => {
+    const mongo = await connect({ oplogSizeMb: 1 });
+    const items = mongo.db('sized').collection<{ _id: number; pad: string }>('items');
+    const pad = 'x'.repeat(200 * 1024);
+    const stream = items.watch([], { maxAwaitTimeMS: 100 });
+    streams.push(stream);
+    expect(await stream.tryNext()).to.equal(null);
+    const tokens: Document[] = [];
+    // Eight 200 KB documents, far below the entry cap: a 1 MB log keeps the newest five.
+    for (let i = 0; i < 8; i++) {
+      await items.insertOne({ _id: i, pad });
+      tokens.push((await stream.next())._id as Document);
+    }
+    const fromOldest = items.watch([], { resumeAfter: tokens[0], maxAwaitTimeMS: 100 });
+    streams.push(fromOldest);
+    expect((await failure(fromOldest.tryNext())).code, 'the first entry is gone').to.equal(286);
+    const fromRecent = items.watch([], { resumeAfter: tokens[5], maxAwaitTimeMS: 100 });
+    streams.push(fromRecent);
+    expect(((await fromRecent.next()) as Document).documentKey, 'the newest entries are kept').to.deep.equal({
+      _id: 6,
+    });
+  });
+
   it("moves an idle stream's token only with oplog writes and the periodic no-op, never with the clock", async () => {
     const mongo = await connect({ noopIntervalSeconds: 3 });
     const other = mongo.db('idle').collection<{ _id: number }>('other');

@@ -66,8 +66,22 @@ final class ChangeLog {
         }
     }
 
-    /** One oplog entry; {@code entries} is empty for a no-op. */
-    record Group(long ts, List<Entry> entries) {
+    /** One oplog entry; {@code entries} is empty for a no-op. {@code bytes}: its size as the cap counts it. */
+    record Group(long ts, List<Entry> entries, long bytes) {
+    }
+
+    /** What an oplog entry's own fields (ts, t, wall, op, ns, ui, o2, txn ids) add to its documents' BSON size. */
+    static final int ENTRY_OVERHEAD_BYTES = 100;
+
+    /** The BSON size of a change as the cap counts it: its documents plus the entry's own fields. */
+    static long sizeOf(Change change) {
+        long bytes = ENTRY_OVERHEAD_BYTES;
+        for (Document document : new Document[] {change.post(), change.pre(), change.updateDescription()}) {
+            if (document != null) {
+                bytes += SizeLimits.sizeOf(document);
+            }
+        }
+        return bytes;
     }
 
     /** What a reader may rely on: entries up to lastTs exist; nothing will ever be appended at or before it. */
@@ -115,15 +129,19 @@ final class ChangeLog {
     private final ConcurrentSkipListMap<Long, Group> groups = new ConcurrentSkipListMap<>(Long::compareUnsigned);
     private final ThreadLocal<Batch> collecting = new ThreadLocal<>();
     private final long maxEntries;
+    /** mongod caps its oplog by size (oplogSizeMB); so does the stand-in, whose oplog lives in the JVM heap. */
+    private final long maxBytes;
     /** Tokens from before this server started cannot be resumed (its data did not survive a restart). */
     private final Position start;
     private long size;
+    private long bytes;
     private long lastTs;
     private long lastAppendNanos = System.nanoTime();
     private volatile Position lostThrough;
 
-    ChangeLog(long maxEntries) {
+    ChangeLog(long maxEntries, long maxBytes) {
         this.maxEntries = maxEntries;
+        this.maxBytes = maxBytes;
         // Start one second ahead: every token of a previous run of this server (whose data is gone) is then
         // older than `start` and fails with 286, even if that run ended within the current second.
         this.lastTs = (Instant.now().getEpochSecond() + 1) << 32;
@@ -175,6 +193,10 @@ final class ChangeLog {
     }
 
     private void appendGroup(List<Change> changes, Document lsid, Long txnNumber) {
+        long groupBytes = ENTRY_OVERHEAD_BYTES;
+        for (Change change : changes) {
+            groupBytes += sizeOf(change); // outside the lock: encoding is the costly part
+        }
         lock.lock();
         try {
             long ts = Math.max(nowSeconds() << 32 | 1, lastTs + 1);
@@ -185,11 +207,15 @@ final class ChangeLog {
             }
             lastTs = ts;
             lastAppendNanos = System.nanoTime();
-            groups.put(ts, new Group(ts, entries));
-            if (++size > maxEntries) {
-                Long evicted = groups.pollFirstEntry().getKey();
+            groups.put(ts, new Group(ts, entries, groupBytes));
+            size++;
+            bytes += groupBytes;
+            // Like mongod's truncation, the newest entry always stays, even when it alone is over the cap.
+            while (size > 1 && (size > maxEntries || bytes > maxBytes)) {
+                Group evicted = groups.pollFirstEntry().getValue();
                 size--;
-                lostThrough = Position.scanned(evicted);
+                bytes -= evicted.bytes();
+                lostThrough = Position.scanned(evicted.ts());
             }
             appended.signalAll();
         } finally {

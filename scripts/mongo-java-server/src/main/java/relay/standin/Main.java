@@ -35,6 +35,8 @@ import io.netty.util.concurrent.GlobalEventExecutor;
  *   --port N                 port on 127.0.0.1 (0 = any free port; default 0)
  *   --oplog-max-entries N    change log cap; older entries are dropped and resuming before them fails with 286
  *                            ChangeStreamHistoryLost (default 1000000)
+ *   --oplog-size-mb N        change log cap in MB of BSON, like mongod's --oplogSize (default 64: the log lives in the
+ *                            JVM heap, so it is smaller than mongod's 990 MB minimum); the first cap reached applies
  *   --ttl-monitor-seconds N  TTL index pass interval (default 60, like mongod's ttlMonitorSleepSecs)
  *   --replset NAME           replica set name reported by hello (default rs0)
  *   --noop-interval-seconds N  while idle, write a no-op oplog entry every N seconds (mongod's
@@ -56,6 +58,7 @@ public final class Main {
         Map<String, String> options = parse(args);
         int port = Integer.parseInt(option(options, "port", "0"));
         long oplogMaxEntries = Long.parseLong(option(options, "oplog-max-entries", "1000000"));
+        long oplogSizeMb = Long.parseLong(option(options, "oplog-size-mb", "64"));
         long ttlSeconds = Long.parseLong(option(options, "ttl-monitor-seconds", "60"));
         String replicaSet = option(options, "replset", "rs0");
         String library = libraryVersion();
@@ -63,8 +66,8 @@ public final class Main {
         long noopSeconds = Long.parseLong(option(options, "noop-interval-seconds", "10"));
         boolean transactions = Boolean.parseBoolean(option(options, "transactions", "false"));
         long transactionLifetime = Long.parseLong(option(options, "transaction-lifetime-seconds", "60"));
-        StandInBackend backend = new StandInBackend(new StandInBackend.Settings(oplogMaxEntries, replicaSet, library,
-            ttlSeconds, noopSeconds, transactions, transactionLifetime));
+        StandInBackend backend = new StandInBackend(new StandInBackend.Settings(oplogMaxEntries, oplogSizeMb,
+            replicaSet, library, ttlSeconds, noopSeconds, transactions, transactionLifetime));
         backend.enableOplog(); // installs ChangeLog.asOplog() through the protected createOplog() hook
 
         EventLoopGroup boss = new NioEventLoopGroup(1);
@@ -111,8 +114,8 @@ public final class Main {
             Files.move(partial, file, java.nio.file.StandardCopyOption.ATOMIC_MOVE);
         }
         System.out.printf("mongo-java-server stand-in ready on mongodb://127.0.0.1:%d/ (mongo-java-server %s, "
-                + "reports MongoDB %s / wire %d, replica set %s, oplog cap %d entries, transactions %s, pid %d)%n",
-            boundPort, library, "7.0.0", StandInBackend.WIRE_VERSION, replicaSet, oplogMaxEntries,
+                + "reports MongoDB %s / wire %d, replica set %s, oplog cap %d entries or %d MB, transactions %s, pid %d)%n",
+            boundPort, library, "7.0.0", StandInBackend.WIRE_VERSION, replicaSet, oplogMaxEntries, oplogSizeMb,
             transactions ? "on (change events only, no isolation)" : "off", ProcessHandle.current().pid());
         System.out.flush();
 

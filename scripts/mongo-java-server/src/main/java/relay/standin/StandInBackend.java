@@ -61,7 +61,7 @@ final class StandInBackend extends MemoryBackend {
     private volatile String me = "127.0.0.1:27017";
 
     StandInBackend(Settings settings) {
-        this.changeLog = new ChangeLog(settings.oplogMaxEntries());
+        this.changeLog = new ChangeLog(settings.oplogMaxEntries(), settings.oplogSizeMb() * 1024 * 1024);
         this.transactions = settings.transactions()
             ? new Transactions(changeLog, settings.transactionLifetimeSeconds()) : null;
         this.replicaSetName = settings.replicaSet();
@@ -77,8 +77,8 @@ final class StandInBackend extends MemoryBackend {
     }
 
     /** The launcher's options (see Main). */
-    record Settings(long oplogMaxEntries, String replicaSet, String mongoJavaServerVersion, long ttlMonitorSeconds,
-                    long noopIntervalSeconds, boolean transactions, long transactionLifetimeSeconds) {
+    record Settings(long oplogMaxEntries, long oplogSizeMb, String replicaSet, String mongoJavaServerVersion,
+                    long ttlMonitorSeconds, long noopIntervalSeconds, boolean transactions, long transactionLifetimeSeconds) {
     }
 
     void setAddress(String hostAndPort) {
