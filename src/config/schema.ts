@@ -108,9 +108,9 @@ export const schema = {
       env: 'RELAY_ALLOW_WATCH_CHANGE',
     },
     maxInFlight: {
-      doc: 'Most events read and not yet checkpointed (in flight to Kafka or waiting for their checkpoint write); reading pauses at this limit. Bounds memory and, in continuous mode, the duplicates after a crash.',
-      format: f.positiveInt,
-      default: 2000,
+      doc: 'Most events read and not yet checkpointed (in flight to Kafka or waiting for their checkpoint write); reading pauses at this limit. Bounds memory and, in continuous mode, the duplicates after a crash. 0: 2000 with RELAY_DELIVERY=at-least-once, 8000 with exactly-once (no duplicates to bound there, and each Kafka transaction holds up to half of this limit: larger transactions, fewer commits; memory stays bounded by RELAY_MAX_IN_FLIGHT_BYTES).',
+      format: f.nonNegativeInt,
+      default: 0,
       env: 'RELAY_MAX_IN_FLIGHT',
     },
     maxInFlightBytes: {

@@ -166,6 +166,10 @@ export function deriveSettings(raw: RawConfig): RelayConfig {
   const checkpointTimeoutMs = raw.checkpoint.timeoutMs || defaultStoreTimeout(raw.lease);
   return {
     ...raw,
+    relay: {
+      ...raw.relay,
+      maxInFlight: raw.relay.maxInFlight || DEFAULT_MAX_IN_FLIGHT[raw.relay.delivery],
+    },
     checkpoint: {
       ...raw.checkpoint,
       mode: canonicalCheckpointMode(raw.checkpoint.mode),
@@ -194,6 +198,9 @@ export function deriveSettings(raw: RawConfig): RelayConfig {
 }
 
 /** Leaves a renewal that timed out room for another attempt before the lease runs out. */
+/** RELAY_MAX_IN_FLIGHT when 0 (unset), by delivery mode; see its reference. */
+export const DEFAULT_MAX_IN_FLIGHT = { 'at-least-once': 2000, 'exactly-once': 8000 } as const;
+
 export function defaultStoreTimeout(lease: { ttlMs: number; renewMs: number }): number {
   return Math.min(5000, Math.max(1000, Math.floor((lease.ttlMs - lease.renewMs) / 2)));
 }

@@ -104,9 +104,9 @@ const cases: Case[] = [
     expect: [/RELAY_CHECKPOINT_MODE.*continuous, serial, batched.*"lazy"/],
   },
   {
-    name: 'RELAY_MAX_IN_FLIGHT zero',
-    env: { RELAY_MAX_IN_FLIGHT: '0' },
-    expect: [/RELAY_MAX_IN_FLIGHT.*at least 1/],
+    name: 'RELAY_MAX_IN_FLIGHT negative',
+    env: { RELAY_MAX_IN_FLIGHT: '-5' },
+    expect: [/RELAY_MAX_IN_FLIGHT.*at least 0/],
   },
   {
     name: 'LOG_LEVEL unknown',

@@ -135,6 +135,17 @@ describe('configuration validation (issue 10.15)', () => {
     }
   });
 
+  describe('RELAY_MAX_IN_FLIGHT unset (0) follows the delivery mode', () => {
+    it('is 2000 in at-least-once, 8000 in exactly-once, and what is set in either', () => {
+      expect(configFrom({}).relay.maxInFlight).to.equal(2000);
+      expect(configFrom({ RELAY_DELIVERY: 'exactly-once' }).relay.maxInFlight).to.equal(8000);
+      expect(configFrom({ RELAY_MAX_IN_FLIGHT: '0' }).relay.maxInFlight).to.equal(2000);
+      expect(
+        configFrom({ RELAY_DELIVERY: 'exactly-once', RELAY_MAX_IN_FLIGHT: '300' }).relay.maxInFlight,
+      ).to.equal(300);
+    });
+  });
+
   describe('every problem at once', () => {
     it('reports field and cross-field problems together, each naming its variable', () => {
       const error = configErrorFrom({
