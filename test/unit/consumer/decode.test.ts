@@ -142,6 +142,28 @@ describe('consumer/decode', () => {
         .that.matches(/not a change event in Extended JSON/);
     });
 
+    it('eager (a per-record handler): revives at once, and a value that does not revive fails exactly as when lazy', () => {
+      const record = toRelayRecord(factory.insert(richDocument(3)));
+      const eager = decodeRecord('t1', 0, kafkaMessage(record), { relaxed: false, eager: true });
+      const lazy = decodeRecord('t1', 0, kafkaMessage(record), { relaxed: false });
+      if (!eager.ok || !lazy.ok) throw new Error('expected ok');
+      expect(eager.event).to.deep.equal(lazy.event);
+      for (const value of [badWrapper, '{"_id": {"_data": "82AB"}}', 'not json']) {
+        const message = kafkaMessage({ key: '82AB', value });
+        const a = decodeRecord('t1', 0, message, { relaxed: false, eager: true });
+        const b = decodeRecord('t1', 0, message, { relaxed: false });
+        const outcome = (d: typeof a): unknown => {
+          if (!d.ok) return { reason: d.reason, error: d.error };
+          try {
+            return d.event;
+          } catch (error) {
+            return { thrown: (error as Error).name, message: (error as Error).message };
+          }
+        };
+        expect(outcome(a), value).to.deep.equal(outcome(b));
+      }
+    });
+
     it('returns the change ID, the event and the record metadata', () => {
       const record = toRelayRecord(factory.delete(new ObjectId()));
       const decoded = decodeRecord('t1', 3, kafkaMessage(record), { relaxed: false });
