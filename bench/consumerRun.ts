@@ -11,7 +11,9 @@
  * and their seen marks written), so connections and group joins are excluded. Each figure is the better
  * of two runs.
  *
- * Standalone: KAFKA_BROKERS=... MONGODB_URI=... npx tsx bench/consumerRun.ts [N]
+ * In the full bench the helper is the compiled build (as shipped, like the relay's runs; BENCH_RELAY_TSX=1:
+ * the sources); standalone it is the sources through tsx:
+ * KAFKA_BROKERS=... MONGODB_URI=... npx tsx bench/consumerRun.ts [N]
  */
 import os from 'node:os';
 import { pathToFileURL } from 'node:url';
@@ -22,16 +24,22 @@ import { pino } from 'pino';
 import { Registry } from 'prom-client';
 
 import { RecordHeader, contentTypeFor } from '../src/contract/record.js';
-import { ConsumerMetricName, createChangeConsumer } from '../src/consumer/index.js';
+import * as consumerSources from '../src/consumer/index.js';
+import { ConsumerMetricName } from '../src/consumer/index.js';
 import { SeenStore, type SeenDocument } from '../src/consumer/seenStore.js';
 import { makeDoc, round, uniqueName } from './support.js';
 
 const PARTITIONS = 6;
 export const CONSUMER_TARGET_RATIO = 0.5;
 
+/** The consumer helper's module: the sources (standalone runs) or the compiled build (the full bench). */
+export type ConsumerModule = Pick<typeof consumerSources, 'createChangeConsumer'>;
+
 export interface ConsumerBenchContext {
   readonly client: MongoClient;
   readonly brokers: string;
+  /** Default: the sources, through tsx. */
+  readonly consumerModule?: ConsumerModule;
 }
 
 export interface ConsumerRunFigures {
@@ -163,6 +171,7 @@ async function rawRun(kafka: Kafka, topic: string, n: number): Promise<ConsumerR
 
 /** The helper in its default mode with a trivial (per-record or batch) handler reading all n records. */
 async function helperRun(
+  { createChangeConsumer }: ConsumerModule,
   kafka: Kafka,
   client: MongoClient,
   topic: string,
@@ -264,15 +273,16 @@ export async function consumerBench(
   const topic = await prepareTopic(kafka, options.n, options.size);
   log(`  ${options.n} records of a ${options.size}-B document on ${topic} (${PARTITIONS} partitions)`);
   let raw: ConsumerRunFigures | undefined;
-  let helper: ConsumerRunFigures | undefined;
+  const helper = ctx.consumerModule ?? consumerSources;
+  let helperFigures: ConsumerRunFigures | undefined;
   let helperBatch: ConsumerRunFigures | undefined;
   for (let round = 1; round <= 2; round++) {
     const r = await rawRun(kafka, topic, options.n);
-    const h = await helperRun(kafka, ctx.client, topic, options.n, 'record');
-    const b = await helperRun(kafka, ctx.client, topic, options.n, 'batch');
+    const h = await helperRun(helper, kafka, ctx.client, topic, options.n, 'record');
+    const b = await helperRun(helper, kafka, ctx.client, topic, options.n, 'batch');
     log(`  round ${round}: raw ${r.rate}/s, helper ${h.rate}/s, helper (batch handler) ${b.rate}/s`);
     raw = raw ? better(raw, r) : r;
-    helper = helper ? better(helper, h) : h;
+    helperFigures = helperFigures ? better(helperFigures, h) : h;
     helperBatch = helperBatch ? better(helperBatch, b) : b;
   }
   const floor = await seenStoreFloor(ctx.client, options.n);
@@ -284,10 +294,10 @@ export async function consumerBench(
     size: options.size,
     partitions: PARTITIONS,
     raw: raw!,
-    helper: helper!,
+    helper: helperFigures!,
     helperBatch: helperBatch!,
     seenStoreFloor: floor,
-    ratio: round(helper!.rate / raw!.rate, 2),
+    ratio: round(helperFigures!.rate / raw!.rate, 2),
     batchRatio: round(helperBatch!.rate / raw!.rate, 2),
     loadAvg: os
       .loadavg()

@@ -17,6 +17,7 @@ import { existsSync, readFileSync } from 'node:fs';
 import { readdir, rm } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
+import { pathToFileURL } from 'node:url';
 import type { MongoClient } from 'mongodb';
 import {
   MetricsSampler,
@@ -69,6 +70,21 @@ export function relayNodeOptions(): string {
 
 /** Where the bench compiles the relay (tsconfig.build.json, as the image's build stage does). */
 const COMPILED_DIR = '.cache/bench-build';
+
+/**
+ * The module `src/<relative>.ts` as the bench measures it: from the compiled build (as the image ships
+ * it: no tsx transform, whose name-keeping helpers cost a trivial handler's path ~5 %), or the source
+ * with BENCH_RELAY_TSX=1.
+ */
+export function relayModuleUrl(relative: string): string {
+  const root = relayRoot();
+  const file =
+    process.env.BENCH_RELAY_TSX === '1'
+      ? path.join(root, 'src', `${relative}.ts`)
+      : path.join(root, COMPILED_DIR, 'src', `${relative}.js`);
+  if (!existsSync(file)) throw new Error(`${file} does not exist: call buildRelay() first`);
+  return pathToFileURL(file).href;
+}
 
 /**
  * Compiles the relay under test into <root>/.cache/bench-build (inside the checkout, so its imports

@@ -19,6 +19,7 @@ import { startMongo } from '../scripts/services/mongo.js';
 import {
   consumerBench,
   consumerTarget,
+  type ConsumerModule,
   renderConsumerBench,
   type ConsumerBenchResult,
 } from './consumerRun.js';
@@ -37,6 +38,7 @@ import {
   buildRelay,
   relayBacklogRun,
   relayNodeOptions,
+  relayModuleUrl,
   relayRoot,
   type BacklogRunResult,
 } from './relayRun.js';
@@ -752,8 +754,10 @@ async function main(): Promise<number> {
   }
 
   // (g) the consumer helper against a raw kafkajs consumer (bench/consumerRun.ts).
+  // The helper as shipped: the compiled build, like the relay's runs (BENCH_RELAY_TSX=1: the sources).
+  const consumerModule = (await import(relayModuleUrl('consumer/index'))) as ConsumerModule;
   results.consumer = await phase(results, '(g) consumer helper vs raw kafkajs consumer', () =>
-    consumerBench(ctx, { n: scale(20000), size: 200, log }),
+    consumerBench({ ...ctx, consumerModule }, { n: scale(20000), size: 200, log }),
   );
 
   // (f) duplicates after a SIGKILL, every mode.
