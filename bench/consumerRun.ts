@@ -25,7 +25,6 @@ import { Registry } from 'prom-client';
 
 import { RecordHeader, contentTypeFor } from '../src/contract/record.js';
 import * as consumerSources from '../src/consumer/index.js';
-import { ConsumerMetricName } from '../src/consumer/index.js';
 import { SeenStore, type SeenDocument } from '../src/consumer/seenStore.js';
 import { makeDoc, round, uniqueName } from './support.js';
 
@@ -34,6 +33,8 @@ export const CONSUMER_TARGET_RATIO = 0.5;
 
 /** The consumer helper's module: the sources (standalone runs) or the compiled build (the full bench). */
 export type ConsumerModule = Pick<typeof consumerSources, 'createChangeConsumer'>;
+
+const { ConsumerMetricName } = consumerSources;
 
 export interface ConsumerBenchContext {
   readonly client: MongoClient;

@@ -44,11 +44,8 @@ export function relayRoot(): string {
 
 /** The relay's entry point: the compiled build (default) or the sources through tsx (BENCH_RELAY_TSX=1). */
 export function relayEntry(): string[] {
-  const root = relayRoot();
-  if (process.env.BENCH_RELAY_TSX === '1') return ['--import', 'tsx', path.join(root, 'src/cli/main.ts')];
-  const main = path.join(root, COMPILED_DIR, 'src/cli/main.js');
-  if (!existsSync(main)) throw new Error(`${main} does not exist: call buildRelay() first`);
-  return [main];
+  const main = relayFile('cli/main');
+  return process.env.BENCH_RELAY_TSX === '1' ? ['--import', 'tsx', main] : [main];
 }
 
 /**
@@ -72,18 +69,23 @@ export function relayNodeOptions(): string {
 const COMPILED_DIR = '.cache/bench-build';
 
 /**
- * The module `src/<relative>.ts` as the bench measures it: from the compiled build (as the image ships
- * it: no tsx transform, whose name-keeping helpers cost a trivial handler's path ~5 %), or the source
- * with BENCH_RELAY_TSX=1.
+ * `src/<relative>.ts` as the bench runs it: from the compiled build (as the image ships it: no tsx
+ * transform, whose name-keeping helpers cost a trivial handler's path ~5 %), or the source with
+ * BENCH_RELAY_TSX=1.
  */
-export function relayModuleUrl(relative: string): string {
+function relayFile(relative: string): string {
   const root = relayRoot();
   const file =
     process.env.BENCH_RELAY_TSX === '1'
       ? path.join(root, 'src', `${relative}.ts`)
       : path.join(root, COMPILED_DIR, 'src', `${relative}.js`);
   if (!existsSync(file)) throw new Error(`${file} does not exist: call buildRelay() first`);
-  return pathToFileURL(file).href;
+  return file;
+}
+
+/** The URL to import `src/<relative>.ts` from, as the bench measures it (see relayFile). */
+export function relayModuleUrl(relative: string): string {
+  return pathToFileURL(relayFile(relative)).href;
 }
 
 /**

@@ -193,7 +193,7 @@ final class ChangeLog {
     }
 
     private void appendGroup(List<Change> changes, Document lsid, Long txnNumber) {
-        long groupBytes = ENTRY_OVERHEAD_BYTES;
+        long groupBytes = changes.isEmpty() ? ENTRY_OVERHEAD_BYTES : 0; // a no-op is an entry of its own
         for (Change change : changes) {
             groupBytes += sizeOf(change); // outside the lock: encoding is the costly part
         }
