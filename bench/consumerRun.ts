@@ -274,16 +274,16 @@ export async function consumerBench(
   const topic = await prepareTopic(kafka, options.n, options.size);
   log(`  ${options.n} records of a ${options.size}-B document on ${topic} (${PARTITIONS} partitions)`);
   let raw: ConsumerRunFigures | undefined;
-  const helper = ctx.consumerModule ?? consumerSources;
-  let helperFigures: ConsumerRunFigures | undefined;
+  const helperModule = ctx.consumerModule ?? consumerSources;
+  let helper: ConsumerRunFigures | undefined;
   let helperBatch: ConsumerRunFigures | undefined;
   for (let round = 1; round <= 2; round++) {
     const r = await rawRun(kafka, topic, options.n);
-    const h = await helperRun(helper, kafka, ctx.client, topic, options.n, 'record');
-    const b = await helperRun(helper, kafka, ctx.client, topic, options.n, 'batch');
+    const h = await helperRun(helperModule, kafka, ctx.client, topic, options.n, 'record');
+    const b = await helperRun(helperModule, kafka, ctx.client, topic, options.n, 'batch');
     log(`  round ${round}: raw ${r.rate}/s, helper ${h.rate}/s, helper (batch handler) ${b.rate}/s`);
     raw = raw ? better(raw, r) : r;
-    helperFigures = helperFigures ? better(helperFigures, h) : h;
+    helper = helper ? better(helper, h) : h;
     helperBatch = helperBatch ? better(helperBatch, b) : b;
   }
   const floor = await seenStoreFloor(ctx.client, options.n);
@@ -295,10 +295,10 @@ export async function consumerBench(
     size: options.size,
     partitions: PARTITIONS,
     raw: raw!,
-    helper: helperFigures!,
+    helper: helper!,
     helperBatch: helperBatch!,
     seenStoreFloor: floor,
-    ratio: round(helperFigures!.rate / raw!.rate, 2),
+    ratio: round(helper!.rate / raw!.rate, 2),
     batchRatio: round(helperBatch!.rate / raw!.rate, 2),
     loadAvg: os
       .loadavg()

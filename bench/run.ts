@@ -755,10 +755,10 @@ async function main(): Promise<number> {
 
   // (g) the consumer helper against a raw kafkajs consumer (bench/consumerRun.ts).
   // The helper as shipped: the compiled build, like the relay's runs (BENCH_RELAY_TSX=1: the sources).
-  const consumerModule = (await import(relayModuleUrl('consumer/index'))) as ConsumerModule;
-  results.consumer = await phase(results, '(g) consumer helper vs raw kafkajs consumer', () =>
-    consumerBench({ ...ctx, consumerModule }, { n: scale(20000), size: 200, log }),
-  );
+  results.consumer = await phase(results, '(g) consumer helper vs raw kafkajs consumer', async () => {
+    const consumerModule = (await import(relayModuleUrl('consumer/index'))) as ConsumerModule;
+    return consumerBench({ ...ctx, consumerModule }, { n: scale(20000), size: 200, log });
+  });
 
   // (f) duplicates after a SIGKILL, every mode.
   for (const mode of CHECKPOINT_MODES) {
